@@ -1,0 +1,91 @@
+//! `ashiato`: the one command-line program of the platform. Glue only: flags are parsed here,
+//! validated into the library crates' configurations, and results printed. Nothing else in the
+//! workspace prints.
+//!
+//! Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage (from clap), 3 a check
+//! the command performs failed (e.g. `probe fpr` outside 10 % of theory, `demo` mismatch).
+
+mod args;
+mod bench;
+mod demo;
+mod digest_cmd;
+mod fpr;
+mod probe_cmd;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, KeyCommand, PkiCommand, ProbeCommand};
+
+/// A failed check (exit code 3) as opposed to an error (exit code 1).
+#[derive(Debug)]
+pub struct CheckFailed(pub String);
+
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckFailed {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json, cli.verbose);
+    ashiato_probe::tls::install_crypto_provider();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ashiato: {e:#}");
+            if e.downcast_ref::<CheckFailed>().is_some() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_logging(json: bool, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn,ashiato=info,ashiato_probe=info",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_env("ASHIATO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Digest(a) => digest_cmd::run(&a),
+        Command::Key(KeyCommand::Generate { out }) => digest_cmd::generate_key(out.as_deref()),
+        Command::Pki(PkiCommand::Init { dir, name, san }) => {
+            ashiato_probe::tls::generate_pki(&dir, &name, &san)?;
+            println!(
+                "wrote federation CA and {} identities to {}",
+                name.len(),
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Probe(p) => match *p {
+            ProbeCommand::Run(a) => probe_cmd::run(a),
+            ProbeCommand::Query(a) => probe_cmd::query(a),
+            ProbeCommand::Fpr(a) => fpr::run_fpr(&a),
+            ProbeCommand::Plan(a) => fpr::run_plan(&a),
+            ProbeCommand::Bench(a) => bench::run(&a),
+        },
+        Command::Demo(a) => demo::run(&a),
+    }
+}

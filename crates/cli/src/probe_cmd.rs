@@ -1,0 +1,307 @@
+//! `ashiato probe run` and `ashiato probe query`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ashiato_capture::file::FileSource;
+use ashiato_capture::live::LiveConfig;
+use ashiato_probe::api::{QueryRequest, QueryResponse, router};
+use ashiato_probe::client::ServiceClient;
+use ashiato_probe::server::{ServerLimits, check_insecure_listen, serve};
+use ashiato_probe::tls::{TlsFiles, client_config, server_config};
+use ashiato_probe::{Input, Probe, ProbeConfig};
+use ashiato_tables::{FilterKind, SpillConfig, TablesConfig, theory};
+
+use crate::args::{QueryArgs, RunArgs, TableArgs, TlsArgs};
+use crate::digest_cmd::load_key;
+use crate::units::{
+    format_time_ns, human_bytes, parse_bytes, parse_duration_ns, parse_rate_pps, parse_time_ns,
+};
+
+/// Turns the sizing flags into a tables configuration (table_id is set by the probe).
+pub fn tables_config(a: &TableArgs) -> Result<TablesConfig> {
+    let epoch_ns = parse_duration_ns(&a.epoch).context("--epoch")?;
+    let retention_ns = parse_duration_ns(&a.retention).context("--retention")?;
+    if epoch_ns < 1_000_000 {
+        bail!("--epoch must be at least 1ms");
+    }
+    if retention_ns < epoch_ns {
+        bail!("--retention must be at least one --epoch");
+    }
+    let retention_epochs = retention_ns.div_ceil(epoch_ns);
+    if retention_epochs > 100_000 {
+        bail!("--retention / --epoch gives {retention_epochs} epochs; at most 100000");
+    }
+    if !(a.fpr > 0.0 && a.fpr < 1.0) {
+        bail!("--fpr must be between 0 and 1 (exclusive), got {}", a.fpr);
+    }
+    let kind: FilterKind = a
+        .filter
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--filter: blocked or standard, not {:?}", a.filter))?;
+    let pps = parse_rate_pps(&a.rate, a.mean_packet_size).context("--rate")?;
+    let per_epoch = (pps * epoch_ns as f64 / 1e9).ceil().max(1.0) as u64;
+    let params = theory::plan(kind, per_epoch, a.fpr);
+    let spill = match &a.spill_dir {
+        Some(dir) => Some(SpillConfig {
+            dir: dir.clone(),
+            budget_bytes: parse_bytes(&a.spill_budget).context("--spill-budget")?,
+        }),
+        None => None,
+    };
+    Ok(TablesConfig {
+        epoch_ns,
+        retention_epochs: retention_epochs as u32,
+        params,
+        table_id: 0,
+        spill,
+        prefault: a.prefault,
+    })
+}
+
+/// A one-line statement of what the tables will hold and cost.
+pub fn describe_tables(cfg: &TablesConfig, slots_bytes: u64) -> String {
+    let p = &cfg.params;
+    format!(
+        "digest tables: {} filter, {} epochs of {} ({} + 2 spare slots), m={} bits, k={}, {} per table, {} in all",
+        p.kind,
+        cfg.retention_epochs,
+        fmt_dur(cfg.epoch_ns),
+        cfg.retention_epochs,
+        p.m_bits,
+        p.k,
+        human_bytes(p.bytes() as f64),
+        human_bytes(slots_bytes as f64),
+    )
+}
+
+fn fmt_dur(ns: u64) -> String {
+    if ns.is_multiple_of(1_000_000_000) {
+        format!("{}s", ns / 1_000_000_000)
+    } else {
+        format!("{}ms", ns / 1_000_000)
+    }
+}
+
+fn tls_files(t: &TlsArgs, default_identity: &str) -> Result<TlsFiles> {
+    let identity = t.identity.as_deref().unwrap_or(default_identity);
+    let base = match &t.tls_dir {
+        Some(d) => TlsFiles::in_dir(d, identity),
+        None => {
+            if t.ca.is_none() || t.cert.is_none() || t.key.is_none() {
+                bail!(
+                    "mutual TLS needs --tls-dir (see `ashiato pki init`) or --ca, --cert and --key; \
+                     --dev-insecure allows plaintext on loopback only"
+                );
+            }
+            TlsFiles {
+                ca: PathBuf::new(),
+                cert: PathBuf::new(),
+                key: PathBuf::new(),
+            }
+        }
+    };
+    Ok(TlsFiles {
+        ca: t.ca.clone().unwrap_or(base.ca),
+        cert: t.cert.clone().unwrap_or(base.cert),
+        key: t.key.clone().unwrap_or(base.key),
+    })
+}
+
+/// The client TLS configuration for the flags (None with --dev-insecure).
+pub fn client_tls(t: &TlsArgs) -> Result<Option<Arc<rustls::ClientConfig>>> {
+    if t.dev_insecure {
+        return Ok(None);
+    }
+    Ok(Some(client_config(&tls_files(t, "client")?)?))
+}
+
+/// `ashiato probe run`
+pub fn run(a: RunArgs) -> Result<()> {
+    let key = load_key(&a.key)?;
+    let tables = tables_config(&a.tables)?;
+    let listen: SocketAddr = a
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {:?}: expected ip:port", a.listen))?;
+    let tls = if a.tls.dev_insecure {
+        check_insecure_listen(&listen).map_err(anyhow::Error::msg)?;
+        None
+    } else {
+        Some(server_config(&tls_files(&a.tls, "probe")?)?)
+    };
+    let input = match &a.iface {
+        Some(iface) => Input::Live {
+            iface: iface.clone(),
+            cfg: LiveConfig {
+                snaplen: a.snaplen,
+                ..LiveConfig::default()
+            },
+        },
+        None => Input::Files(a.pcap.clone()),
+    };
+    let name = a
+        .name
+        .clone()
+        .or_else(|| a.tls.identity.clone())
+        .unwrap_or_else(|| "probe".into());
+    let slots = u64::from(tables.retention_epochs + 2) * tables.params.bytes();
+    eprintln!("{}", describe_tables(&tables, slots));
+    let mut probe = Probe::start(ProbeConfig {
+        name,
+        input,
+        key,
+        tables,
+    })?;
+    let state = probe.state();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("--listen {listen}"))?;
+        let bound = listener.local_addr()?;
+        tracing::info!(addr = %bound, tls = tls.is_some(), "serving queries");
+        if a.print_addr {
+            println!("listening on {bound}");
+        }
+        let app = router(state);
+        let watch = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if let Some(e) = probe.capture_error() {
+                    // The tables keep what was read; the service keeps answering.
+                    tracing::error!(error = %e, "capture ended with an error; still serving what was recorded");
+                    eprintln!("ashiato: {e}");
+                }
+            }
+        };
+        let shutdown = async {
+            tokio::select! {
+                _ = shutdown_signal() => {},
+                _ = watch => {},
+            }
+        };
+        serve(listener, app, tls, ServerLimits::default(), shutdown).await?;
+        tracing::info!("shutting down");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+/// Digests and timestamps of the packets at `indexes` in a capture file.
+pub fn packets_at(
+    path: &std::path::Path,
+    indexes: &[u64],
+    key: &ashiato_digest::Key,
+) -> Result<Vec<(u64, String)>> {
+    let mut src = FileSource::open(path)?;
+    let mut want: Vec<u64> = indexes.to_vec();
+    want.sort_unstable();
+    want.dedup();
+    let mut found = std::collections::HashMap::new();
+    let mut i = 0u64;
+    let last = *want.last().context("--index is required with --pcap")?;
+    while i <= last {
+        let Some(f) = src.next_frame()? else {
+            bail!(
+                "{}: has {i} packets; index {last} does not exist",
+                path.display()
+            );
+        };
+        if want.binary_search(&i).is_ok() {
+            let d = key
+                .digest_frame(f.link, f.data)
+                .with_context(|| format!("{}: packet {i} has no digest", path.display()))?;
+            found.insert(i, (f.ts_nanos, d.to_string()));
+        }
+        i += 1;
+    }
+    Ok(indexes.iter().map(|i| found[i].clone()).collect())
+}
+
+/// `ashiato probe query`
+pub fn query(a: QueryArgs) -> Result<()> {
+    let window = parse_duration_ns(&a.window).context("--window")?;
+    let explicit_time = a
+        .time
+        .as_deref()
+        .map(parse_time_ns)
+        .transpose()
+        .context("--time")?;
+    let (digests, packet_time) = match &a.pcap {
+        Some(p) => {
+            let key = load_key(&a.key)?;
+            let pk = packets_at(p, &a.index, &key)?;
+            let t = pk.iter().map(|(t, _)| *t).min();
+            (pk.into_iter().map(|(_, d)| d).collect::<Vec<_>>(), t)
+        }
+        None => (a.digest.clone(), None),
+    };
+    let center = explicit_time.or(packet_time);
+    let req = QueryRequest {
+        digests,
+        from_ns: center.map(|t| t.saturating_sub(window)),
+        to_ns: center.map(|t| t.saturating_add(window)),
+    };
+    let client = ServiceClient::new(&a.probe, client_tls(&a.tls)?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let resp = rt.block_on(client.query(&req))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&resp)?);
+    } else {
+        print_answer(&resp);
+    }
+    Ok(())
+}
+
+/// Human-readable answer.
+pub fn print_answer(r: &QueryResponse) {
+    println!(
+        "probe {} (digest v{}, tables {}): searched {} epochs from {} to {}",
+        r.probe,
+        r.digest_version,
+        r.table_id,
+        r.epochs_searched,
+        format_time_ns(r.from_ns),
+        format_time_ns(r.to_ns)
+    );
+    for a in &r.answers {
+        if a.seen {
+            for e in &a.epochs {
+                println!(
+                    "  {} SEEN in epoch {} .. {} ({} packets, chance of a false match {:.3e}{})",
+                    a.digest,
+                    format_time_ns(e.start_ns),
+                    format_time_ns(e.end_ns),
+                    e.inserted,
+                    e.fpr,
+                    if e.on_disk { ", from disk" } else { "" }
+                );
+            }
+        } else {
+            println!(
+                "  {} not seen (a never-seen packet would match here with probability {:.3e})",
+                a.digest, r.false_match_probability
+            );
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! A small HTTP/JSON client for ashiato services, over mutual TLS or loopback plaintext.
+//!
+//! One request per connection keeps it simple and is what a controller fanning out to many
+//! probes does anyway; hyper does the HTTP, tokio-rustls the TLS. Responses are capped at
+//! [`MAX_RESPONSE_BYTES`] and every call has a deadline, so a dead or hostile peer costs a
+//! timeout, not a hang.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::api::{QueryRequest, QueryResponse, StatusResponse};
+
+/// Largest response body accepted.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Errors of a call to a service.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The address is not `host:port`.
+    #[error("bad service address {0:?}: expected host:port")]
+    Address(String),
+    /// TCP connection failed.
+    #[error("{addr}: connect: {source}")]
+    Connect {
+        /// The service.
+        addr: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed (wrong CA, no client certificate accepted, ...).
+    #[error("{addr}: TLS handshake: {source}")]
+    Tls {
+        /// The service.
+        addr: String,
+        /// The reason.
+        source: std::io::Error,
+    },
+    /// HTTP failed.
+    #[error("{addr}: HTTP: {msg}")]
+    Http {
+        /// The service.
+        addr: String,
+        /// The reason.
+        msg: String,
+    },
+    /// The service answered with an error status.
+    #[error("{addr}: {status}: {body}")]
+    Status {
+        /// The service.
+        addr: String,
+        /// HTTP status.
+        status: u16,
+        /// The body (the service's error message).
+        body: String,
+    },
+    /// The answer is not the JSON we expect.
+    #[error("{addr}: malformed answer: {msg}")]
+    Decode {
+        /// The service.
+        addr: String,
+        /// The reason.
+        msg: String,
+    },
+    /// The call took longer than the deadline.
+    #[error("{addr}: no answer within {0:?}", .timeout)]
+    Timeout {
+        /// The service.
+        addr: String,
+        /// The deadline.
+        timeout: Duration,
+    },
+}
+
+/// A client for one service address.
+#[derive(Clone)]
+pub struct ServiceClient {
+    addr: String,
+    tls: Option<Arc<ClientConfig>>,
+    timeout: Duration,
+}
+
+impl ServiceClient {
+    /// A client for `addr` (`host:port`); `tls: None` means plaintext (labs on loopback).
+    pub fn new(addr: &str, tls: Option<Arc<ClientConfig>>) -> Self {
+        ServiceClient {
+            addr: addr.to_string(),
+            tls,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the deadline of each call.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// `POST /v1/query`.
+    pub async fn query(&self, req: &QueryRequest) -> Result<QueryResponse, ClientError> {
+        self.call("POST", "/v1/query", Some(req)).await
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Result<StatusResponse, ClientError> {
+        self.call::<(), _>("GET", "/v1/status", None).await
+    }
+
+    /// `GET path` returning the raw body text (for /metrics).
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let body = self.raw("GET", path, None).await?;
+        String::from_utf8(body.to_vec()).map_err(|e| self.decode(e.to_string()))
+    }
+
+    /// A JSON call.
+    pub async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let payload = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| self.decode(e.to_string()))?),
+            None => None,
+        };
+        let bytes = self.raw(method, path, payload).await?;
+        serde_json::from_slice(&bytes).map_err(|e| self.decode(e.to_string()))
+    }
+
+    fn decode(&self, msg: String) -> ClientError {
+        ClientError::Decode {
+            addr: self.addr.clone(),
+            msg,
+        }
+    }
+
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
+        match tokio::time::timeout(self.timeout, self.raw_inner(method, path, body)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout {
+                addr: self.addr.clone(),
+                timeout: self.timeout,
+            }),
+        }
+    }
+
+    async fn raw_inner(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
+        let host = host_of(&self.addr).ok_or_else(|| ClientError::Address(self.addr.clone()))?;
+        let tcp = TcpStream::connect(&self.addr)
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, host.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| self.http(e.to_string()))?;
+        match &self.tls {
+            Some(cfg) => {
+                let name = crate::tls::server_name(&host).map_err(|e| ClientError::Tls {
+                    addr: self.addr.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+                let tls = TlsConnector::from(cfg.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|source| ClientError::Tls {
+                        addr: self.addr.clone(),
+                        source,
+                    })?;
+                self.send(tls, req).await
+            }
+            None => self.send(tcp, req).await,
+        }
+    }
+
+    async fn send<S>(&self, stream: S, req: Request<Full<Bytes>>) -> Result<Bytes, ClientError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.http(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| self.http(e.to_string()))?;
+        let status = resp.status();
+        let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| self.http(e.to_string()))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(ClientError::Status {
+                addr: self.addr.clone(),
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(500).collect(),
+            });
+        }
+        Ok(body)
+    }
+
+    fn http(&self, msg: String) -> ClientError {
+        ClientError::Http {
+            addr: self.addr.clone(),
+            msg,
+        }
+    }
+}
+
+/// The host part of `host:port` or `[v6]:port`.
+fn host_of(addr: &str) -> Option<String> {
+    if let Some(rest) = addr.strip_prefix('[') {
+        let end = rest.find(']')?;
+        return Some(rest[..end].to_string());
+    }
+    let (h, p) = addr.rsplit_once(':')?;
+    p.parse::<u16>().ok()?;
+    Some(h.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn host_parsing() {
+        assert_eq!(host_of("127.0.0.1:8443").as_deref(), Some("127.0.0.1"));
+        assert_eq!(host_of("[::1]:8443").as_deref(), Some("::1"));
+        assert_eq!(host_of("probe.example:1").as_deref(), Some("probe.example"));
+        assert_eq!(host_of("no-port"), None);
+        assert_eq!(host_of("h:notaport"), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! The ashiato probe service: records a digest of every packet and answers "did you see H(P)
+//! around time t?" over HTTP/JSON with mutual TLS.
+//!
+//! ```text
+//!  capture source ──frames──▶ Ingestor ──digest──▶ DigestTables ◀──query── api::router ◀── mTLS ── controller
+//!  (files / AF_PACKET)        (pipeline)           (tables crate)        (server::serve)
+//!                                 │ counters                                  │
+//!                                 └──────────────▶ IngestCounters ──▶ /metrics, /v1/status
+//! ```
+//!
+//! - [`pipeline`]: the per-packet core ([`pipeline::Ingestor`]) and the loops that feed it.
+//! - [`api`]: request and answer types, validation, the router.
+//! - [`server`]: the accept loop (mutual TLS, bounded connections, deadlines).
+//! - [`client`]: the client side, used by `ashiato probe query` and later by controllers.
+//! - [`tls`]: certificates: loading, verifying, generating a lab PKI.
+//! - [`metrics`]: counters and their Prometheus rendering.
+//!
+//! [`Probe`] ties a capture thread, the tables' maintenance thread and the shared state
+//! together; the CLI adds the listener.
+
+pub mod api;
+pub mod client;
+pub mod metrics;
+pub mod pipeline;
+pub mod server;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ashiato_capture::CaptureError;
+use ashiato_capture::live::LiveConfig;
+use ashiato_digest::Key;
+use ashiato_tables::{DigestTables, MaintenanceHandle, TableError, TablesConfig};
+
+use crate::api::ProbeState;
+use crate::metrics::IngestCounters;
+use crate::pipeline::Ingestor;
+
+/// Where a probe's packets come from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// Capture files, read once, merged in time order; the tables keep answering afterwards.
+    Files(Vec<PathBuf>),
+    /// A live interface.
+    Live {
+        /// Interface name.
+        iface: String,
+        /// Ring settings.
+        cfg: LiveConfig,
+    },
+}
+
+impl Input {
+    /// A one-line description for logs and the status page.
+    pub fn describe(&self) -> String {
+        match self {
+            Input::Files(p) => p
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            Input::Live { iface, .. } => format!("iface:{iface}"),
+        }
+    }
+}
+
+/// Everything a probe needs to start.
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    /// The probe's name in answers and metrics.
+    pub name: String,
+    /// Packet source.
+    pub input: Input,
+    /// Federation key.
+    pub key: Key,
+    /// Digest table sizing and retention.
+    pub tables: TablesConfig,
+}
+
+/// Errors starting a probe.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The tables could not be built.
+    #[error(transparent)]
+    Tables(#[from] TableError),
+    /// The capture thread could not start.
+    #[error("cannot start the capture thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running probe: capture thread, maintenance thread and shared state.
+pub struct Probe {
+    state: Arc<ProbeState>,
+    stop: Arc<AtomicBool>,
+    ingest: Option<JoinHandle<Result<(), CaptureError>>>,
+    _maintenance: MaintenanceHandle,
+}
+
+impl Probe {
+    /// Builds the tables and starts capturing.
+    pub fn start(cfg: ProbeConfig) -> Result<Probe, ProbeError> {
+        let mut tcfg = cfg.tables.clone();
+        tcfg.table_id = cfg.key.table_id();
+        let tables = DigestTables::new(tcfg)?;
+        let maintenance = tables.spawn_maintenance();
+        let counters = Arc::new(IngestCounters::default());
+        let state = Arc::new(ProbeState {
+            name: cfg.name.clone(),
+            source: cfg.input.describe(),
+            table_id: cfg.key.table_id(),
+            tables: tables.clone(),
+            counters: counters.clone(),
+            started: Instant::now(),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let key = cfg.key;
+        let input = cfg.input.clone();
+        let ingest = std::thread::Builder::new()
+            .name("ashiato-ingest".into())
+            .spawn(move || {
+                let mut ing = Ingestor::new(key, &tables);
+                let r = match &input {
+                    Input::Files(paths) => pipeline::run_files(paths, &mut ing, &counters, &stop2),
+                    Input::Live { iface, cfg } => {
+                        pipeline::run_live(iface, cfg, &mut ing, &counters, &stop2)
+                    }
+                };
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "capture stopped");
+                    counters.set_input_done();
+                }
+                r
+            })
+            .map_err(ProbeError::Thread)?;
+        Ok(Probe {
+            state,
+            stop,
+            ingest: Some(ingest),
+            _maintenance: maintenance,
+        })
+    }
+
+    /// The state the API serves.
+    pub fn state(&self) -> Arc<ProbeState> {
+        self.state.clone()
+    }
+
+    /// True once a finite input is read or the capture failed.
+    pub fn input_done(&self) -> bool {
+        self.state.counters.snapshot().input_done
+    }
+
+    /// Waits until a finite input is fully read (or `timeout`); returns whether it was.
+    pub fn wait_input_done(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.input_done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.input_done()
+    }
+
+    /// If the capture thread has ended with an error, takes it.
+    pub fn capture_error(&mut self) -> Option<CaptureError> {
+        if self.ingest.as_ref().is_some_and(|h| h.is_finished()) {
+            let h = self.ingest.take()?;
+            return h.join().ok().and_then(|r| r.err());
+        }
+        None
+    }
+
+    /// Stops capturing and returns the capture's outcome.
+    pub fn stop(mut self) -> Result<(), CaptureError> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.ingest.take() {
+            Some(h) => h.join().unwrap_or(Ok(())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,54 @@
+//! Time-sliced Bloom digest tables for hash-based IP traceback (SPIE: Snoeren et al.,
+//! *Hash-Based IP Traceback*, SIGCOMM 2001).
+//!
+//! A probe records the 128-bit keyed digest of every packet it forwards; later it must answer
+//! "did you see digest H around time t?" with a known false-positive rate and without storing
+//! packets. This crate is that memory:
+//!
+//! * [`params`] — [`FilterKind`] (standard or cache-line-blocked) and [`FilterParams`] (m, k);
+//! * [`theory`] — false-positive rates for both layouts, exact enough that measurement agrees
+//!   within a few percent, and [`theory::plan`] to size a filter for a load and target rate;
+//! * [`Bloom`] — one filter in 2 MiB-aligned huge-page memory, lock-free single-writer and
+//!   concurrent inserts, safe concurrent lookups;
+//! * [`DigestTables`] — a ring of `retention_epochs + 2` filters, one per epoch (default 1 s):
+//!   [`Writer`]s insert with the packet's timestamp (no clock here: time comes from the caller,
+//!   as in quinn-proto), [`DigestTables::query`] answers which epochs in a time window contain a
+//!   digest, and [`DigestTables::maintain`] spills expired epochs to disk (memory-mapped back
+//!   for queries, bounded by a byte budget) and clears their filters;
+//! * [`rng`] — a seeded PRNG for experiments, and [`experiment::measure_fpr`] which compares a
+//!   filter's measured false-positive rate with theory.
+//!
+//! Data flow: packet → digest (crate `ashiato-digest`) → [`Writer::insert`]`(ts, digest)` →
+//! epoch filter; on rotation the filter that leaves retention is retired → maintenance writes
+//! `epoch-<start_ns>.ashbloom` and clears it → query reads memory and spill files.
+
+pub mod bloom;
+pub mod error;
+pub mod experiment;
+pub mod params;
+pub mod rng;
+pub mod spill;
+mod tables;
+pub mod theory;
+
+pub use bloom::Bloom;
+pub use error::{SpillRejection, TableError};
+pub use experiment::{FprMeasurement, measure_fpr};
+pub use params::{BLOCK_BITS, FilterKind, FilterParams, MAX_K, MAX_M_BITS};
+pub use spill::{SpillHeader, read_spill_header};
+pub use tables::{
+    DEFAULT_EPOCH_NS, DEFAULT_RETENTION_EPOCHS, DigestTables, EpochInfo, EpochMatch, MIN_EPOCH_NS,
+    MaintenanceHandle, MaintenanceReport, SpillConfig, TableStats, TablesConfig, Writer,
+};
+
+#[cfg(test)]
+mod tests {
+    /// The service shares tables across ingest, query and maintenance threads.
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<crate::Bloom>();
+        check::<crate::DigestTables>();
+        check::<crate::Writer>();
+    }
+}

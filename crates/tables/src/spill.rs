@@ -1,0 +1,395 @@
+//! Spill files: expired epochs written to disk and memory-mapped back for queries.
+//!
+//! Layout (all integers little-endian), a 128-byte header so the words start cache-line
+//! aligned in the mapping:
+//!
+//! ```text
+//! 0   magic "ASHBLM01"      8   version u32 (1)     12  kind u32 (0 standard, 1 blocked)
+//! 16  table_id u64          24  m_bits u64          32  k u32            36  reserved u32
+//! 40  epoch_start_ns u64    48  epoch_ns u64        56  inserted u64     64  ones u64
+//! 72  header checksum u64 (splitmix64 chain over bytes 0..72)           80..128 zero
+//! 128 m_bits / 8 bytes of filter words
+//! ```
+//!
+//! Files are written to a dot-prefixed temporary name, synced and renamed, so a crash leaves
+//! either a complete file or a temporary one (removed at the next start), never a torn file
+//! under the real name. At load, the header checksum, the length and the popcount of the words
+//! (against `ones`) are checked; anything that fails is ignored and counted, never queried.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::bloom::{Bloom, Indexer};
+use crate::error::{SpillRejection, TableError};
+use crate::params::{FilterKind, FilterParams};
+use crate::rng::mix64;
+
+const MAGIC: [u8; 8] = *b"ASHBLM01";
+const VERSION: u32 = 1;
+/// Header bytes before the filter words.
+pub const HEADER_LEN: usize = 128;
+const CHECKSUM_AT: usize = 72;
+/// Extension of spill files.
+pub const EXTENSION: &str = "ashbloom";
+
+/// The metadata of one spilled epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpillHeader {
+    /// Fingerprint of the digest key and version the filter was built with.
+    pub table_id: u64,
+    /// Filter shape.
+    pub params: FilterParams,
+    /// Start of the epoch, ns since the Unix epoch.
+    pub epoch_start_ns: u64,
+    /// Epoch length.
+    pub epoch_ns: u64,
+    /// Digests inserted.
+    pub inserted: u64,
+    /// Bits set.
+    pub ones: u64,
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.chunks(8).fold(0x6173_6869_6174_6f00, |acc, c| {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        mix64(acc ^ u64::from_le_bytes(w))
+    })
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+impl SpillHeader {
+    /// Serialises the header.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&self.params.kind.code().to_le_bytes());
+        b[16..24].copy_from_slice(&self.table_id.to_le_bytes());
+        b[24..32].copy_from_slice(&self.params.m_bits.to_le_bytes());
+        b[32..36].copy_from_slice(&self.params.k.to_le_bytes());
+        b[40..48].copy_from_slice(&self.epoch_start_ns.to_le_bytes());
+        b[48..56].copy_from_slice(&self.epoch_ns.to_le_bytes());
+        b[56..64].copy_from_slice(&self.inserted.to_le_bytes());
+        b[64..72].copy_from_slice(&self.ones.to_le_bytes());
+        let sum = checksum(&b[..CHECKSUM_AT]);
+        b[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
+        b
+    }
+
+    /// Parses and checks a header (magic, version, checksum, kind, parameters). Never panics.
+    pub fn decode(b: &[u8]) -> Result<Self, SpillRejection> {
+        if b.len() < HEADER_LEN {
+            return Err(SpillRejection::TooShort {
+                len: b.len() as u64,
+                min: HEADER_LEN as u64,
+            });
+        }
+        let mut magic = [0u8; 8];
+        magic.copy_from_slice(&b[0..8]);
+        if magic != MAGIC {
+            return Err(SpillRejection::BadMagic { found: magic });
+        }
+        let version = u32_at(b, 8);
+        if version != VERSION {
+            return Err(SpillRejection::UnsupportedVersion(version));
+        }
+        if checksum(&b[..CHECKSUM_AT]) != u64_at(b, CHECKSUM_AT) {
+            return Err(SpillRejection::BadChecksum);
+        }
+        let code = u32_at(b, 12);
+        let kind = FilterKind::from_code(code).ok_or(SpillRejection::UnknownKind(code))?;
+        let params = FilterParams {
+            kind,
+            m_bits: u64_at(b, 24),
+            k: u32_at(b, 32),
+        };
+        params
+            .validate()
+            .map_err(|e| SpillRejection::BadParams(e.to_string()))?;
+        Ok(SpillHeader {
+            table_id: u64_at(b, 16),
+            params,
+            epoch_start_ns: u64_at(b, 40),
+            epoch_ns: u64_at(b, 48),
+            inserted: u64_at(b, 56),
+            ones: u64_at(b, 64),
+        })
+    }
+
+    /// Total file length implied by the header.
+    pub fn file_len(&self) -> u64 {
+        HEADER_LEN as u64 + self.params.bytes()
+    }
+}
+
+/// A validated spill file, mapped read-only.
+pub(crate) struct SpillFile {
+    pub(crate) path: PathBuf,
+    pub(crate) header: SpillHeader,
+    map: Mmap,
+    index: Indexer,
+}
+
+impl std::fmt::Debug for SpillFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpillFile")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+fn spill_err(path: &Path) -> impl FnOnce(std::io::Error) -> TableError + '_ {
+    move |source| TableError::Spill {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl SpillFile {
+    /// Maps and validates `path`. `expect` = (table_id, epoch_ns) the caller accepts.
+    pub(crate) fn open(path: &Path, expect: Option<(u64, u64)>) -> Result<Self, TableError> {
+        let file = File::open(path).map_err(spill_err(path))?;
+        let len = file.metadata().map_err(spill_err(path))?.len();
+        let reject = |reason| TableError::BadSpillFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if len < HEADER_LEN as u64 {
+            return Err(reject(SpillRejection::TooShort {
+                len,
+                min: HEADER_LEN as u64,
+            }));
+        }
+        // SAFETY: spill files live in the table's own directory and are never modified after
+        // the rename that publishes them; a third party truncating one would be a bug outside
+        // this process' control (memmap2's documented caveat).
+        let map = unsafe { Mmap::map(&file) }.map_err(spill_err(path))?;
+        let header = SpillHeader::decode(&map).map_err(reject)?;
+        if header.file_len() != len {
+            return Err(reject(SpillRejection::LengthMismatch {
+                expected: header.file_len(),
+                actual: len,
+            }));
+        }
+        if let Some((table_id, epoch_ns)) = expect {
+            if header.table_id != table_id {
+                return Err(reject(SpillRejection::ForeignTable {
+                    found: header.table_id,
+                }));
+            }
+            if header.epoch_ns != epoch_ns {
+                return Err(reject(SpillRejection::EpochLength {
+                    found: header.epoch_ns,
+                }));
+            }
+        }
+        let counted: u64 = map[HEADER_LEN..]
+            .iter()
+            .map(|b| u64::from(b.count_ones()))
+            .sum();
+        if counted != header.ones {
+            return Err(reject(SpillRejection::OnesMismatch {
+                header: header.ones,
+                counted,
+            }));
+        }
+        Ok(SpillFile {
+            path: path.to_path_buf(),
+            index: Indexer::new(&header.params),
+            header,
+            map,
+        })
+    }
+
+    /// Whether the spilled filter may contain `h` (same mapping as the live filter).
+    #[inline]
+    pub(crate) fn contains(&self, h: u128) -> bool {
+        let words = &self.map[HEADER_LEN..];
+        self.index.contains_with(h, |i| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&words[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
+        })
+    }
+
+    /// Length of the file on disk.
+    pub(crate) fn file_bytes(&self) -> u64 {
+        self.header.file_len()
+    }
+}
+
+/// Reads and validates just the header of a spill file (for inspection tools).
+pub fn read_spill_header(path: &Path) -> Result<SpillHeader, TableError> {
+    SpillFile::open(path, None).map(|f| f.header)
+}
+
+/// Writes `bloom` as the spill file of `header`'s epoch in `dir` (temp file, fsync, rename)
+/// and maps it back. On error the temporary file is removed; nothing is left half-written.
+pub(crate) fn write(
+    dir: &Path,
+    header: &SpillHeader,
+    bloom: &Bloom,
+) -> Result<SpillFile, TableError> {
+    let mut name = format!("epoch-{}.{EXTENSION}", header.epoch_start_ns);
+    let mut n = 1;
+    // A file for this epoch from an earlier run keeps its own name; both are queried.
+    while dir.join(&name).exists() {
+        name = format!("epoch-{}-{n}.{EXTENSION}", header.epoch_start_ns);
+        n += 1;
+    }
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let result = (|| {
+        let file = File::create(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        w.write_all(&header.encode())?;
+        bloom.write_words(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)
+    })();
+    if let Err(source) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(TableError::Spill { path, source });
+    }
+    SpillFile::open(&path, Some((header.table_id, header.epoch_ns)))
+}
+
+/// What a start-up scan of the spill directory found.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub(crate) files: Vec<SpillFile>,
+    /// Files with a bad header, length or popcount.
+    pub(crate) bad: u64,
+    /// Valid files of another table id or epoch length.
+    pub(crate) foreign: u64,
+}
+
+/// Loads every valid spill file of this table in `dir`; removes leftover temporary files.
+pub(crate) fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<Scan, TableError> {
+    let mut out = Scan::default();
+    for entry in fs::read_dir(dir).map_err(spill_err(dir))? {
+        let Ok(entry) = entry else {
+            out.bad += 1;
+            continue;
+        };
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != EXTENSION) {
+            continue;
+        }
+        match SpillFile::open(&path, Some((table_id, epoch_ns))) {
+            Ok(f) => out.files.push(f),
+            Err(TableError::BadSpillFile {
+                reason: SpillRejection::ForeignTable { .. } | SpillRejection::EpochLength { .. },
+                ..
+            }) => out.foreign += 1,
+            Err(_) => out.bad += 1,
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HEADER_LEN, SpillFile, SpillHeader, read_spill_header, scan, write};
+    use crate::bloom::Bloom;
+    use crate::error::{SpillRejection, TableError};
+    use crate::params::{FilterKind, FilterParams};
+
+    fn header(bloom: &Bloom) -> SpillHeader {
+        SpillHeader {
+            table_id: 42,
+            params: bloom.params(),
+            epoch_start_ns: 7_000_000_000,
+            epoch_ns: 1_000_000_000,
+            inserted: 3,
+            ones: bloom.count_ones(),
+        }
+    }
+
+    #[test]
+    fn header_round_trip_and_rejections() {
+        let bloom = Bloom::new(FilterParams {
+            kind: FilterKind::Blocked,
+            m_bits: 1024,
+            k: 3,
+        })
+        .unwrap();
+        let h = header(&bloom);
+        let bytes = h.encode();
+        assert_eq!(SpillHeader::decode(&bytes).unwrap(), h);
+        assert!(matches!(
+            SpillHeader::decode(&bytes[..100]),
+            Err(SpillRejection::TooShort { .. })
+        ));
+        for at in [0, 9, 20, 45, 70, 75] {
+            let mut bad = bytes;
+            bad[at] ^= 0x10;
+            assert!(SpillHeader::decode(&bad).is_err(), "flip at {at}");
+        }
+    }
+
+    #[test]
+    fn write_open_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let bloom = Bloom::new(FilterParams {
+            kind: FilterKind::Standard,
+            m_bits: 4096,
+            k: 4,
+        })
+        .unwrap();
+        for h in 0..20u128 {
+            bloom.insert(h.wrapping_mul(0x1234_5678_9abc_def1_0fed_cba9_8765_4321));
+        }
+        let f = write(dir.path(), &header(&bloom), &bloom).unwrap();
+        for h in 0..20u128 {
+            assert!(f.contains(h.wrapping_mul(0x1234_5678_9abc_def1_0fed_cba9_8765_4321)));
+        }
+        assert_eq!(f.file_bytes(), HEADER_LEN as u64 + 512);
+        // A second spill of the same epoch gets its own name.
+        let g = write(dir.path(), &header(&bloom), &bloom).unwrap();
+        assert_ne!(f.path, g.path);
+        assert_eq!(read_spill_header(&g.path).unwrap(), header(&bloom));
+
+        // Flip one payload bit: the popcount check refuses the file.
+        let mut bytes = std::fs::read(&g.path).unwrap();
+        bytes[HEADER_LEN + 5] ^= 1;
+        std::fs::write(&g.path, &bytes).unwrap();
+        assert!(matches!(
+            SpillFile::open(&g.path, None),
+            Err(TableError::BadSpillFile {
+                reason: SpillRejection::OnesMismatch { .. },
+                ..
+            })
+        ));
+        std::fs::write(dir.path().join(".epoch-1.ashbloom.tmp"), b"junk").unwrap();
+        let s = scan(dir.path(), 42, 1_000_000_000).unwrap();
+        assert_eq!((s.files.len(), s.bad, s.foreign), (1, 1, 0));
+        assert!(!dir.path().join(".epoch-1.ashbloom.tmp").exists());
+        // Another table's files are ignored as foreign (checked before the contents).
+        let s = scan(dir.path(), 43, 1_000_000_000).unwrap();
+        assert_eq!((s.files.len(), s.bad, s.foreign), (0, 0, 2));
+    }
+}

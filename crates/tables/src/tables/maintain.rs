@@ -1,0 +1,218 @@
+//! Maintenance: spilling and clearing retired filters, the disk budget, and the optional
+//! thread that runs it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{DigestTables, ONES_UNKNOWN, SlotState};
+use crate::error::TableError;
+use crate::spill::{self, SpillHeader};
+
+/// What one [`DigestTables::maintain`] call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Filters cleared and returned to the spare pool.
+    pub cleared: usize,
+    /// Epochs written to spill files.
+    pub spilled: usize,
+    /// Spill files deleted to stay within the budget.
+    pub deleted_files: usize,
+}
+
+impl DigestTables {
+    /// Spills (if configured) and clears every filter that left retention, deletes the oldest
+    /// spill files beyond the budget, and counts the bits of sealed epochs.
+    ///
+    /// Spill failures (full disk, removed directory) are counted in
+    /// [`crate::TableStats::spill_errors`] and the epoch is simply not retained: ingest must
+    /// keep running, so no IO error is returned from here. The `Result` is kept for failures
+    /// that would make further maintenance pointless.
+    pub fn maintain(&self) -> Result<MaintenanceReport, TableError> {
+        let mut report = MaintenanceReport::default();
+        let work: Vec<(usize, u64)> = {
+            let mut g = self.lock();
+            g.maint_needed = false;
+            g.slots
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(s, st)| match *st {
+                    SlotState::Retired(e) => {
+                        *st = SlotState::Maintaining(e);
+                        Some((s, e))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        for (s, epoch) in work {
+            if let Some(sp) = &self.cfg.spill {
+                let slot = &self.slots[s];
+                let header = SpillHeader {
+                    table_id: self.cfg.table_id,
+                    params: self.cfg.params,
+                    epoch_start_ns: self.epoch_bounds(epoch).0,
+                    epoch_ns: self.cfg.epoch_ns,
+                    inserted: slot.inserted.load(Ordering::Relaxed),
+                    ones: slot.bloom.count_ones(),
+                };
+                match spill::write(&sp.dir, &header, &slot.bloom) {
+                    Ok(file) => {
+                        let mut g = self.lock();
+                        g.disk_bytes += file.file_bytes();
+                        g.disk.entry(epoch).or_default().push(Arc::new(file));
+                        self.counters.spilled_epochs.fetch_add(1, Ordering::Relaxed);
+                        report.spilled += 1;
+                    }
+                    Err(_) => {
+                        self.counters.spill_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            self.recycle(s);
+            self.lock().slots[s] = SlotState::Clean;
+            self.clean_cv.notify_all();
+            report.cleared += 1;
+        }
+        report.deleted_files = self.enforce_budget();
+        self.count_sealed_ones();
+        Ok(report)
+    }
+
+    /// Deletes the oldest spill files until the total fits the budget; returns how many.
+    pub(super) fn enforce_budget(&self) -> usize {
+        let Some(sp) = &self.cfg.spill else {
+            return 0;
+        };
+        let victims = {
+            let mut g = self.lock();
+            let mut victims = Vec::new();
+            while g.disk_bytes > sp.budget_bytes {
+                let Some((_, files)) = g.disk.pop_first() else {
+                    break;
+                };
+                for f in files {
+                    g.disk_bytes -= f.file_bytes();
+                    victims.push(f);
+                }
+            }
+            victims
+        };
+        // In-flight queries may still hold a victim's mapping; unlinking a mapped file is fine.
+        for f in &victims {
+            if std::fs::remove_file(&f.path).is_err() {
+                self.counters.spill_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        victims.len()
+    }
+
+    /// Counts the ones of epochs older than the current one (again if late packets arrived),
+    /// for [`crate::EpochInfo::ones`].
+    fn count_sealed_ones(&self) {
+        let sealed: Vec<(usize, u64)> = {
+            let g = self.lock();
+            let Some(current) = g.current else { return };
+            g.slots
+                .iter()
+                .enumerate()
+                .filter_map(|(s, st)| match *st {
+                    SlotState::Live(e) if e < current => Some((s, e)),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (s, epoch) in sealed {
+            let slot = &self.slots[s];
+            let inserted = slot.inserted.load(Ordering::Relaxed);
+            if slot.ones.load(Ordering::Relaxed) != ONES_UNKNOWN
+                && slot.ones_at.load(Ordering::Relaxed) == inserted
+            {
+                continue;
+            }
+            let ones = slot.bloom.count_ones();
+            // Store only if the slot still holds the epoch (recycling resets these under the
+            // same lock-protected state change).
+            let g = self.lock();
+            if g.slots[s] == SlotState::Live(epoch) {
+                slot.ones.store(ones, Ordering::Relaxed);
+                slot.ones_at.store(inserted, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Spawns a thread that runs [`DigestTables::maintain`] whenever a rotation needs it (and
+    /// at least every half epoch, at most every second, to count sealed epochs). It stops when
+    /// the handle is dropped or [`MaintenanceHandle::stop`]ped.
+    ///
+    /// # Panics
+    ///
+    /// Like `std::thread::spawn`, if the OS cannot create a thread.
+    pub fn spawn_maintenance(self: &Arc<Self>) -> MaintenanceHandle {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tables = Arc::clone(self);
+        let flag = Arc::clone(&stop);
+        let period =
+            Duration::from_nanos((tables.cfg.epoch_ns / 2).clamp(10_000_000, 1_000_000_000));
+        let thread = std::thread::Builder::new()
+            .name("ashiato-tables-maint".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Acquire) {
+                    tables.wait_maintenance_unless(period, &|| flag.load(Ordering::Acquire));
+                    if flag.load(Ordering::Acquire) {
+                        break;
+                    }
+                    // Spill failures are counted inside; nothing else can fail today.
+                    let _ = tables.maintain();
+                }
+            })
+            .expect("failed to spawn the maintenance thread");
+        MaintenanceHandle {
+            stop,
+            tables: Arc::clone(self),
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Owns the maintenance thread; stopping or dropping it joins the thread.
+pub struct MaintenanceHandle {
+    stop: Arc<AtomicBool>,
+    tables: Arc<DigestTables>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MaintenanceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaintenanceHandle")
+            .field("running", &self.thread.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MaintenanceHandle {
+    /// Stops the thread and waits for it (a maintenance pass in progress completes first).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        {
+            // Notify under the lock: the thread checks the flag under it before waiting, so
+            // the wake-up cannot be lost.
+            let _g = self.tables.lock();
+            self.tables.maint_cv.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MaintenanceHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

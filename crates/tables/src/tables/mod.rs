@@ -1,0 +1,668 @@
+//! Time-sliced digest tables: one Bloom filter per epoch, a bounded ring of them in memory,
+//! expired ones optionally spilled to disk.
+//!
+//! Memory is fixed at start: `retention_epochs + 2` filters — the `retention_epochs` newest
+//! epochs (the current one included) plus two spares, so that after a rotation one spare is
+//! still clean while maintenance spills and clears the filter that just fell out of
+//! retention. Modelled on quinn-proto's `bloom_token_log.rs` (filters rotated per period under
+//! a memory bound, time supplied by the caller): nothing here reads a clock — the writer is
+//! told each packet's timestamp, and the maintenance thread is an optional shell.
+//!
+//! Concurrency, in short:
+//! * slot assignment (which epoch a filter holds) changes only under one mutex, taken by a
+//!   writer once per epoch, by queries once per call, and by maintenance;
+//! * filter bits and counters are atomics, read and written without the lock;
+//! * each slot publishes its epoch in an atomic that is set to "empty" before the filter is
+//!   cleared, and a reader checks it before and after reading bits (a seqlock): a filter
+//!   recycled mid-query is treated as expired, so a query never reports a match from bits that
+//!   belong to another epoch.
+
+mod maintain;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use maintain::{MaintenanceHandle, MaintenanceReport};
+pub use writer::Writer;
+
+use crate::bloom::Bloom;
+use crate::error::TableError;
+use crate::params::FilterParams;
+use crate::spill::{self, SpillFile};
+use crate::theory;
+
+/// Default epoch length: one second, the time resolution of a traceback answer.
+pub const DEFAULT_EPOCH_NS: u64 = 1_000_000_000;
+/// Default retention: one minute of epochs in memory.
+pub const DEFAULT_RETENTION_EPOCHS: u32 = 60;
+/// Shortest accepted epoch (1 µs); also keeps epoch numbers far from the `u64::MAX` sentinel.
+pub const MIN_EPOCH_NS: u64 = 1_000;
+
+/// Configuration of a [`DigestTables`].
+#[derive(Clone, Debug)]
+pub struct TablesConfig {
+    /// Epoch length in ns; a digest is located in time to within one epoch.
+    pub epoch_ns: u64,
+    /// Epochs answerable from memory, the current one included.
+    pub retention_epochs: u32,
+    /// Shape of every epoch's filter.
+    pub params: FilterParams,
+    /// Fingerprint of the digest key and digest version. Written into spill files and checked
+    /// on load: a filter built under another key would answer garbage.
+    pub table_id: u64,
+    /// Where expired epochs go, if anywhere.
+    pub spill: Option<SpillConfig>,
+    /// Touch all filter memory at start (no page faults on the ingest path).
+    pub prefault: bool,
+}
+
+impl TablesConfig {
+    /// Defaults (1 s epochs, 60 retained, no spill, no pre-fault) for `params` and `table_id`.
+    pub fn new(params: FilterParams, table_id: u64) -> Self {
+        TablesConfig {
+            epoch_ns: DEFAULT_EPOCH_NS,
+            retention_epochs: DEFAULT_RETENTION_EPOCHS,
+            params,
+            table_id,
+            spill: None,
+            prefault: false,
+        }
+    }
+}
+
+/// Where and how much to spill.
+#[derive(Clone, Debug)]
+pub struct SpillConfig {
+    /// Directory of the spill files (created if missing).
+    pub dir: PathBuf,
+    /// Total bytes of spill files to keep; the oldest epochs are deleted beyond it.
+    pub budget_bytes: u64,
+}
+
+/// One epoch whose filter contains the queried digest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochMatch {
+    /// Start of the epoch, ns since the Unix epoch.
+    pub epoch_start_ns: u64,
+    /// End of the epoch (exclusive).
+    pub epoch_end_ns: u64,
+    /// Digests inserted into the epoch's filter (at the time of the query).
+    pub inserted: u64,
+    /// Probability that this match is false: [`theory::fpr`] at `inserted`.
+    pub fpr: f64,
+    /// Answered from a spill file rather than memory.
+    pub on_disk: bool,
+}
+
+/// One answerable epoch.
+#[derive(Clone, Debug)]
+pub struct EpochInfo {
+    /// Start of the epoch, ns since the Unix epoch.
+    pub epoch_start_ns: u64,
+    /// End of the epoch (exclusive).
+    pub epoch_end_ns: u64,
+    /// Digests inserted.
+    pub inserted: u64,
+    /// Bits set, known for sealed epochs (counted by maintenance or read from the spill file).
+    pub ones: Option<u64>,
+    /// [`theory::fpr`] at `inserted`.
+    pub fpr: f64,
+    /// Held only on disk.
+    pub on_disk: bool,
+    /// The newest epoch seen by any writer.
+    pub current: bool,
+}
+
+/// Counters for metrics.
+#[derive(Clone, Debug, Default)]
+pub struct TableStats {
+    /// Digests inserted since start.
+    pub inserted: u64,
+    /// Times the current epoch advanced.
+    pub rotations: u64,
+    /// Times a writer found no clean filter and had to wait for or clear one itself, i.e.
+    /// maintenance was behind. A filter cleared this way is not spilled.
+    pub stalls: u64,
+    /// Digests dropped because their epoch was older than the retention window.
+    pub too_old: u64,
+    /// Epochs written to spill files since start.
+    pub spilled_epochs: u64,
+    /// Bytes of spill files currently kept.
+    pub spill_bytes: u64,
+    /// Failed spill writes or deletions, and spill files ignored for a bad header or contents.
+    pub spill_errors: u64,
+    /// Valid spill files ignored because another table id or epoch length wrote them.
+    pub ignored_files: u64,
+    /// Start of the current epoch.
+    pub current_epoch_start_ns: Option<u64>,
+    /// Digests in the current epoch.
+    pub current_inserted: u64,
+    /// [`theory::fpr`] of the current epoch.
+    pub current_fpr: f64,
+}
+
+/// Marks a slot that holds no epoch.
+const EMPTY: u64 = u64::MAX;
+const ONES_UNKNOWN: u64 = u64::MAX;
+
+/// One preallocated filter and its lock-free metadata.
+struct Slot {
+    bloom: Bloom,
+    /// The epoch whose digests the bits belong to, or [`EMPTY`]; the seqlock word.
+    epoch: AtomicU64,
+    inserted: AtomicU64,
+    ones: AtomicU64,
+    /// `inserted` when `ones` was counted (recount when it moved: late packets).
+    ones_at: AtomicU64,
+}
+
+/// Lifecycle of a slot, changed only under the index lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotState {
+    /// Zeroed, ready for a new epoch.
+    Clean,
+    /// Holds an epoch inside the retention window.
+    Live(u64),
+    /// Fell out of retention; awaiting spill and clearing by maintenance.
+    Retired(u64),
+    /// Maintenance is spilling and clearing it.
+    Maintaining(u64),
+    /// A stalled writer is clearing it.
+    Clearing,
+}
+
+struct Index {
+    slots: Vec<SlotState>,
+    current: Option<u64>,
+    disk: BTreeMap<u64, Vec<Arc<SpillFile>>>,
+    disk_bytes: u64,
+    maint_needed: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    retired_inserted: AtomicU64,
+    rotations: AtomicU64,
+    stalls: AtomicU64,
+    too_old: AtomicU64,
+    spilled_epochs: AtomicU64,
+    spill_errors: AtomicU64,
+    ignored_files: AtomicU64,
+}
+
+/// The digest tables of one probe: see the module docs.
+pub struct DigestTables {
+    cfg: TablesConfig,
+    slots: Box<[Slot]>,
+    index: Mutex<Index>,
+    /// Signalled when a rotation retires a slot (and to stop the maintenance thread).
+    maint_cv: Condvar,
+    /// Signalled when a slot becomes clean.
+    clean_cv: Condvar,
+    /// Bumped whenever slots are retired; writers drop their cached slots when it moves.
+    generation: AtomicU64,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for DigestTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestTables")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An epoch to test in a query: its memory slot and/or spill files.
+struct Candidate {
+    epoch: u64,
+    slot: Option<usize>,
+    disk: Vec<Arc<SpillFile>>,
+}
+
+/// What one filter (memory or disk) of an epoch said about a batch.
+struct Part {
+    hits: Vec<bool>,
+    inserted: u64,
+    on_disk: bool,
+}
+
+impl DigestTables {
+    /// Allocates every filter up front (memory is bounded and known at start) and loads the
+    /// index of the spill files of this `table_id` (others are ignored and counted).
+    pub fn new(cfg: TablesConfig) -> Result<Arc<Self>, TableError> {
+        cfg.params.validate()?;
+        if cfg.epoch_ns < MIN_EPOCH_NS {
+            return Err(TableError::InvalidConfig(format!(
+                "epoch_ns = {} is below {MIN_EPOCH_NS}",
+                cfg.epoch_ns
+            )));
+        }
+        if cfg.retention_epochs == 0 {
+            return Err(TableError::InvalidConfig("retention_epochs is 0".into()));
+        }
+        let slots = (0..cfg.retention_epochs as usize + 2)
+            .map(|_| {
+                Ok(Slot {
+                    bloom: Bloom::with_prefault(cfg.params, cfg.prefault)?,
+                    epoch: AtomicU64::new(EMPTY),
+                    inserted: AtomicU64::new(0),
+                    ones: AtomicU64::new(ONES_UNKNOWN),
+                    ones_at: AtomicU64::new(0),
+                })
+            })
+            .collect::<Result<Vec<_>, TableError>>()?
+            .into_boxed_slice();
+        let counters = Counters::default();
+        let mut disk: BTreeMap<u64, Vec<Arc<SpillFile>>> = BTreeMap::new();
+        let mut disk_bytes = 0;
+        if let Some(sp) = &cfg.spill {
+            std::fs::create_dir_all(&sp.dir).map_err(|source| TableError::Spill {
+                path: sp.dir.clone(),
+                source,
+            })?;
+            let scan = spill::scan(&sp.dir, cfg.table_id, cfg.epoch_ns)?;
+            counters.spill_errors.store(scan.bad, Ordering::Relaxed);
+            counters
+                .ignored_files
+                .store(scan.foreign, Ordering::Relaxed);
+            for f in scan.files {
+                disk_bytes += f.file_bytes();
+                let epoch = f.header.epoch_start_ns / cfg.epoch_ns;
+                disk.entry(epoch).or_default().push(Arc::new(f));
+            }
+        }
+        // Build the blocked-rate table now rather than in the first query.
+        theory::fpr(&cfg.params, 1);
+        let tables = Arc::new(DigestTables {
+            index: Mutex::new(Index {
+                slots: vec![SlotState::Clean; slots.len()],
+                current: None,
+                disk,
+                disk_bytes,
+                maint_needed: false,
+            }),
+            slots,
+            cfg,
+            maint_cv: Condvar::new(),
+            clean_cv: Condvar::new(),
+            generation: AtomicU64::new(0),
+            counters,
+        });
+        tables.enforce_budget();
+        Ok(tables)
+    }
+
+    /// Total RAM of all filters.
+    pub fn memory_bytes(&self) -> u64 {
+        self.slots.len() as u64 * self.cfg.params.bytes()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TablesConfig {
+        &self.cfg
+    }
+
+    /// A writer for one ingest thread.
+    pub fn writer(self: &Arc<Self>) -> Writer {
+        Writer::new(Arc::clone(self))
+    }
+
+    /// The index lock. A panic while holding it cannot leave the index half-updated in a way
+    /// that breaks answers (every update is a single assignment), so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn epoch_bounds(&self, epoch: u64) -> (u64, u64) {
+        let start = epoch.saturating_mul(self.cfg.epoch_ns);
+        (start, start.saturating_add(self.cfg.epoch_ns))
+    }
+
+    /// Whether a slot in `state` can answer for its epoch. Retired slots still hold intact
+    /// bits; with spilling on they stay answerable until their file is written, so an epoch
+    /// moves from memory to disk without a gap. Without spilling they are gone the moment they
+    /// leave retention, so exactly `retention_epochs` epochs are answerable.
+    fn answerable(&self, state: SlotState) -> Option<u64> {
+        match state {
+            SlotState::Live(e) => Some(e),
+            SlotState::Retired(e) | SlotState::Maintaining(e) if self.cfg.spill.is_some() => {
+                Some(e)
+            }
+            _ => None,
+        }
+    }
+
+    fn candidates(&self, from_epoch: u64, to_epoch: u64) -> Vec<Candidate> {
+        let g = self.lock();
+        let mut by_epoch: BTreeMap<u64, Candidate> = BTreeMap::new();
+        for (s, &state) in g.slots.iter().enumerate() {
+            if let Some(e) = self
+                .answerable(state)
+                .filter(|e| (from_epoch..=to_epoch).contains(e))
+            {
+                by_epoch.insert(
+                    e,
+                    Candidate {
+                        epoch: e,
+                        slot: Some(s),
+                        disk: Vec::new(),
+                    },
+                );
+            }
+        }
+        for (&e, files) in g.disk.range(from_epoch..=to_epoch) {
+            by_epoch
+                .entry(e)
+                .or_insert(Candidate {
+                    epoch: e,
+                    slot: None,
+                    disk: Vec::new(),
+                })
+                .disk
+                .clone_from(files);
+        }
+        by_epoch.into_values().collect()
+    }
+
+    /// Which epochs overlapping `[from_ns, to_ns]` (memory or disk) contain `h`, oldest first.
+    pub fn query(&self, h: u128, from_ns: u64, to_ns: u64) -> Vec<EpochMatch> {
+        self.query_batch(&[h], from_ns, to_ns)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// [`DigestTables::query`] for many digests against one snapshot of the epoch index.
+    pub fn query_batch(&self, hs: &[u128], from_ns: u64, to_ns: u64) -> Vec<Vec<EpochMatch>> {
+        self.query_batch_with(hs, from_ns, to_ns, &mut || {})
+    }
+
+    /// The query, with `between` run after a slot's bits were read and before its epoch is
+    /// re-checked: the test hook for the recycle race.
+    fn query_batch_with(
+        &self,
+        hs: &[u128],
+        from_ns: u64,
+        to_ns: u64,
+        between: &mut dyn FnMut(),
+    ) -> Vec<Vec<EpochMatch>> {
+        let mut out = vec![Vec::new(); hs.len()];
+        if from_ns > to_ns || hs.is_empty() {
+            return out;
+        }
+        let (from_epoch, to_epoch) = (from_ns / self.cfg.epoch_ns, to_ns / self.cfg.epoch_ns);
+        for mut cand in self.candidates(from_epoch, to_epoch) {
+            let mut parts = Vec::new();
+            if let Some(s) = cand.slot {
+                let slot = &self.slots[s];
+                let read = slot.read_consistent(cand.epoch, |b| {
+                    let hits = hs.iter().map(|&h| b.contains(h)).collect::<Vec<_>>();
+                    between();
+                    hits
+                });
+                match read {
+                    Some((hits, inserted)) => parts.push(Part {
+                        hits,
+                        inserted,
+                        on_disk: false,
+                    }),
+                    // Recycled while we read: the epoch is gone from memory; it may have
+                    // reached disk just before.
+                    None => {
+                        cand.disk = self
+                            .lock()
+                            .disk
+                            .get(&cand.epoch)
+                            .cloned()
+                            .unwrap_or_default();
+                    }
+                }
+            }
+            for f in &cand.disk {
+                parts.push(Part {
+                    hits: hs.iter().map(|&h| f.contains(h)).collect(),
+                    inserted: f.header.inserted,
+                    on_disk: true,
+                });
+            }
+            let (start, end) = self.epoch_bounds(cand.epoch);
+            let inserted: u64 = parts.iter().map(|p| p.inserted).sum();
+            // The epoch answers "present" if any of its filters does (usually there is one;
+            // two after a restart re-spilled an epoch already on disk).
+            let fpr = parts.iter().fold(0.0, |acc, p| {
+                let f = theory::fpr(&self.cfg.params, p.inserted);
+                acc + f - acc * f
+            });
+            for (j, matches) in out.iter_mut().enumerate() {
+                let mem_hit = parts.iter().any(|p| !p.on_disk && p.hits[j]);
+                if mem_hit || parts.iter().any(|p| p.hits[j]) {
+                    matches.push(EpochMatch {
+                        epoch_start_ns: start,
+                        epoch_end_ns: end,
+                        inserted,
+                        fpr,
+                        on_disk: !mem_hit,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Every epoch currently answerable, memory and disk, oldest first.
+    pub fn epochs(&self) -> Vec<EpochInfo> {
+        let current = self.lock().current;
+        let mut out = Vec::new();
+        for cand in self.candidates(0, u64::MAX) {
+            let mut inserted = 0;
+            let mut ones = None;
+            let mut in_memory = false;
+            if let Some(s) = cand.slot {
+                let slot = &self.slots[s];
+                if let Some(((n, o), _)) = slot.read_consistent(cand.epoch, |_| {
+                    (
+                        slot.inserted.load(Ordering::Relaxed),
+                        slot.ones.load(Ordering::Relaxed),
+                    )
+                }) {
+                    inserted += n;
+                    ones = (o != ONES_UNKNOWN).then_some(o);
+                    in_memory = true;
+                }
+            }
+            for f in &cand.disk {
+                inserted += f.header.inserted;
+                if !in_memory {
+                    ones = Some(ones.unwrap_or(0) + f.header.ones);
+                }
+            }
+            if !in_memory && cand.disk.is_empty() {
+                continue;
+            }
+            let (start, end) = self.epoch_bounds(cand.epoch);
+            out.push(EpochInfo {
+                epoch_start_ns: start,
+                epoch_end_ns: end,
+                inserted,
+                ones,
+                fpr: theory::fpr(&self.cfg.params, inserted),
+                on_disk: !in_memory,
+                current: Some(cand.epoch) == current,
+            });
+        }
+        out
+    }
+
+    /// Counters and the state of the current epoch.
+    pub fn stats(&self) -> TableStats {
+        let (current, current_slot, disk_bytes) = {
+            let g = self.lock();
+            let cur_slot = g
+                .current
+                .and_then(|c| g.slots.iter().position(|&st| st == SlotState::Live(c)));
+            (g.current, cur_slot, g.disk_bytes)
+        };
+        let c = &self.counters;
+        let live: u64 = self
+            .slots
+            .iter()
+            .map(|s| s.inserted.load(Ordering::Relaxed))
+            .sum();
+        let current_inserted = current_slot
+            .map(|s| self.slots[s].inserted.load(Ordering::Relaxed))
+            .unwrap_or(0);
+        TableStats {
+            inserted: c.retired_inserted.load(Ordering::Relaxed) + live,
+            rotations: c.rotations.load(Ordering::Relaxed),
+            stalls: c.stalls.load(Ordering::Relaxed),
+            too_old: c.too_old.load(Ordering::Relaxed),
+            spilled_epochs: c.spilled_epochs.load(Ordering::Relaxed),
+            spill_bytes: disk_bytes,
+            spill_errors: c.spill_errors.load(Ordering::Relaxed),
+            ignored_files: c.ignored_files.load(Ordering::Relaxed),
+            current_epoch_start_ns: current.map(|e| self.epoch_bounds(e).0),
+            current_inserted,
+            current_fpr: theory::fpr(&self.cfg.params, current_inserted),
+        }
+    }
+
+    /// Sleeps until a rotation retired a filter (returns true) or `timeout` passed (returns
+    /// whether maintenance is needed anyway). Lets the maintenance thread run exactly when
+    /// needed instead of polling.
+    pub fn wait_maintenance(&self, timeout: Duration) -> bool {
+        self.wait_maintenance_unless(timeout, &|| false)
+    }
+
+    fn wait_maintenance_unless(&self, timeout: Duration, stop: &dyn Fn() -> bool) -> bool {
+        let g = self.lock();
+        if g.maint_needed || stop() {
+            return g.maint_needed;
+        }
+        let (g, _) = self
+            .maint_cv
+            .wait_timeout(g, timeout)
+            .unwrap_or_else(|e| e.into_inner());
+        g.maint_needed
+    }
+
+    /// Finds the slot for `epoch`, rotating if it is newer than the current one. Returns the
+    /// slot and the generation it is valid for, or `None` (counted in `too_old`) if the epoch
+    /// is older than the retention window.
+    ///
+    /// An older epoch still inside the window (`epoch + retention_epochs > current`) that had
+    /// no traffic yet, e.g. a packet reordered across an epoch boundary, gets a slot of its own
+    /// exactly as a rotation would (a clean spare, else a stall) without changing the current
+    /// epoch; it is retired with the others once it leaves the window. Such a slot always
+    /// exists: live slots hold distinct epochs of the window, so at most `retention_epochs`
+    /// of the `retention_epochs + 2` slots are live, and any other slot is clean, retired
+    /// (cleared here) or being cleared (waited for). No retained epoch is ever evicted, and
+    /// `too_old` counts only packets older than the window.
+    fn locate(&self, epoch: u64) -> Option<(usize, u64)> {
+        let retention = u64::from(self.cfg.retention_epochs);
+        let mut g = self.lock();
+        let mut stalled = false;
+        loop {
+            match g.current {
+                Some(c) if epoch <= c => {
+                    if epoch + retention <= c {
+                        self.counters.too_old.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                }
+                previous => {
+                    g.current = Some(epoch);
+                    if previous.is_some() {
+                        self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let lowest = (epoch + 1).saturating_sub(retention);
+                    let mut retired = false;
+                    for st in g.slots.iter_mut() {
+                        if let SlotState::Live(e) = *st
+                            && e < lowest
+                        {
+                            *st = SlotState::Retired(e);
+                            retired = true;
+                        }
+                    }
+                    if retired {
+                        self.generation.fetch_add(1, Ordering::Release);
+                        g.maint_needed = true;
+                        self.maint_cv.notify_all();
+                    }
+                }
+            }
+            let generation = self.generation.load(Ordering::Acquire);
+            if let Some(s) = g.slots.iter().position(|&st| st == SlotState::Live(epoch)) {
+                return Some((s, generation));
+            }
+            if let Some(s) = g.slots.iter().position(|&st| st == SlotState::Clean) {
+                self.slots[s].epoch.store(epoch, Ordering::Release);
+                g.slots[s] = SlotState::Live(epoch);
+                return Some((s, generation));
+            }
+            // No clean slot: maintenance is behind. Clear the oldest retired slot here (its
+            // epoch is lost, not spilled) or, if maintenance holds them all, wait for it.
+            if !stalled {
+                stalled = true;
+                self.counters.stalls.fetch_add(1, Ordering::Relaxed);
+            }
+            let oldest_retired = g
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(s, st)| match st {
+                    SlotState::Retired(e) => Some((*e, s)),
+                    _ => None,
+                })
+                .min();
+            if let Some((_, s)) = oldest_retired {
+                g.slots[s] = SlotState::Clearing;
+                drop(g);
+                self.recycle(s);
+                g = self.lock();
+                g.slots[s] = SlotState::Clean;
+                self.clean_cv.notify_all();
+            } else {
+                g = self.clean_cv.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+    }
+
+    /// Empties a slot that no writer uses any more. The epoch word goes to EMPTY *before* the
+    /// bits are cleared, so a concurrent reader that saw any cleared word also sees the epoch
+    /// change and discards what it read.
+    fn recycle(&self, s: usize) {
+        let slot = &self.slots[s];
+        slot.epoch.store(EMPTY, Ordering::Relaxed);
+        fence(Ordering::Release);
+        slot.bloom.clear();
+        let n = slot.inserted.swap(0, Ordering::Relaxed);
+        self.counters
+            .retired_inserted
+            .fetch_add(n, Ordering::Relaxed);
+        slot.ones.store(ONES_UNKNOWN, Ordering::Relaxed);
+        slot.ones_at.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Slot {
+    /// Runs `read` on the filter if the slot holds `epoch` before and after it, returning its
+    /// result and the insert count; `None` if the slot was recycled meanwhile.
+    fn read_consistent<T>(&self, epoch: u64, read: impl FnOnce(&Bloom) -> T) -> Option<(T, u64)> {
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return None;
+        }
+        let inserted = self.inserted.load(Ordering::Relaxed);
+        let value = read(&self.bloom);
+        // Pairs with the release fence in `recycle`: if any load above saw a cleared or
+        // reused word, the EMPTY store is visible to the load below.
+        fence(Ordering::Acquire);
+        (self.epoch.load(Ordering::Relaxed) == epoch).then_some((value, inserted))
+    }
+}

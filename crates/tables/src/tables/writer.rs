@@ -1,0 +1,136 @@
+//! The ingest side: one [`Writer`] per ingest thread.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{DigestTables, EMPTY};
+
+/// Inserts digests into the epoch of their packet's timestamp.
+///
+/// It caches the slots of the two newest epochs it wrote to, so the usual insert is one
+/// relaxed load of the tables' generation, a subtract-and-compare of the timestamp against the
+/// cached epoch, and one Bloom insert; the index lock is taken once per epoch (rotation) or for packets of an
+/// older epoch than the two cached.
+pub struct Writer {
+    tables: Arc<DigestTables>,
+    epoch_ns: u64,
+    /// Newest and previous epoch written; `EMPTY` = unused entry.
+    cache: [Cached; 2],
+    /// The tables' generation the cache is valid for.
+    generation: u64,
+    concurrent: bool,
+}
+
+/// A cached epoch: its start time and length (so the hot path needs no division) and its slot.
+#[derive(Clone, Copy, Debug)]
+struct Cached {
+    epoch: u64,
+    start_ns: u64,
+    /// Timestamps `start_ns..start_ns + len_ns` belong to the epoch: `epoch_ns`, except for
+    /// the last, partial epoch before `u64::MAX` (whose range must not wrap around to 0), and
+    /// 0 for an unused entry, which therefore matches no timestamp at all.
+    len_ns: u64,
+    slot: usize,
+}
+
+/// An empty cache entry. Its length of 0 is what keeps it from matching: a start-time
+/// sentinel cannot, since `now.wrapping_sub(start) < epoch_ns` holds for `epoch_ns`
+/// timestamps whatever `start` is (with `u64::MAX`, for every `now < epoch_ns - 1`, which once
+/// sent early packets of epoch 0 into the slot of the first epoch seen).
+const UNUSED: Cached = Cached {
+    epoch: EMPTY,
+    start_ns: u64::MAX,
+    len_ns: 0,
+    slot: 0,
+};
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("cache", &self.cache)
+            .field("concurrent", &self.concurrent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(super) fn new(tables: Arc<DigestTables>) -> Self {
+        Writer {
+            epoch_ns: tables.cfg.epoch_ns,
+            tables,
+            cache: [UNUSED; 2],
+            generation: u64::MAX,
+            concurrent: false,
+        }
+    }
+
+    /// Records digest `h` of a packet seen at `now_ns` (ns since the Unix epoch).
+    ///
+    /// The epoch is `now_ns / epoch_ns`. A newer epoch rotates the tables (takes a clean spare
+    /// filter; the one that leaves retention goes to maintenance). A packet of an older epoch
+    /// still in memory goes into that epoch's filter; one older than the retention window is
+    /// dropped and counted in [`crate::TableStats::too_old`].
+    ///
+    /// By default the writer uses the single-writer Bloom insert (no locked instructions):
+    /// call [`Writer::set_concurrent`] on every writer if several share the tables.
+    #[inline]
+    pub fn insert(&mut self, now_ns: u64, h: u128) {
+        if self.tables.generation.load(Ordering::Relaxed) == self.generation {
+            // `now - start < len` instead of a 64-bit division per packet (measured ~30 % of
+            // the insert cost); an unused entry's length of 0 never matches.
+            for c in self.cache {
+                if now_ns.wrapping_sub(c.start_ns) < c.len_ns {
+                    self.put(c.slot, h);
+                    return;
+                }
+            }
+        }
+        self.insert_slow(now_ns / self.epoch_ns, h);
+    }
+
+    /// Use atomic `fetch_or`/`fetch_add` so that several writers may insert at once. Needed
+    /// whenever more than one writer is active on the same tables; costs a locked instruction
+    /// per word touched.
+    pub fn set_concurrent(&mut self, yes: bool) {
+        self.concurrent = yes;
+    }
+
+    #[inline(always)]
+    fn put(&self, s: usize, h: u128) {
+        let slot = &self.tables.slots[s];
+        if self.concurrent {
+            slot.bloom.insert_concurrent(h);
+            slot.inserted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            slot.bloom.insert(h);
+            let n = slot.inserted.load(Ordering::Relaxed);
+            slot.inserted.store(n + 1, Ordering::Relaxed);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_slow(&mut self, epoch: u64, h: u128) {
+        let Some((s, generation)) = self.tables.locate(epoch) else {
+            return;
+        };
+        if generation != self.generation {
+            self.cache = [UNUSED; 2];
+            self.generation = generation;
+        }
+        let start_ns = epoch * self.epoch_ns;
+        let entry = Cached {
+            epoch,
+            start_ns,
+            len_ns: (u64::MAX - start_ns).saturating_add(1).min(self.epoch_ns),
+            slot: s,
+        };
+        if self.cache[0].epoch == EMPTY || epoch > self.cache[0].epoch {
+            self.cache[1] = self.cache[0];
+            self.cache[0] = entry;
+        } else {
+            self.cache[1] = entry;
+        }
+        self.put(s, h);
+    }
+}
