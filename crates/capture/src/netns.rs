@@ -109,24 +109,23 @@ pub fn veth_pair(
     Ok(())
 }
 
-/// Runs `f` on a new thread inside namespace `name` and returns its result.
-pub fn in_netns<T: Send + 'static>(
-    name: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> io::Result<T> {
+/// Runs `f` on a new scoped thread inside namespace `name` and returns its result; a panic in
+/// `f` is propagated. Sockets made there stay in that namespace for their whole life.
+pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
     let path = format!("/var/run/netns/{name}");
     let file = File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
-    std::thread::spawn(move || {
-        // SAFETY: setns only changes this thread's network namespace; the fd is valid for the
-        // duration of the call.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(f())
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns only changes this thread's network namespace; the fd is open.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
-    .join()
-    .map_err(|_| io::Error::other("thread in network namespace panicked"))?
 }
 
 /// Spawns `f` on a new thread inside namespace `name` (for long-running peers).

@@ -5,14 +5,11 @@
 //! skipped capture test would hide a broken ring.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ashiato_capture::live::{LiveConfig, LiveSource};
+use ashiato_capture::netns::{self, Netns, unique_name, veth_pair};
 use ashiato_capture::send::RawSender;
 use ashiato_wire::LinkType;
 use ashiato_wire::build::ipv4_udp_frame;
@@ -20,78 +17,32 @@ use ashiato_wire::build::ipv4_udp_frame;
 /// Marks the test frames in the UDP payload, so stray traffic cannot be mistaken for them.
 const MAGIC: &[u8; 8] = b"ashiato!";
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("running `ip` (iproute2 is required)");
-    assert!(
-        out.status.success(),
-        "ip {}: {} (these tests need root)",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-/// Two namespaces joined by a veth pair, deleted on drop (also when a test fails).
+/// Two namespaces joined by a veth pair; both are deleted on drop (also when a test fails).
 struct Lab {
-    ns_a: String,
-    ns_b: String,
+    ns_a: Netns,
+    ns_b: Netns,
     if_a: String,
     if_b: String,
 }
 
 impl Lab {
     fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let (pid, n) = (std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let lab = Lab {
-            ns_a: format!("ash-cap-a-{pid}-{n}"),
-            ns_b: format!("ash-cap-b-{pid}-{n}"),
-            // Interface names are limited to 15 bytes; they only need to be unique inside
-            // their namespace, but stay distinct for readable `ip` errors.
-            if_a: format!("vca{}x{n}", pid % 100_000),
-            if_b: format!("vcb{}x{n}", pid % 100_000),
-        };
-        ip(&["netns", "add", &lab.ns_a]);
-        // From here on `Drop` cleans up whatever was made.
-        ip(&["netns", "add", &lab.ns_b]);
-        ip(&[
-            "link", "add", &lab.if_a, "netns", &lab.ns_a, "type", "veth", "peer", "name",
-            &lab.if_b, "netns", &lab.ns_b,
-        ]);
-        for (ns, ifname) in [(&lab.ns_a, &lab.if_a), (&lab.ns_b, &lab.if_b)] {
-            // No IPv6: keeps router solicitations and MLD reports off the link.
-            let sysctl = format!("net.ipv6.conf.{ifname}.disable_ipv6=1");
-            ip(&["netns", "exec", ns, "sysctl", "-qw", &sysctl]);
-            ip(&["-n", ns, "link", "set", ifname, "up"]);
-        }
-        lab
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in [&self.ns_a, &self.ns_b] {
-            let _ = Command::new("ip").args(["netns", "delete", ns]).output();
+        let ns_a = Netns::new(&unique_name("ashca")).expect("ip netns add (these tests need root)");
+        let ns_b = Netns::new(&unique_name("ashcb")).expect("ip netns add");
+        let (if_a, if_b) = (unique_name("vca"), unique_name("vcb"));
+        veth_pair(&ns_a, &if_a, &ns_b, &if_b, None).expect("veth pair");
+        Lab {
+            ns_a,
+            ns_b,
+            if_a,
+            if_b,
         }
     }
 }
 
-/// Runs `f` on a dedicated thread that has entered network namespace `name`; sockets made
-/// there stay in that namespace for their whole life.
-fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> T {
-    let ns = File::open(format!("/var/run/netns/{name}")).expect("opening the namespace");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: setns changes only this thread's network namespace; `ns` is open.
-            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
+/// Runs `f` inside namespace `ns` (see [`ashiato_capture::netns::in_netns`]).
+fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
+    netns::in_netns(ns.name(), f).expect("entering the namespace")
 }
 
 /// Test frame `i`: IPv4/UDP, payload = magic + counter + filler, so each frame is distinct.
@@ -279,26 +230,21 @@ fn fanout_group_splits_the_traffic() {
 fn outgoing_packets_are_kept_unless_ignored() {
     let lab = Lab::new();
     // A static neighbour, so the datagrams go out without an ARP exchange.
-    ip(&[
-        "-n",
-        &lab.ns_a,
-        "addr",
-        "add",
-        "10.9.0.1/24",
-        "dev",
-        &lab.if_a,
-    ]);
-    ip(&[
-        "-n",
-        &lab.ns_a,
-        "neigh",
-        "add",
-        "10.9.0.2",
-        "lladdr",
-        "02:00:00:00:00:02",
-        "dev",
-        &lab.if_a,
-    ]);
+    lab.ns_a
+        .exec(&["ip", "addr", "add", "10.9.0.1/24", "dev", &lab.if_a])
+        .expect("address");
+    lab.ns_a
+        .exec(&[
+            "ip",
+            "neigh",
+            "add",
+            "10.9.0.2",
+            "lladdr",
+            "02:00:00:00:00:02",
+            "dev",
+            &lab.if_a,
+        ])
+        .expect("static neighbour");
     let counts = in_netns(&lab.ns_a, || {
         let open = |ignore_outgoing| {
             let cfg = LiveConfig {
@@ -328,51 +274,4 @@ fn outgoing_packets_are_kept_unless_ignored() {
         })
     });
     assert_eq!(counts, [5, 0], "[kept, ignored]");
-}
-
-/// Throughput measurement, not a check: `cargo test --release -p ashiato-capture --test live
-/// -- --ignored --nocapture throughput`.
-#[test]
-#[ignore = "measurement; run by hand in release mode"]
-fn throughput() {
-    const N: u64 = 1_000_000;
-    let lab = Lab::new();
-    let frames: Vec<Vec<u8>> = (0..4096).map(frame).collect();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let ready = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            in_netns(&lab.ns_b, || {
-                let mut src = LiveSource::open(&lab.if_b, &LiveConfig::default()).expect("open");
-                ready.store(true, Ordering::Release);
-                let (mut got, mut idle) = (0u64, 0);
-                while idle < 3 {
-                    let n = src
-                        .poll_frames(Duration::from_millis(30), |f| {
-                            got += u64::from(counter(f.data).is_some())
-                        })
-                        .expect("poll");
-                    if stop.load(Ordering::Acquire) && n == 0 {
-                        idle += 1;
-                    }
-                }
-                (got, src.kernel_stats().expect("stats"))
-            })
-        });
-        while !ready.load(Ordering::Acquire) {
-            std::thread::yield_now();
-        }
-        let rep = in_netns(&lab.ns_a, || {
-            RawSender::open(&lab.if_a)
-                .expect("open sender")
-                .blast(&frames, N, 0)
-                .expect("blast")
-        });
-        stop.store(true, Ordering::Release);
-        let (got, k) = reader.join().unwrap();
-        println!(
-            "sent {} in {:?} ({:.0} pps, {} retried); captured {got}; kernel {k:?}",
-            rep.sent, rep.elapsed, rep.achieved_pps, rep.errors
-        );
-    });
 }

@@ -289,6 +289,10 @@ pub struct BenchArgs {
     /// Live capture on a veth pair between two network namespaces (root): offered rates.
     #[arg(long, value_delimiter = ',')]
     pub live_rates: Vec<String>,
+    /// Capture ring size for the live steps, KiB (64 KiB blocks; default 64 MiB of 1 MiB
+    /// blocks). Small rings show where loss begins when the consumer falls behind.
+    #[arg(long, value_delimiter = ',')]
+    pub live_ring_kib: Vec<u32>,
     /// Frames sent per live rate step.
     #[arg(long, default_value_t = 2_000_000)]
     pub live_frames: u64,

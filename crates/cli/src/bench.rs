@@ -118,6 +118,7 @@ fn drive(ing: &mut Ingestor, frames: &[u8], inserts: u64, t0: u64) {
             i = 0;
         }
     }
+    ing.flush();
 }
 
 fn memory_lines(a: &BenchArgs, frames: &[u8]) -> Result<Vec<BenchLine>> {
@@ -280,6 +281,7 @@ fn file_lines(a: &BenchArgs, frames: &[u8]) -> Result<Vec<BenchLine>> {
     while let Some(f) = src.next_frame()? {
         ing.ingest(&f);
     }
+    ing.flush();
     out.push(line(
         "capture file → tables (blocked)",
         1,
@@ -335,7 +337,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         for l in &live {
             println!(
-                "live veth: offered {:>10.0} pps ({:>9} sent at {:>10.0} pps) recorded {:>9} kernel drops {:>8} loss {:>7.4}%",
+                "live veth: ring {:>10} offered {:>8.0} pps ({:>8} sent at {:>8.0} pps) recorded {:>8} kernel drops {:>7} loss {:>7.4}%",
+                crate::units::human_bytes(l.ring_bytes as f64),
                 l.offered_pps,
                 l.sent,
                 l.achieved_pps,

@@ -9,7 +9,7 @@
 use anyhow::{Context, Result};
 use ashiato_digest::{DEMO_KEY, Key, V4_INVARIANT_LEN};
 use ashiato_tables::rng::SplitMix64;
-use ashiato_tables::{Bloom, FilterKind, FilterParams, theory};
+use ashiato_tables::{FilterKind, FilterParams, measure_fpr_with, theory};
 use serde::Serialize;
 
 use crate::CheckFailed;
@@ -58,23 +58,21 @@ pub fn random_packet_digest(key: &Key, rng: &mut SplitMix64) -> u128 {
     key.digest_invariant(&b).as_u128()
 }
 
-/// Measures one filter at one load.
+/// Measures one filter at one load with digests of random packets.
 pub fn measure(params: FilterParams, n: u64, min_queries: u64, seed: u64) -> Result<FprPoint> {
-    let bloom = Bloom::new(params)?;
     let key = DEMO_KEY;
-    let mut ins = SplitMix64::new(seed);
-    for _ in 0..n {
-        bloom.insert(random_packet_digest(&key, &mut ins));
-    }
     let th = theory::fpr(&params, n);
     let queries = ((2000.0 / th).ceil() as u64).clamp(min_queries, 400_000_000);
+    let mut ins = SplitMix64::new(seed);
     // A different stream: these packets were never inserted.
     let mut q = SplitMix64::new(seed ^ 0x9e37_79b9_7f4a_7c15);
-    let mut hits = 0u64;
-    for _ in 0..queries {
-        hits += u64::from(bloom.contains(random_packet_digest(&key, &mut q)));
-    }
-    let measured = hits as f64 / queries as f64;
+    let m = measure_fpr_with(
+        params,
+        n,
+        queries,
+        || random_packet_digest(&key, &mut ins),
+        || random_packet_digest(&key, &mut q),
+    )?;
     Ok(FprPoint {
         kind: params.kind.to_string(),
         m_bits: params.m_bits,
@@ -82,10 +80,10 @@ pub fn measure(params: FilterParams, n: u64, min_queries: u64, seed: u64) -> Res
         inserted: n,
         bits_per_packet: params.m_bits as f64 / n as f64,
         queries,
-        false_hits: hits,
-        measured,
-        theory: th,
-        relative_error: (measured - th).abs() / th,
+        false_hits: m.false_positives,
+        measured: m.measured,
+        theory: m.theory,
+        relative_error: m.relative_error().abs(),
     })
 }
 

@@ -251,7 +251,10 @@ mod tests {
             1_243_857_600_250_000_000
         );
         assert!(parse_time_ns("yesterday").is_err());
-        assert!(parse_time_ns("999999999999999").is_err(), "overflow is an error");
+        assert!(
+            parse_time_ns("999999999999999").is_err(),
+            "overflow is an error"
+        );
         for ns in [0u64, 951_782_400_000_000_000, 4_102_444_799_999_999_999] {
             assert_eq!(parse_time_ns(&format_time_ns(ns)).unwrap(), ns);
         }

@@ -28,9 +28,6 @@ use std::str::FromStr;
 
 use ashiato_wire::LinkType;
 use ashiato_wire::packet::{self, Ip, ParseError};
-use std::hash::Hasher;
-
-use siphasher::sip128::{Hasher128, SipHasher24};
 
 /// Version of the digest specification implemented here (docs/digest.md).
 pub const DIGEST_VERSION: u8 = 1;
@@ -98,9 +95,7 @@ impl Key {
     /// Probes put it in answers and spill files so that tables made with another key (or
     /// another digest version) are never mixed up with ours; it reveals nothing of the key.
     pub fn id(&self) -> u64 {
-        let mut h = SipHasher24::new_with_key(&self.0);
-        h.write(b"ashiato key id v1");
-        h.finish128().h1
+        sip::siphash24_128(&self.0, b"ashiato key id v1").0
     }
 
     /// Identifier of the tables this key and digest version produce.
@@ -119,10 +114,8 @@ impl Key {
     /// Digest of invariant bytes already extracted by [`invariant_bytes`].
     #[inline]
     pub fn digest_invariant(&self, invariant: &[u8]) -> Digest {
-        let mut h = SipHasher24::new_with_key(&self.0);
-        h.write(invariant);
-        let out = h.finish128();
-        Digest(u128::from(out.h1) | (u128::from(out.h2) << 64))
+        let (h1, h2) = sip::siphash24_128(&self.0, invariant);
+        Digest(u128::from(h1) | (u128::from(h2) << 64))
     }
 
     /// Digest of one captured frame: parse its link and IP layers, then digest.
@@ -272,6 +265,8 @@ pub fn hex(bytes: &[u8]) -> String {
     }
     s
 }
+
+pub mod sip;
 
 #[cfg(test)]
 mod tests;

@@ -124,6 +124,19 @@ impl Indexer {
     }
 }
 
+/// A prefetch hint for the cache line holding `w` (a no-op off x86-64).
+#[inline(always)]
+fn prefetch_word(w: &AtomicU64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; the address is valid and is never dereferenced by it.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>((w as *const AtomicU64).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = w;
+}
+
 /// An anonymous, zero-filled, page-aligned mapping that is unmapped on drop.
 struct Mapping {
     ptr: NonNull<AtomicU64>,
@@ -286,6 +299,27 @@ impl Bloom {
                     true
                 });
             }
+        }
+    }
+
+    /// Asks the CPU to start loading the memory that inserting or testing `h` will touch.
+    ///
+    /// Once a filter is larger than the caches every insert waits on a DRAM miss, and the work
+    /// of parsing and hashing the next packets is too long for the CPU to overlap those
+    /// misses by itself. A caller that prefetches `h` a few packets before inserting it hides
+    /// most of that latency (see `Ingestor` in the probe and docs/benchmarks.md). A hint only:
+    /// no effect on results.
+    #[inline]
+    pub fn prefetch(&self, h: u128) {
+        let words = self.words();
+        match self.index.kind {
+            FilterKind::Standard => {
+                self.index.standard(h, |w, _| {
+                    prefetch_word(&words[w]);
+                    true
+                });
+            }
+            FilterKind::Blocked => prefetch_word(&words[self.index.block_base(h)]),
         }
     }
 

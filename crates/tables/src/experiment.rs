@@ -53,14 +53,26 @@ pub fn measure_fpr(
     queries: u64,
     seed: u64,
 ) -> Result<FprMeasurement, TableError> {
-    let bloom = Bloom::new(params)?;
     let mut rng = Xoshiro256pp::new(seed);
+    let mut q = Xoshiro256pp::new(seed ^ 0x9e37_79b9_7f4a_7c15);
+    measure_fpr_with(params, n, queries, || rng.next_u128(), || q.next_u128())
+}
+
+/// The same experiment with digests from the caller: `inserted` yields the `n` recorded
+/// digests, `absent` the `queries` digests that were never recorded (the CLI digests random
+/// packets with the real keyed hash, so the whole path is measured).
+pub fn measure_fpr_with(
+    params: FilterParams,
+    n: u64,
+    queries: u64,
+    mut inserted: impl FnMut() -> u128,
+    mut absent: impl FnMut() -> u128,
+) -> Result<FprMeasurement, TableError> {
+    let bloom = Bloom::new(params)?;
     for _ in 0..n {
-        bloom.insert(rng.next_u128());
+        bloom.insert(inserted());
     }
-    let false_positives = (0..queries)
-        .filter(|_| bloom.contains(rng.next_u128()))
-        .count() as u64;
+    let false_positives = (0..queries).filter(|_| bloom.contains(absent())).count() as u64;
     let ones = bloom.count_ones();
     Ok(FprMeasurement {
         params,

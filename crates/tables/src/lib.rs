@@ -33,7 +33,7 @@ pub mod theory;
 
 pub use bloom::Bloom;
 pub use error::{SpillRejection, TableError};
-pub use experiment::{FprMeasurement, measure_fpr};
+pub use experiment::{FprMeasurement, measure_fpr, measure_fpr_with};
 pub use params::{BLOCK_BITS, FilterKind, FilterParams, MAX_K, MAX_M_BITS};
 pub use spill::{SpillHeader, read_spill_header};
 pub use tables::{

@@ -22,7 +22,9 @@ use crate::units::parse_rate_pps;
 /// One offered rate.
 #[derive(Serialize, Debug, Clone)]
 pub struct LiveLine {
-    /// Rate asked of the sender.
+    /// Capture ring size.
+    pub ring_bytes: u64,
+    /// Rate asked of the sender (0 = as fast as it can).
     pub offered_pps: f64,
     /// Frames sent.
     pub sent: u64,
@@ -49,14 +51,32 @@ pub fn run(a: &BenchArgs, frames: &[u8]) -> Result<Vec<LiveLine>> {
         .collect();
     let batch = Arc::new(batch);
     let mut out = Vec::new();
-    for r in &a.live_rates {
+    let rings: Vec<Option<u32>> = if a.live_ring_kib.is_empty() {
+        vec![None]
+    } else {
+        a.live_ring_kib.iter().map(|k| Some(*k)).collect()
+    };
+    let steps: Vec<(&String, Option<u32>)> = rings
+        .iter()
+        .flat_map(|ring| a.live_rates.iter().map(move |r| (r, *ring)))
+        .collect();
+    for (r, ring_kib) in steps {
         let pps = parse_rate_pps(r, None).with_context(|| format!("--live-rates {r}"))?;
+        let cfg = match ring_kib {
+            Some(kib) => LiveConfig {
+                block_size: 64 * 1024,
+                block_count: (kib / 64).max(2),
+                ..LiveConfig::default()
+            },
+            None => LiveConfig::default(),
+        };
+        let ring_bytes = u64::from(cfg.block_size) * u64::from(cfg.block_count);
         let tables = bench_tables(FilterKind::Blocked)?;
         let stop = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicBool::new(false));
         let (stop2, ready2, ib2) = (stop.clone(), ready.clone(), ib.clone());
         let capture = spawn_in_netns(nb.name(), move || -> Result<(u64, u64)> {
-            let mut src = LiveSource::open(&ib2, &LiveConfig::default())?;
+            let mut src = LiveSource::open(&ib2, &cfg)?;
             let mut ing = Ingestor::new(DEMO_KEY, &tables);
             ready2.store(true, Ordering::Release);
             let mut idle_after_stop = 0;
@@ -71,6 +91,7 @@ pub fn run(a: &BenchArgs, frames: &[u8]) -> Result<Vec<LiveLine>> {
                     }
                 }
             }
+            ing.flush();
             let k = src.kernel_stats()?;
             Ok((ing.digested(), k.drops))
         })?;
@@ -90,6 +111,7 @@ pub fn run(a: &BenchArgs, frames: &[u8]) -> Result<Vec<LiveLine>> {
             .join()
             .map_err(|_| anyhow::anyhow!("capture thread panicked"))???;
         out.push(LiveLine {
+            ring_bytes,
             offered_pps: pps,
             sent: report.sent,
             achieved_pps: report.achieved_pps,

@@ -19,7 +19,15 @@ pub struct Writer {
     /// The tables' generation the cache is valid for.
     generation: u64,
     concurrent: bool,
+    /// Concurrent mode: inserts not yet added to `uncounted_slot`'s shared counter. Adding 1
+    /// to a shared atomic per packet made two writers slower than one (the counter's cache
+    /// line bounced between cores); batching keeps the count exact once flushed.
+    uncounted: u64,
+    uncounted_slot: usize,
 }
+
+/// Concurrent-mode inserts batched before the shared per-epoch counter is updated.
+const COUNT_BATCH: u64 = 1024;
 
 /// A cached epoch: its start time and length (so the hot path needs no division) and its slot.
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +69,8 @@ impl Writer {
             cache: [UNUSED; 2],
             generation: u64::MAX,
             concurrent: false,
+            uncounted: 0,
+            uncounted_slot: 0,
         }
     }
 
@@ -88,6 +98,21 @@ impl Writer {
         self.insert_slow(now_ns / self.epoch_ns, h);
     }
 
+    /// Starts loading the memory an insert of `h` at `now_ns` will touch (a hint; see
+    /// [`crate::Bloom::prefetch`]). Only epochs already cached by this writer are prefetched:
+    /// the rare packet of another epoch simply goes without.
+    #[inline]
+    pub fn prefetch(&self, now_ns: u64, h: u128) {
+        if self.tables.generation.load(Ordering::Relaxed) == self.generation {
+            for c in self.cache {
+                if now_ns.wrapping_sub(c.start_ns) < c.len_ns {
+                    self.tables.slots[c.slot].bloom.prefetch(h);
+                    return;
+                }
+            }
+        }
+    }
+
     /// Use atomic `fetch_or`/`fetch_add` so that several writers may insert at once. Needed
     /// whenever more than one writer is active on the same tables; costs a locked instruction
     /// per word touched.
@@ -96,11 +121,15 @@ impl Writer {
     }
 
     #[inline(always)]
-    fn put(&self, s: usize, h: u128) {
+    fn put(&mut self, s: usize, h: u128) {
         let slot = &self.tables.slots[s];
         if self.concurrent {
             slot.bloom.insert_concurrent(h);
-            slot.inserted.fetch_add(1, Ordering::Relaxed);
+            if s != self.uncounted_slot || self.uncounted >= COUNT_BATCH {
+                self.flush_counts();
+                self.uncounted_slot = s;
+            }
+            self.uncounted += 1;
         } else {
             slot.bloom.insert(h);
             let n = slot.inserted.load(Ordering::Relaxed);
@@ -115,6 +144,7 @@ impl Writer {
             return;
         };
         if generation != self.generation {
+            self.flush_counts();
             self.cache = [UNUSED; 2];
             self.generation = generation;
         }
@@ -132,5 +162,25 @@ impl Writer {
             self.cache[1] = entry;
         }
         self.put(s, h);
+    }
+}
+
+impl Writer {
+    /// Adds the inserts batched in concurrent mode to the shared per-epoch counters, so that
+    /// answers and statistics count them. Called on epoch changes, every 1024 inserts, on
+    /// drop, and by ingest loops when they publish.
+    pub fn flush_counts(&mut self) {
+        if self.uncounted > 0 {
+            self.tables.slots[self.uncounted_slot]
+                .inserted
+                .fetch_add(self.uncounted, Ordering::Relaxed);
+            self.uncounted = 0;
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.flush_counts();
     }
 }
