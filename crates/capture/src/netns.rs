@@ -112,15 +112,10 @@ pub fn veth_pair(
 /// Runs `f` on a new scoped thread inside namespace `name` and returns its result; a panic in
 /// `f` is propagated. Sockets made there stay in that namespace for their whole life.
 pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
-    let path = format!("/var/run/netns/{name}");
-    let file = File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+    let file = open_netns(name)?;
     std::thread::scope(|s| {
         s.spawn(|| {
-            // SAFETY: setns only changes this thread's network namespace; the fd is open.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            enter(&file)?;
             Ok(f())
         })
         .join()
@@ -128,19 +123,30 @@ pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> io::Result
     })
 }
 
-/// Spawns `f` on a new thread inside namespace `name` (for long-running peers).
+/// Spawns `f` on a new thread inside namespace `name` (for long-running peers); the thread
+/// and every thread it starts live in that namespace.
 pub fn spawn_in_netns<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> io::Result<std::thread::JoinHandle<io::Result<T>>> {
-    let path = format!("/var/run/netns/{name}");
-    let file = File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+    let file = open_netns(name)?;
     Ok(std::thread::spawn(move || {
-        // SAFETY: as in `in_netns`.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        enter(&file)?;
         Ok(f())
     }))
+}
+
+fn open_netns(name: &str) -> io::Result<File> {
+    let path = format!("/var/run/netns/{name}");
+    File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))
+}
+
+/// Moves the calling thread into the namespace of `file`.
+fn enter(file: &File) -> io::Result<()> {
+    // SAFETY: setns only changes this thread's network namespace; the fd is open.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -3,18 +3,33 @@
 
 use anyhow::{Context, Result, bail};
 
-/// A duration in nanoseconds from `250ms`, `5s`, `1.5s`, `2m`, `1h`, `100us`, `10ns`; a bare
-/// number is seconds.
-pub fn parse_duration_ns(s: &str) -> Result<u64> {
-    let s = s.trim();
+/// Splits `"1.5GiB"` into `(1.5, "GiB")`; `what` and `example` make the error message.
+fn number_and_unit<'a>(s: &'a str, what: &str, example: &str) -> Result<(f64, &'a str)> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let v: f64 = num
         .parse()
-        .with_context(|| format!("duration {s:?}: expected a number and a unit like 5s"))?;
-    let mult = match unit.trim() {
+        .with_context(|| format!("{what} {s:?}: expected a number and a unit like {example}"))?;
+    Ok((v, unit.trim()))
+}
+
+/// `v * mult` as an integer, refusing what does not fit.
+fn scaled(v: f64, mult: f64, what: &str, s: &str) -> Result<u64> {
+    let x = v * mult;
+    if !x.is_finite() || !(0.0..=1.8e19).contains(&x) {
+        bail!("{what} {s:?} is out of range");
+    }
+    Ok(x as u64)
+}
+
+/// A duration in nanoseconds from `250ms`, `5s`, `1.5s`, `2m`, `1h`, `100us`, `10ns`; a bare
+/// number is seconds.
+pub fn parse_duration_ns(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (v, unit) = number_and_unit(s, "duration", "5s")?;
+    let mult = match unit {
         "" | "s" => 1e9,
         "ms" => 1e6,
         "us" | "µs" => 1e3,
@@ -23,24 +38,14 @@ pub fn parse_duration_ns(s: &str) -> Result<u64> {
         "h" => 3600e9,
         u => bail!("duration {s:?}: unknown unit {u:?} (ns, us, ms, s, m, h)"),
     };
-    let ns = v * mult;
-    if !ns.is_finite() || !(0.0..=1e19).contains(&ns) {
-        bail!("duration {s:?} is out of range");
-    }
-    Ok(ns as u64)
+    scaled(v, mult, "duration", s)
 }
 
 /// A byte count from `1024`, `64KiB`, `512MiB`, `2GiB`, `1G` (powers of 1000 without the i).
 pub fn parse_bytes(s: &str) -> Result<u64> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .with_context(|| format!("size {s:?}: expected a number and a unit like 4GiB"))?;
-    let mult = match unit.trim().trim_end_matches('B') {
+    let (v, unit) = number_and_unit(s, "size", "4GiB")?;
+    let mult = match unit.trim_end_matches('B') {
         "" => 1.0,
         "K" | "k" => 1e3,
         "M" => 1e6,
@@ -52,26 +57,15 @@ pub fn parse_bytes(s: &str) -> Result<u64> {
         "Ti" => 1024.0f64.powi(4),
         u => bail!("size {s:?}: unknown unit {u:?}"),
     };
-    let b = v * mult;
-    if !b.is_finite() || !(0.0..=1.8e19).contains(&b) {
-        bail!("size {s:?} is out of range");
-    }
-    Ok(b as u64)
+    scaled(v, mult, "size", s)
 }
 
 /// A packet rate: `2000000`, `2Mpps`, `500kpps`, or a bit rate `10Gb/s` / `300Mbps` which
 /// needs `mean_packet_bytes` (the size on the wire including the 20-byte Ethernet preamble
 /// and inter-frame gap is *not* added: give the frame size you want counted).
 pub fn parse_rate_pps(s: &str, mean_packet_bytes: Option<f64>) -> Result<f64> {
-    let t = s.trim().replace(' ', "");
-    let lower = t.to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(split);
-    let v: f64 = num
-        .parse()
-        .with_context(|| format!("rate {s:?}: expected e.g. 14.88Mpps or 10Gb/s"))?;
+    let lower = s.trim().replace(' ', "").to_ascii_lowercase();
+    let (v, unit) = number_and_unit(&lower, "rate", "14.88Mpps or 10Gb/s")?;
     let (scale, rest) = match unit.chars().next() {
         Some('k') => (1e3, &unit[1..]),
         Some('m') => (1e6, &unit[1..]),

@@ -129,4 +129,20 @@ mod tests {
             }
         }
     }
+
+    /// The probe's default sizing (`plan` for FPR 1e-3, both kinds) meets its target and the
+    /// measurement agrees with theory within 10 % (≥ 2,500 expected false hits: relative
+    /// standard error 2 %).
+    #[test]
+    fn default_sizing_fpr_matches_theory() {
+        for (i, kind) in FilterKind::ALL.into_iter().enumerate() {
+            let n = 50_000;
+            let params = crate::theory::plan(kind, n, 1e-3);
+            let th = crate::theory::fpr(&params, n);
+            assert!(th <= 1e-3, "{params:?} {th}");
+            let m = measure_fpr(params, n, 2_500_000, 77 + i as u64).unwrap();
+            assert!(m.relative_std_error() < 0.025, "{m:?}");
+            assert!(m.relative_error().abs() < 0.10, "{m:?}");
+        }
+    }
 }
