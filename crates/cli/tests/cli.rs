@@ -331,3 +331,55 @@ fn demo_runs() {
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("demo passed"), "{}", stdout(&o));
 }
+
+#[test]
+fn expired_epochs_spill_to_disk_and_stay_queryable() {
+    // The masscan capture spans 10 s; keep 2 s in memory and the rest on disk.
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let f = data(MASSCAN);
+    let s = start_probe(&[
+        "--pcap",
+        f.to_str().unwrap(),
+        "--dev-insecure",
+        "--retention",
+        "2s",
+        "--spill-dir",
+        spill.to_str().unwrap(),
+        "--spill-budget",
+        "64MiB",
+    ]);
+    let v = query_json(&[
+        "probe",
+        "query",
+        "--probe",
+        &s.1,
+        "--dev-insecure",
+        "--pcap",
+        f.to_str().unwrap(),
+        "--index",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(v["answers"][0]["epochs"][0]["on_disk"], true, "{v}");
+    let files = std::fs::read_dir(&spill).unwrap().count();
+    assert!(
+        files >= 5,
+        "{files} spill files for a 10 s capture kept 2 s in memory"
+    );
+    // The newest packet is still in memory.
+    let v = query_json(&[
+        "probe",
+        "query",
+        "--probe",
+        &s.1,
+        "--dev-insecure",
+        "--pcap",
+        f.to_str().unwrap(),
+        "--index",
+        "1004",
+        "--json",
+    ]);
+    assert_eq!(v["answers"][0]["epochs"][0]["on_disk"], false, "{v}");
+}

@@ -47,37 +47,48 @@ impl DigestTables {
                 .collect()
         };
         for (s, epoch) in work {
-            if let Some(sp) = &self.cfg.spill {
-                let slot = &self.slots[s];
-                let header = SpillHeader {
-                    table_id: self.cfg.table_id,
-                    params: self.cfg.params,
-                    epoch_start_ns: self.epoch_bounds(epoch).0,
-                    epoch_ns: self.cfg.epoch_ns,
-                    inserted: slot.inserted.load(Ordering::Relaxed),
-                    ones: slot.bloom.count_ones(),
-                };
-                match spill::write(&sp.dir, &header, &slot.bloom) {
-                    Ok(file) => {
-                        let mut g = self.lock();
-                        g.disk_bytes += file.file_bytes();
-                        g.disk.entry(epoch).or_default().push(Arc::new(file));
-                        self.counters.spilled_epochs.fetch_add(1, Ordering::Relaxed);
-                        report.spilled += 1;
-                    }
-                    Err(_) => {
-                        self.counters.spill_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+            if self.spill_and_clear(s, epoch) {
+                report.spilled += 1;
             }
-            self.recycle(s);
-            self.lock().slots[s] = SlotState::Clean;
-            self.clean_cv.notify_all();
             report.cleared += 1;
         }
         report.deleted_files = self.enforce_budget();
         self.count_sealed_ones();
         Ok(report)
+    }
+
+    /// Writes slot `s` (holding the expired `epoch`) to disk if spilling is configured, then
+    /// empties it and marks it clean. Returns whether the epoch was spilled. The slot must be
+    /// out of every writer's reach (state `Maintaining` or `Clearing`).
+    pub(super) fn spill_and_clear(&self, s: usize, epoch: u64) -> bool {
+        let mut spilled = false;
+        if let Some(sp) = &self.cfg.spill {
+            let slot = &self.slots[s];
+            let header = SpillHeader {
+                table_id: self.cfg.table_id,
+                params: self.cfg.params,
+                epoch_start_ns: self.epoch_bounds(epoch).0,
+                epoch_ns: self.cfg.epoch_ns,
+                inserted: slot.inserted.load(Ordering::Relaxed),
+                ones: slot.bloom.count_ones(),
+            };
+            match spill::write(&sp.dir, &header, &slot.bloom) {
+                Ok(file) => {
+                    let mut g = self.lock();
+                    g.disk_bytes += file.file_bytes();
+                    g.disk.entry(epoch).or_default().push(Arc::new(file));
+                    self.counters.spilled_epochs.fetch_add(1, Ordering::Relaxed);
+                    spilled = true;
+                }
+                Err(_) => {
+                    self.counters.spill_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.recycle(s);
+        self.lock().slots[s] = SlotState::Clean;
+        self.clean_cv.notify_all();
+        spilled
     }
 
     /// Deletes the oldest spill files until the total fits the budget; returns how many.

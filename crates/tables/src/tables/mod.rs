@@ -606,8 +606,10 @@ impl DigestTables {
                 g.slots[s] = SlotState::Live(epoch);
                 return Some((s, generation));
             }
-            // No clean slot: maintenance is behind. Clear the oldest retired slot here (its
-            // epoch is lost, not spilled) or, if maintenance holds them all, wait for it.
+            // No clean slot: maintenance is behind. Take the oldest retired slot here: spill
+            // it first when spilling is configured (the writer waits for the disk, so an
+            // offline replay that outruns maintenance loses no epoch), then clear it; if
+            // maintenance holds them all, wait for it.
             if !stalled {
                 stalled = true;
                 self.counters.stalls.fetch_add(1, Ordering::Relaxed);
@@ -621,13 +623,11 @@ impl DigestTables {
                     _ => None,
                 })
                 .min();
-            if let Some((_, s)) = oldest_retired {
+            if let Some((e, s)) = oldest_retired {
                 g.slots[s] = SlotState::Clearing;
                 drop(g);
-                self.recycle(s);
+                self.spill_and_clear(s, e);
                 g = self.lock();
-                g.slots[s] = SlotState::Clean;
-                self.clean_cv.notify_all();
             } else {
                 g = self.clean_cv.wait(g).unwrap_or_else(|e| e.into_inner());
             }
