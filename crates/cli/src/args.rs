@@ -174,6 +174,9 @@ pub struct RunArgs {
     /// Name in answers and metrics (default: the TLS identity, or "probe").
     #[arg(long)]
     pub name: Option<String>,
+    /// Live capture threads (rings in one PACKET_FANOUT group, spread by flow hash).
+    #[arg(long, default_value_t = 1)]
+    pub capture_threads: usize,
     /// Capture snap length for live capture (bytes kept per packet).
     #[arg(long, default_value_t = 256)]
     pub snaplen: u32,

@@ -140,6 +140,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                 snaplen: a.snaplen,
                 ..LiveConfig::default()
             },
+            threads: a.capture_threads,
         },
         None => Input::Files(a.pcap.clone()),
     };

@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ashiato_capture::CaptureError;
-use ashiato_capture::live::LiveConfig;
+use ashiato_capture::live::{FanoutMode, LiveConfig};
 use ashiato_digest::Key;
 use ashiato_tables::{DigestTables, MaintenanceHandle, TableError, TablesConfig};
 
@@ -49,8 +49,11 @@ pub enum Input {
     Live {
         /// Interface name.
         iface: String,
-        /// Ring settings.
+        /// Ring settings (per capture thread).
         cfg: LiveConfig,
+        /// Capture threads. With more than one, each has its own ring in one PACKET_FANOUT
+        /// group (flow hash), its own ingestor, and they share the tables with atomic inserts.
+        threads: usize,
     },
 }
 
@@ -63,7 +66,7 @@ impl Input {
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(","),
-            Input::Live { iface, .. } => format!("iface:{iface}"),
+            Input::Live { iface, threads, .. } => format!("iface:{iface} ({threads} threads)"),
         }
     }
 }
@@ -93,11 +96,11 @@ pub enum ProbeError {
     Thread(std::io::Error),
 }
 
-/// A running probe: capture thread, maintenance thread and shared state.
+/// A running probe: capture threads, maintenance thread and shared state.
 pub struct Probe {
     state: Arc<ProbeState>,
     stop: Arc<AtomicBool>,
-    ingest: Option<JoinHandle<Result<(), CaptureError>>>,
+    ingest: Vec<JoinHandle<Result<(), CaptureError>>>,
     _maintenance: MaintenanceHandle,
 }
 
@@ -118,30 +121,49 @@ impl Probe {
             started: Instant::now(),
         });
         let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let key = cfg.key;
-        let input = cfg.input.clone();
-        let ingest = std::thread::Builder::new()
-            .name("ashiato-ingest".into())
-            .spawn(move || {
-                let mut ing = Ingestor::new(key, &tables);
-                let r = match &input {
-                    Input::Files(paths) => pipeline::run_files(paths, &mut ing, &counters, &stop2),
-                    Input::Live { iface, cfg } => {
-                        pipeline::run_live(iface, cfg, &mut ing, &counters, &stop2)
+        let workers = match &cfg.input {
+            Input::Files(_) => 1,
+            Input::Live { threads, .. } => (*threads).clamp(1, 64),
+        };
+        // One fanout group per probe process; the kernel scopes group ids per network
+        // namespace, and the process id keeps two probes on one host apart.
+        let fanout_group = (std::process::id() & 0xffff) as u16;
+        let mut ingest = Vec::with_capacity(workers);
+        for worker in 0..workers {
+            let (stop, counters, tables) = (stop.clone(), counters.clone(), tables.clone());
+            let key = cfg.key;
+            let input = cfg.input.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("ashiato-ingest-{worker}"))
+                .spawn(move || {
+                    let mut ing = Ingestor::new(key, &tables);
+                    ing.set_worker(worker);
+                    ing.set_concurrent(workers > 1);
+                    let r = match &input {
+                        Input::Files(paths) => {
+                            pipeline::run_files(paths, &mut ing, &counters, &stop)
+                        }
+                        Input::Live { iface, cfg, .. } => {
+                            let mut cfg = cfg.clone();
+                            if workers > 1 {
+                                cfg.fanout = Some((fanout_group, FanoutMode::Hash));
+                            }
+                            pipeline::run_live(iface, &cfg, &mut ing, &counters, &stop)
+                        }
+                    };
+                    if let Err(e) = &r {
+                        tracing::error!(worker, error = %e, "capture stopped");
+                        counters.set_input_done();
                     }
-                };
-                if let Err(e) = &r {
-                    tracing::error!(error = %e, "capture stopped");
-                    counters.set_input_done();
-                }
-                r
-            })
-            .map_err(ProbeError::Thread)?;
+                    r
+                })
+                .map_err(ProbeError::Thread)?;
+            ingest.push(handle);
+        }
         Ok(Probe {
             state,
             stop,
-            ingest: Some(ingest),
+            ingest,
             _maintenance: maintenance,
         })
     }
@@ -168,22 +190,25 @@ impl Probe {
         self.input_done()
     }
 
-    /// If the capture thread has ended with an error, takes it.
+    /// If a capture thread has ended with an error, takes it.
     pub fn capture_error(&mut self) -> Option<CaptureError> {
-        if self.ingest.as_ref().is_some_and(|h| h.is_finished()) {
-            let h = self.ingest.take()?;
-            return h.join().ok().and_then(|r| r.err());
-        }
-        None
+        let done = self.ingest.iter().position(|h| h.is_finished())?;
+        let h = self.ingest.swap_remove(done);
+        h.join().ok().and_then(|r| r.err())
     }
 
-    /// Stops capturing and returns the capture's outcome.
+    /// Stops capturing and returns the first capture error, if any.
     pub fn stop(mut self) -> Result<(), CaptureError> {
         self.stop.store(true, Ordering::Relaxed);
-        match self.ingest.take() {
-            Some(h) => h.join().unwrap_or(Ok(())),
-            None => Ok(()),
+        let mut first = Ok(());
+        for h in self.ingest.drain(..) {
+            if let Ok(Err(e)) = h.join()
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
         }
+        first
     }
 }
 

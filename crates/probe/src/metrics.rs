@@ -8,31 +8,38 @@
 
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::api::ProbeState;
 
-/// Counters of one probe's ingest.
+/// Counters of one probe's ingest, per capture worker (a worker per thread: one for files,
+/// `--capture-threads` for a live interface).
 #[derive(Default, Debug)]
 pub struct IngestCounters {
-    frames_seen: AtomicU64,
-    digested: AtomicU64,
-    kernel_packets: AtomicU64,
-    kernel_drops: AtomicU64,
+    workers: Mutex<Vec<WorkerTotals>>,
     input_done: AtomicBool,
-    skipped: Mutex<Vec<(&'static str, u64)>>,
 }
 
-/// A consistent-enough copy of the counters.
+/// Totals one worker has published.
+#[derive(Clone, Debug, Default)]
+struct WorkerTotals {
+    frames_seen: u64,
+    digested: u64,
+    kernel_packets: u64,
+    kernel_drops: u64,
+    skipped: Vec<(&'static str, u64)>,
+}
+
+/// A consistent-enough copy of the counters, summed over workers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CountersSnapshot {
     /// Frames handed to the probe by its source.
     pub frames_seen: u64,
     /// Frames digested and recorded in the tables.
     pub digested: u64,
-    /// Packets the kernel counted for our socket (live capture only).
+    /// Packets the kernel counted for our sockets (live capture only).
     pub kernel_packets: u64,
-    /// Packets the kernel dropped because our ring was full (live capture only).
+    /// Packets the kernel dropped because a ring was full (live capture only).
     pub kernel_drops: u64,
     /// Frames we skipped, by reason (not IP, truncated, snap too short, ...).
     pub skipped: Vec<(&'static str, u64)>,
@@ -48,20 +55,36 @@ impl CountersSnapshot {
 }
 
 impl IngestCounters {
-    /// Publishes totals since the start (not increments).
-    pub fn publish(&self, frames_seen: u64, digested: u64, skipped: &[(&'static str, u64)]) {
-        self.frames_seen.store(frames_seen, Ordering::Relaxed);
-        self.digested.store(digested, Ordering::Relaxed);
-        if let Ok(mut s) = self.skipped.lock() {
-            s.clear();
-            s.extend_from_slice(skipped);
+    fn with_worker(&self, worker: usize, f: impl FnOnce(&mut WorkerTotals)) {
+        let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() <= worker {
+            w.resize_with(worker + 1, WorkerTotals::default);
         }
+        f(&mut w[worker]);
     }
 
-    /// Publishes the kernel's totals for a live socket.
-    pub fn publish_kernel(&self, packets: u64, drops: u64) {
-        self.kernel_packets.store(packets, Ordering::Relaxed);
-        self.kernel_drops.store(drops, Ordering::Relaxed);
+    /// Publishes a worker's totals since the start (not increments).
+    pub fn publish(
+        &self,
+        worker: usize,
+        frames_seen: u64,
+        digested: u64,
+        skipped: &[(&'static str, u64)],
+    ) {
+        self.with_worker(worker, |t| {
+            t.frames_seen = frames_seen;
+            t.digested = digested;
+            t.skipped.clear();
+            t.skipped.extend_from_slice(skipped);
+        });
+    }
+
+    /// Publishes the kernel's totals for a worker's live socket.
+    pub fn publish_kernel(&self, worker: usize, packets: u64, drops: u64) {
+        self.with_worker(worker, |t| {
+            t.kernel_packets = packets;
+            t.kernel_drops = drops;
+        });
     }
 
     /// Marks a finite input as fully read.
@@ -69,16 +92,26 @@ impl IngestCounters {
         self.input_done.store(true, Ordering::Release);
     }
 
-    /// Copies the counters.
+    /// Copies the counters, summed over workers.
     pub fn snapshot(&self) -> CountersSnapshot {
-        CountersSnapshot {
-            frames_seen: self.frames_seen.load(Ordering::Relaxed),
-            digested: self.digested.load(Ordering::Relaxed),
-            kernel_packets: self.kernel_packets.load(Ordering::Relaxed),
-            kernel_drops: self.kernel_drops.load(Ordering::Relaxed),
-            skipped: self.skipped.lock().map(|s| s.clone()).unwrap_or_default(),
+        let w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = CountersSnapshot {
             input_done: self.input_done.load(Ordering::Acquire),
+            ..CountersSnapshot::default()
+        };
+        for t in w.iter() {
+            s.frames_seen += t.frames_seen;
+            s.digested += t.digested;
+            s.kernel_packets += t.kernel_packets;
+            s.kernel_drops += t.kernel_drops;
+            for (reason, n) in &t.skipped {
+                match s.skipped.iter_mut().find(|(r, _)| r == reason) {
+                    Some((_, m)) => *m += n,
+                    None => s.skipped.push((reason, *n)),
+                }
+            }
         }
+        s
     }
 }
 

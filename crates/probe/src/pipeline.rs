@@ -36,6 +36,7 @@ pub const PREFETCH_DEPTH: usize = 16;
 /// queryable once its batch is published.
 pub struct Ingestor {
     key: Key,
+    worker: usize,
     writer: Writer,
     frames: u64,
     digested: u64,
@@ -52,6 +53,7 @@ impl Ingestor {
     pub fn new(key: Key, tables: &Arc<DigestTables>) -> Self {
         Ingestor {
             key,
+            worker: 0,
             writer: tables.writer(),
             frames: 0,
             digested: 0,
@@ -61,6 +63,11 @@ impl Ingestor {
             head: 0,
             filled: 0,
         }
+    }
+
+    /// The worker number this ingestor publishes its counters under (one per capture thread).
+    pub fn set_worker(&mut self, worker: usize) {
+        self.worker = worker;
     }
 
     /// Use atomic read-modify-write inserts (several ingestors share the tables).
@@ -124,7 +131,7 @@ impl Ingestor {
     /// Inserts what is pending and publishes the totals.
     pub fn publish(&mut self, counters: &IngestCounters) {
         self.flush();
-        counters.publish(self.frames, self.digested, &self.skipped());
+        counters.publish(self.worker, self.frames, self.digested, &self.skipped());
     }
 }
 
@@ -166,7 +173,7 @@ pub fn run_live(
         src.poll_frames(Duration::from_millis(100), |f| ing.ingest(&f))?;
         ing.publish(counters);
         let k = src.kernel_stats()?;
-        counters.publish_kernel(k.packets, k.drops);
+        counters.publish_kernel(ing.worker, k.packets, k.drops);
     }
     Ok(())
 }

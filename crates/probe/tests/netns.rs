@@ -97,6 +97,8 @@ fn live_probe_in_one_namespace_answers_for_packets_sent_from_another() {
             input: Input::Live {
                 iface: ib2,
                 cfg: LiveConfig::default(),
+                // Two rings in one fanout group: every packet must still be found.
+                threads: 2,
             },
             key: DEMO_KEY,
             tables: TablesConfig {
