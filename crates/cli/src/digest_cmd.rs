@@ -14,6 +14,15 @@ use crate::units::format_time_ns;
 pub fn load_key(args: &KeyArgs) -> Result<Key> {
     match &args.key_file {
         Some(p) => {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(p)
+                && m.permissions().mode() & 0o077 != 0
+            {
+                tracing::warn!(
+                    file = %p.display(),
+                    "the federation key file is readable by other users; chmod 600 it"
+                );
+            }
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("{}: cannot read the key file", p.display()))?;
             text.parse::<Key>()

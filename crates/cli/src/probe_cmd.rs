@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use ashiato_capture::file::FileSource;
 use ashiato_capture::live::LiveConfig;
 use ashiato_probe::api::{QueryRequest, QueryResponse, router};
-use ashiato_probe::client::ServiceClient;
+use ashiato_probe::client::{ServiceClient, check_insecure_target};
 use ashiato_probe::server::{ServerLimits, check_insecure_listen, serve};
 use ashiato_probe::tls::{TlsFiles, client_config, server_config};
 use ashiato_probe::{Input, Probe, ProbeConfig};
@@ -190,6 +190,9 @@ pub fn run(a: RunArgs) -> Result<()> {
         };
         serve(listener, app, tls, ServerLimits::default(), shutdown).await?;
         tracing::info!("shutting down");
+        if let Err(e) = probe.stop() {
+            tracing::warn!(error = %e, "capture had ended with an error");
+        }
         anyhow::Ok(())
     })
 }
@@ -261,6 +264,9 @@ pub fn query(a: QueryArgs) -> Result<()> {
         from_ns: center.map(|t| t.saturating_sub(window)),
         to_ns: center.map(|t| t.saturating_add(window)),
     };
+    if a.tls.dev_insecure {
+        check_insecure_target(&a.probe).map_err(anyhow::Error::msg)?;
+    }
     let client = ServiceClient::new(&a.probe, client_tls(&a.tls)?);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -136,7 +136,13 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
         t.next()?.parse().ok()?,
         t.next()?.parse().ok()?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || se > 60 {
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&da)
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
         return None;
     }
     let days = days_from_civil(y, mo, da);
@@ -150,7 +156,9 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
         }
         frac_ns = frac.parse::<u64>().ok()? * 10u64.pow(9 - frac.len() as u32);
     }
-    Some(((days as u64 * 86400) + h * 3600 + mi * 60 + se) * 1_000_000_000 + frac_ns)
+    (days as u64 * 86400 + h * 3600 + mi * 60 + se)
+        .checked_mul(1_000_000_000)?
+        .checked_add(frac_ns)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

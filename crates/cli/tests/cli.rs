@@ -283,6 +283,18 @@ fn probe_run_and_query_over_loopback_plaintext() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("loopback"));
+    // And a plaintext query to a non-loopback address is refused before anything is sent.
+    let o = run(&[
+        "probe",
+        "query",
+        "--probe",
+        "192.0.2.10:7443",
+        "--dev-insecure",
+        "--digest",
+        &"0".repeat(32),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("loopback"), "{}", stderr(&o));
 }
 
 #[test]
@@ -291,6 +303,14 @@ fn probe_run_and_query_over_mutual_tls() {
     let tls = dir.path().join("tls");
     let o = run(&["pki", "init", "--dir", tls.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // A second init would replace the CA and orphan every certificate: refused.
+    let again = run(&["pki", "init", "--dir", tls.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already holds"),
+        "{}",
+        stderr(&again)
+    );
     let f = data("cs-synscan.pcapng");
     let s = start_probe(&[
         "--pcap",

@@ -32,6 +32,13 @@ pub const MAX_BATCH: usize = 4096;
 /// Largest request body accepted (a full batch is about 150 KB).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// Most digest-epoch tests one query may cost (digests × epochs in the window): a full
+/// batch over about an hour of 1 s epochs. Wider searches must narrow the window or batch.
+pub const MAX_WORK: u64 = 16 * 1024 * 1024;
+
+/// Most epochs listed in one digest's answer (a digest seen in more is marked truncated).
+pub const MAX_EPOCHS_PER_ANSWER: usize = 256;
+
 /// A question to a probe: did you see these digests between `from_ns` and `to_ns`?
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -80,8 +87,11 @@ pub struct DigestAnswer {
     pub digest: String,
     /// True when at least one epoch in the window holds it.
     pub seen: bool,
-    /// The epochs that hold it.
+    /// The epochs that hold it (at most [`MAX_EPOCHS_PER_ANSWER`], oldest first).
     pub epochs: Vec<EpochHit>,
+    /// True when more epochs held it than are listed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// A probe's answer to a [`QueryRequest`].
@@ -216,7 +226,8 @@ pub fn validate(req: &QueryRequest) -> Result<Vec<u128>, ApiError> {
     {
         return Err(bad(format!("from_ns {f} is after to_ns {t}")));
     }
-    req.digests
+    let digests: Vec<u128> = req
+        .digests
         .iter()
         .enumerate()
         .map(|(i, d)| {
@@ -224,11 +235,23 @@ pub fn validate(req: &QueryRequest) -> Result<Vec<u128>, ApiError> {
                 .map(Digest::as_u128)
                 .map_err(|e| bad(format!("digests[{i}]: {e}")))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let mut seen = std::collections::HashMap::with_capacity(digests.len());
+    for (i, d) in digests.iter().enumerate() {
+        if let Some(j) = seen.insert(*d, i) {
+            return Err(bad(format!("digests[{i}] repeats digests[{j}]")));
+        }
+    }
+    Ok(digests)
 }
 
-/// Answers a validated query from the tables (the pure part of the handler).
-pub fn answer(state: &ProbeState, req: &QueryRequest, digests: &[u128]) -> QueryResponse {
+/// Answers a validated query from the tables (the pure part of the handler); refuses one
+/// that would cost more than [`MAX_WORK`] tests.
+pub fn answer(
+    state: &ProbeState,
+    req: &QueryRequest,
+    digests: &[u128],
+) -> Result<QueryResponse, ApiError> {
     let from = req.from_ns.unwrap_or(0);
     let to = req.to_ns.unwrap_or(u64::MAX);
     let searched: Vec<_> = state
@@ -237,6 +260,17 @@ pub fn answer(state: &ProbeState, req: &QueryRequest, digests: &[u128]) -> Query
         .into_iter()
         .filter(|e| e.epoch_end_ns > from && e.epoch_start_ns <= to)
         .collect();
+    let work = searched.len() as u64 * digests.len() as u64;
+    if work > MAX_WORK {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} digests over {} epochs is {work} tests, at most {MAX_WORK}: narrow the window (from_ns, to_ns) or split the batch",
+                digests.len(),
+                searched.len()
+            ),
+        ));
+    }
     let p_clean: f64 = searched.iter().map(|e| 1.0 - e.fpr).product();
     let results = state.tables.query_batch(digests, from, to);
     let answers = req
@@ -246,10 +280,15 @@ pub fn answer(state: &ProbeState, req: &QueryRequest, digests: &[u128]) -> Query
         .map(|(d, hits)| DigestAnswer {
             digest: d.trim().to_ascii_lowercase(),
             seen: !hits.is_empty(),
-            epochs: hits.iter().map(EpochHit::from).collect(),
+            truncated: hits.len() > MAX_EPOCHS_PER_ANSWER,
+            epochs: hits
+                .iter()
+                .take(MAX_EPOCHS_PER_ANSWER)
+                .map(EpochHit::from)
+                .collect(),
         })
         .collect();
-    QueryResponse {
+    Ok(QueryResponse {
         probe: state.name.clone(),
         digest_version: ashiato_digest::DIGEST_VERSION,
         table_id: format!("{:016x}", state.table_id),
@@ -260,7 +299,7 @@ pub fn answer(state: &ProbeState, req: &QueryRequest, digests: &[u128]) -> Query
         epochs_searched: searched.len(),
         false_match_probability: 1.0 - p_clean,
         answers,
-    }
+    })
 }
 
 async fn query(
@@ -273,7 +312,7 @@ async fn query(
     // Large batches touch many cache lines; keep the async workers free.
     let resp = tokio::task::spawn_blocking(move || answer(&st, &req, &digests))
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     tracing::info!(
         probe = %resp.probe,
         digests = resp.answers.len(),
@@ -315,7 +354,7 @@ pub fn status_of(state: &ProbeState) -> StatusResponse {
                 start_ns: e.epoch_start_ns,
                 end_ns: e.epoch_end_ns,
                 inserted: e.inserted,
-                fill: e.ones.map(|o| o as f64 / cfg.params.m_bits as f64),
+                fill: e.ones.map(|o| o as f64 / e.m_bits.max(1) as f64),
                 fpr: e.fpr,
                 on_disk: e.on_disk,
                 current: e.current,

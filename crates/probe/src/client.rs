@@ -237,6 +237,22 @@ impl ServiceClient {
     }
 }
 
+/// Refuses plaintext to anything but loopback: `addr` must resolve only to loopback
+/// addresses (the client side of `--dev-insecure`).
+pub fn check_insecure_target(addr: &str) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let resolved: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("{addr}: {e}"))?
+        .collect();
+    if resolved.is_empty() || resolved.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(format!(
+            "--dev-insecure sends plaintext and is accepted only for loopback addresses, not {addr}"
+        ));
+    }
+    Ok(())
+}
+
 /// The host part of `host:port` or `[v6]:port`.
 fn host_of(addr: &str) -> Option<String> {
     if let Some(rest) = addr.strip_prefix('[') {
@@ -259,5 +275,13 @@ mod tests {
         assert_eq!(host_of("probe.example:1").as_deref(), Some("probe.example"));
         assert_eq!(host_of("no-port"), None);
         assert_eq!(host_of("h:notaport"), None);
+    }
+
+    #[test]
+    fn plaintext_only_to_loopback() {
+        assert!(super::check_insecure_target("127.0.0.1:7443").is_ok());
+        assert!(super::check_insecure_target("[::1]:7443").is_ok());
+        assert!(super::check_insecure_target("192.0.2.10:7443").is_err());
+        assert!(super::check_insecure_target("not an address").is_err());
     }
 }

@@ -151,9 +151,21 @@ impl Probe {
                             pipeline::run_live(iface, &cfg, &mut ing, &counters, &stop)
                         }
                     };
-                    if let Err(e) = &r {
-                        tracing::error!(worker, error = %e, "capture stopped");
-                        counters.set_input_done();
+                    match &r {
+                        Err(e) => {
+                            tracing::error!(worker, error = %e, "capture stopped");
+                            counters.set_input_done();
+                        }
+                        Ok(()) if matches!(input, Input::Files(_)) => {
+                            let c = counters.snapshot();
+                            tracing::info!(
+                                frames = c.frames_seen,
+                                digested = c.digested,
+                                skipped = c.skipped_total(),
+                                "capture files read; serving what was recorded"
+                            );
+                        }
+                        Ok(()) => {}
                     }
                     r
                 })
@@ -197,7 +209,9 @@ impl Probe {
         h.join().ok().and_then(|r| r.err())
     }
 
-    /// Stops capturing and returns the first capture error, if any.
+    /// Stops capturing, retires every epoch still in memory (so with spilling configured the
+    /// newest epochs reach the disk and survive a restart), and returns the first capture
+    /// error, if any.
     pub fn stop(mut self) -> Result<(), CaptureError> {
         self.stop.store(true, Ordering::Relaxed);
         let mut first = Ok(());
@@ -207,6 +221,13 @@ impl Probe {
             {
                 first = Err(e);
             }
+        }
+        match self.state.tables.retire_all() {
+            Ok(r) if r.spilled > 0 => {
+                tracing::info!(spilled = r.spilled, "in-memory epochs written to disk")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not retire the in-memory epochs"),
         }
         first
     }

@@ -168,6 +168,12 @@ pub fn render_metrics(state: &ProbeState) -> String {
         t.too_old as f64,
     );
     one(
+        "ashiato_probe_future_dropped_total",
+        "counter",
+        "Packets dropped for a timestamp far ahead of the current epoch, not (yet) confirmed by others.",
+        t.future_dropped as f64,
+    );
+    one(
         "ashiato_probe_rotations_total",
         "counter",
         "Epoch rotations of the digest tables.",

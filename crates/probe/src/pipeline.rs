@@ -136,7 +136,22 @@ impl Ingestor {
 }
 
 /// Reads capture files (merged in time order) into the tables until their end or `stop`.
+///
+/// On a read error (a truncated or corrupt file) everything read before it is still inserted
+/// and published before the error is returned: the probe keeps serving it.
 pub fn run_files(
+    paths: &[PathBuf],
+    ing: &mut Ingestor,
+    counters: &IngestCounters,
+    stop: &AtomicBool,
+) -> Result<(), CaptureError> {
+    let r = read_files(paths, ing, counters, stop);
+    ing.publish(counters);
+    counters.set_input_done();
+    r
+}
+
+fn read_files(
     paths: &[PathBuf],
     ing: &mut Ingestor,
     counters: &IngestCounters,
@@ -154,13 +169,24 @@ pub fn run_files(
             }
         }
     }
-    ing.publish(counters);
-    counters.set_input_done();
     Ok(())
 }
 
-/// Captures from a live interface into the tables until `stop`.
+/// Captures from a live interface into the tables until `stop`; what was captured before an
+/// error is inserted and published before the error is returned.
 pub fn run_live(
+    iface: &str,
+    cfg: &LiveConfig,
+    ing: &mut Ingestor,
+    counters: &IngestCounters,
+    stop: &AtomicBool,
+) -> Result<(), CaptureError> {
+    let r = capture_live(iface, cfg, ing, counters, stop);
+    ing.publish(counters);
+    r
+}
+
+fn capture_live(
     iface: &str,
     cfg: &LiveConfig,
     ing: &mut Ingestor,
@@ -170,8 +196,9 @@ pub fn run_live(
     let mut src = LiveSource::open(iface, cfg)?;
     tracing::info!(iface, "live capture started");
     while !stop.load(Ordering::Relaxed) {
-        src.poll_frames(Duration::from_millis(100), |f| ing.ingest(&f))?;
+        let polled = src.poll_frames(Duration::from_millis(100), |f| ing.ingest(&f));
         ing.publish(counters);
+        polled?;
         let k = src.kernel_stats()?;
         counters.publish_kernel(ing.worker, k.packets, k.drops);
     }
@@ -240,5 +267,52 @@ mod tests {
             assert!(hits[0].epoch_start_ns <= ts && ts < hits[0].epoch_end_ns);
         }
         assert_eq!(counters.snapshot().digested, 3 * PREFETCH_DEPTH as u64 + 5);
+    }
+
+    #[test]
+    fn a_truncated_capture_keeps_every_complete_packet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.pcap");
+        let mut w =
+            ashiato_wire::capfile::PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
+        let mut digests = Vec::new();
+        for i in 0..40u32 {
+            let f = build::ipv4_tcp_frame(
+                Ipv4Addr::from(i + 1),
+                Ipv4Addr::new(192, 0, 2, 1),
+                1024,
+                80,
+                i,
+                0,
+                TcpFlags::SYN,
+                1,
+                &[],
+            );
+            w.write(1_000_000_000_000_000_000 + u64::from(i), &f)
+                .unwrap();
+            digests.push(DEMO_KEY.digest_frame(LinkType::Ethernet, &f).unwrap());
+        }
+        let bytes = w.into_inner();
+        std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+        let tables = DigestTables::new(TablesConfig {
+            epoch_ns: 1_000_000_000,
+            retention_epochs: 10,
+            params: theory::plan(FilterKind::Blocked, 1000, 1e-6),
+            table_id: 1,
+            spill: None,
+            prefault: false,
+        })
+        .unwrap();
+        let mut ing = Ingestor::new(DEMO_KEY, &tables);
+        let counters = IngestCounters::default();
+        let stop = AtomicBool::new(false);
+        let err = run_files(&[path], &mut ing, &counters, &stop).unwrap_err();
+        assert!(err.to_string().contains("cut.pcap"), "{err}");
+        let c = counters.snapshot();
+        assert_eq!(c.digested, 39);
+        assert!(c.input_done);
+        for d in &digests[..39] {
+            assert_eq!(tables.query(d.as_u128(), 0, u64::MAX).len(), 1);
+        }
     }
 }

@@ -4,8 +4,10 @@
 //! `axum::serve` has no TLS, so connections are accepted here, handed to a tokio-rustls
 //! acceptor and served by hyper. The loop bounds what a hostile peer can hold: at most
 //! [`ServerLimits::max_connections`] at once (a semaphore), a deadline for the TLS handshake
-//! and for reading request headers. It takes its listener and shutdown signal as arguments so
-//! tests bind port 0 and stop it when they are done.
+//! and for reading request headers, at most [`ServerLimits::per_ip`] connections from one
+//! address (so one peer cannot hold every slot with idle handshakes), and a deadline for a
+//! whole connection (body and response included). It takes its listener and shutdown signal
+//! as arguments so tests bind port 0 and stop it when they are done.
 
 use std::future::Future;
 use std::io;
@@ -30,14 +32,21 @@ pub struct ServerLimits {
     pub handshake_timeout: Duration,
     /// Deadline for a request's headers.
     pub header_timeout: Duration,
+    /// Connections at once from one IP address.
+    pub per_ip: usize,
+    /// Deadline for a whole connection, from accept to the last byte of the last response.
+    /// Our clients make one request per connection; a controller reconnects.
+    pub connection_timeout: Duration,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             max_connections: 256,
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
             header_timeout: Duration::from_secs(10),
+            per_ip: 16,
+            connection_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -75,6 +84,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_ip_counts = PerIpCounts::default();
     let acceptor = tls.map(TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
@@ -94,48 +104,93 @@ pub async fn serve(
                 }
             },
         };
+        let Some(per_ip) = PerIp::enter(&per_ip_counts, addr.ip(), limits.per_ip) else {
+            tracing::warn!(peer = %addr, limit = limits.per_ip, "too many connections from one address; refused");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            match acceptor {
-                Some(acc) => {
-                    let tls =
-                        match tokio::time::timeout(limits.handshake_timeout, acc.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::warn!(peer = %addr, error = %e, "TLS handshake refused");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::warn!(peer = %addr, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let authenticated = tls.get_ref().1.peer_certificates().is_some();
-                    serve_conn(
-                        tls,
-                        app,
-                        Peer {
-                            addr,
-                            authenticated,
-                        },
-                        limits,
-                    )
-                    .await;
-                }
-                None => {
-                    let peer = Peer {
-                        addr,
-                        authenticated: false,
-                    };
-                    serve_conn(stream, app, peer, limits).await;
-                }
+            let _per_ip = per_ip;
+            let deadline = limits.connection_timeout;
+            if tokio::time::timeout(deadline, handle(stream, addr, app, acceptor, limits))
+                .await
+                .is_err()
+            {
+                tracing::warn!(peer = %addr, ?deadline, "connection deadline reached; closed");
             }
         });
+    }
+}
+
+/// One connection: TLS handshake (with its own deadline) when configured, then HTTP.
+async fn handle(
+    stream: tokio::net::TcpStream,
+    addr: SocketAddr,
+    app: Router,
+    acceptor: Option<TlsAcceptor>,
+    limits: ServerLimits,
+) {
+    let Some(acc) = acceptor else {
+        let peer = Peer {
+            addr,
+            authenticated: false,
+        };
+        return serve_conn(stream, app, peer, limits).await;
+    };
+    let tls = match tokio::time::timeout(limits.handshake_timeout, acc.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::warn!(peer = %addr, error = %e, "TLS handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(peer = %addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    let authenticated = tls.get_ref().1.peer_certificates().is_some();
+    let peer = Peer {
+        addr,
+        authenticated,
+    };
+    serve_conn(tls, app, peer, limits).await;
+}
+
+/// Connections per remote address, decremented when a connection ends.
+type PerIpCounts = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+struct PerIp {
+    counts: PerIpCounts,
+    ip: std::net::IpAddr,
+}
+
+impl PerIp {
+    fn enter(counts: &PerIpCounts, ip: std::net::IpAddr, limit: usize) -> Option<PerIp> {
+        let mut m = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(PerIp {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PerIp {
+    fn drop(&mut self) {
+        let mut m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
     }
 }
 

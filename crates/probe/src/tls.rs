@@ -167,6 +167,17 @@ pub fn generate_pki(dir: &Path, names: &[String], extra_sans: &[String]) -> Resu
         path: dir.to_owned(),
         source,
     })?;
+    let ca_path = dir.join("ca.pem");
+    if ca_path.exists() {
+        // A new CA would silently invalidate every certificate the old one issued.
+        return Err(TlsError::Write {
+            path: ca_path,
+            source: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "this directory already holds a federation CA; use another directory",
+            ),
+        });
+    }
     let year = current_year();
     let mut ca_params = CertificateParams::new(Vec::new())?;
     ca_params.distinguished_name = rcgen::DistinguishedName::new();
@@ -229,9 +240,14 @@ fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<(), TlsError> {
     if secret {
         opts.mode(0o600);
     }
-    let r = opts
-        .open(path)
-        .and_then(|mut f| io::Write::write_all(&mut f, data));
+    let r = opts.open(path).and_then(|mut f| {
+        if secret {
+            // An existing file keeps its mode on open: tighten it before writing the key.
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        io::Write::write_all(&mut f, data)
+    });
     r.map_err(|source| TlsError::Write {
         path: path.to_owned(),
         source,

@@ -69,6 +69,10 @@ struct Lab {
 }
 
 async fn lab(n: u32) -> Lab {
+    lab_with(n, ServerLimits::default()).await
+}
+
+async fn lab_with(n: u32, limits: ServerLimits) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("in.pcap");
     let packets = synthetic_capture(&pcap, n, 0);
@@ -90,7 +94,7 @@ async fn lab(n: u32) -> Lab {
         listener,
         router(probe.state()),
         Some(server),
-        ServerLimits::default(),
+        limits,
         async {
             let _ = rx.await;
         },
@@ -237,6 +241,15 @@ async fn hostile_queries_get_clear_errors_and_the_service_keeps_running() {
     let (s, body) = status_of(c.call("POST", "/v1/query", Some(&bad)).await);
     assert_eq!(s, 400);
     assert!(body.contains("digests[0]"), "{body}");
+    // The same digest twice.
+    let dup = QueryRequest {
+        digests: vec![lab.packets[1].1.clone(), lab.packets[1].1.clone()],
+        from_ns: None,
+        to_ns: None,
+    };
+    let (s, body) = status_of(c.call("POST", "/v1/query", Some(&dup)).await);
+    assert_eq!(s, 400);
+    assert!(body.contains("repeats"), "{body}");
     // Inverted window.
     let inv = QueryRequest {
         digests: vec!["00".repeat(16)],
@@ -289,4 +302,35 @@ fn plaintext_only_on_loopback() {
 fn another_key_gives_another_table_id() {
     let k: Key = "00112233445566778899aabbccddeeff".parse().unwrap();
     assert_ne!(k.table_id(), DEMO_KEY.table_id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_from_one_address_cannot_hold_the_service() {
+    let limits = ServerLimits {
+        per_ip: 4,
+        handshake_timeout: Duration::from_millis(300),
+        ..ServerLimits::default()
+    };
+    let lab = lab_with(10, limits).await;
+    // Four silent TCP connections: the fifth connection from this address is refused.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(&lab.addr).await.unwrap());
+    }
+    // The accept queue is first come, first served: this is the fifth connection.
+    assert!(
+        lab.client().status().await.is_err(),
+        "over the per-address limit"
+    );
+    // The silent ones are dropped at the handshake deadline; the service serves again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let st = loop {
+        match lab.client().status().await {
+            Ok(st) => break st,
+            Err(e) if std::time::Instant::now() > deadline => panic!("never served again: {e}"),
+            Err(_) => tokio::task::yield_now().await,
+        }
+    };
+    assert_eq!(st.digested, 10);
+    drop(idle);
 }

@@ -58,6 +58,9 @@ pub enum SpillRejection {
         /// The epoch length in the file.
         found: u64,
     },
+    /// Not a regular file (a FIFO, device or directory named like a spill file).
+    #[error("not a regular file")]
+    NotRegularFile,
     /// The population count of the words differs from the header (bit rot, truncated write).
     #[error("header says {header} bits set, words have {counted}")]
     OnesMismatch {

@@ -37,8 +37,9 @@ pub use experiment::{FprMeasurement, measure_fpr, measure_fpr_with};
 pub use params::{BLOCK_BITS, FilterKind, FilterParams, MAX_K, MAX_M_BITS};
 pub use spill::{SpillHeader, read_spill_header};
 pub use tables::{
-    DEFAULT_EPOCH_NS, DEFAULT_RETENTION_EPOCHS, DigestTables, EpochInfo, EpochMatch, MIN_EPOCH_NS,
-    MaintenanceHandle, MaintenanceReport, SpillConfig, TableStats, TablesConfig, Writer,
+    DEFAULT_EPOCH_NS, DEFAULT_RETENTION_EPOCHS, DigestTables, EpochInfo, EpochMatch,
+    FUTURE_CONFIRM, MIN_EPOCH_NS, MaintenanceHandle, MaintenanceReport, SpillConfig, TableStats,
+    TablesConfig, Writer,
 };
 
 #[cfg(test)]

@@ -15,10 +15,21 @@
 //! either a complete file or a temporary one (removed at the next start), never a torn file
 //! under the real name. At load, the header checksum, the length and the popcount of the words
 //! (against `ones`) are checked; anything that fails is ignored and counted, never queried.
+//!
+//! The directory is treated as untrusted: only regular files are opened (symlinks, FIFOs,
+//! devices and directories named like spill files are skipped and counted as ignored, and
+//! files are opened non-blocking and checked to be regular after opening, so a FIFO can never
+//! block start-up), and header counts are summed with saturating arithmetic.
+//!
+//! A file's own header parameters (not the configured ones) are used for its membership tests
+//! and its false-positive rate: after a restart with another filter size, epochs spilled
+//! before still answer correctly.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use memmap2::Mmap;
 
@@ -26,6 +37,7 @@ use crate::bloom::{Bloom, Indexer};
 use crate::error::{SpillRejection, TableError};
 use crate::params::{FilterKind, FilterParams};
 use crate::rng::mix64;
+use crate::theory;
 
 const MAGIC: [u8; 8] = *b"ASHBLM01";
 const VERSION: u32 = 1;
@@ -143,6 +155,11 @@ pub(crate) struct SpillFile {
     pub(crate) header: SpillHeader,
     map: Mmap,
     index: Indexer,
+    /// `header.inserted`, raised to [`theory::plausible_inserted`] if the header's count is
+    /// impossibly low for its `ones`.
+    inserted: u64,
+    /// [`theory::fpr`] with the file's own parameters at `inserted`.
+    fpr: f64,
 }
 
 impl std::fmt::Debug for SpillFile {
@@ -163,13 +180,23 @@ fn spill_err(path: &Path) -> impl FnOnce(std::io::Error) -> TableError + '_ {
 
 impl SpillFile {
     /// Maps and validates `path`. `expect` = (table_id, epoch_ns) the caller accepts.
+    /// Only regular files are accepted: the open is non-blocking (a FIFO cannot hang it) and
+    /// the opened file is checked to be regular before anything is read.
     pub(crate) fn open(path: &Path, expect: Option<(u64, u64)>) -> Result<Self, TableError> {
-        let file = File::open(path).map_err(spill_err(path))?;
-        let len = file.metadata().map_err(spill_err(path))?.len();
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(spill_err(path))?;
+        let meta = file.metadata().map_err(spill_err(path))?;
         let reject = |reason| TableError::BadSpillFile {
             path: path.to_path_buf(),
             reason,
         };
+        if !meta.is_file() {
+            return Err(reject(SpillRejection::NotRegularFile));
+        }
+        let len = meta.len();
         if len < HEADER_LEN as u64 {
             return Err(reject(SpillRejection::TooShort {
                 len,
@@ -209,12 +236,26 @@ impl SpillFile {
                 counted,
             }));
         }
+        let inserted = theory::plausible_inserted(&header.params, header.inserted, header.ones);
         Ok(SpillFile {
             path: path.to_path_buf(),
             index: Indexer::new(&header.params),
+            fpr: theory::fpr(&header.params, inserted),
+            inserted,
             header,
             map,
         })
+    }
+
+    /// Digests in the file's epoch: the header's count, unless it is impossibly low for the
+    /// bits set (see [`theory::plausible_inserted`]).
+    pub(crate) fn inserted(&self) -> u64 {
+        self.inserted
+    }
+
+    /// The file's false-positive rate, from its own parameters.
+    pub(crate) fn fpr(&self) -> f64 {
+        self.fpr
     }
 
     /// Whether the spilled filter may contain `h` (same mapping as the live filter).
@@ -240,7 +281,8 @@ pub fn read_spill_header(path: &Path) -> Result<SpillHeader, TableError> {
 }
 
 /// Writes `bloom` as the spill file of `header`'s epoch in `dir` (temp file, fsync, rename)
-/// and maps it back. On error the temporary file is removed; nothing is left half-written.
+/// and maps it back. On error the temporary file is removed; nothing is left half-written, and
+/// a published file that cannot be opened back is unlinked (it would only take budget).
 pub(crate) fn write(
     dir: &Path,
     header: &SpillHeader,
@@ -249,7 +291,7 @@ pub(crate) fn write(
     let mut name = format!("epoch-{}.{EXTENSION}", header.epoch_start_ns);
     let mut n = 1;
     // A file for this epoch from an earlier run keeps its own name; both are queried.
-    while dir.join(&name).exists() {
+    while fs::symlink_metadata(dir.join(&name)).is_ok() {
         name = format!("epoch-{}-{n}.{EXTENSION}", header.epoch_start_ns);
         n += 1;
     }
@@ -268,7 +310,18 @@ pub(crate) fn write(
         let _ = fs::remove_file(&tmp);
         return Err(TableError::Spill { path, source });
     }
-    SpillFile::open(&path, Some((header.table_id, header.epoch_ns)))
+    SpillFile::open(&path, Some((header.table_id, header.epoch_ns))).inspect_err(|_| {
+        let _ = fs::remove_file(&path);
+    })
+}
+
+/// A regular `*.ashbloom` file that was not indexed (foreign or bad): it still takes disk
+/// space, so the budget counts it.
+#[derive(Debug)]
+pub(crate) struct Unindexed {
+    pub(crate) path: PathBuf,
+    pub(crate) bytes: u64,
+    pub(crate) mtime: SystemTime,
 }
 
 /// What a start-up scan of the spill directory found.
@@ -277,8 +330,11 @@ pub(crate) struct Scan {
     pub(crate) files: Vec<SpillFile>,
     /// Files with a bad header, length or popcount.
     pub(crate) bad: u64,
-    /// Valid files of another table id or epoch length.
+    /// Valid files of another table id or epoch length, and non-regular entries named like
+    /// spill files (never opened).
     pub(crate) foreign: u64,
+    /// The regular files among `bad` and `foreign`, oldest (by mtime, then name) first.
+    pub(crate) unindexed: Vec<Unindexed>,
 }
 
 /// Loads every valid spill file of this table in `dir`; removes leftover temporary files.
@@ -299,15 +355,45 @@ pub(crate) fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<Scan, Tab
         if path.extension().is_none_or(|e| e != EXTENSION) {
             continue;
         }
+        // Not followed: a symlink, FIFO, device or directory is skipped without opening it.
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => {
+                out.foreign += 1;
+                continue;
+            }
+            Err(_) => {
+                out.bad += 1;
+                continue;
+            }
+        };
+        let unindexed = || Unindexed {
+            path: path.clone(),
+            bytes: meta.len(),
+            mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        };
         match SpillFile::open(&path, Some((table_id, epoch_ns))) {
             Ok(f) => out.files.push(f),
+            // Replaced by a non-regular file since the check: never delete that.
+            Err(TableError::BadSpillFile {
+                reason: SpillRejection::NotRegularFile,
+                ..
+            }) => out.foreign += 1,
             Err(TableError::BadSpillFile {
                 reason: SpillRejection::ForeignTable { .. } | SpillRejection::EpochLength { .. },
                 ..
-            }) => out.foreign += 1,
-            Err(_) => out.bad += 1,
+            }) => {
+                out.foreign += 1;
+                out.unindexed.push(unindexed());
+            }
+            Err(_) => {
+                out.bad += 1;
+                out.unindexed.push(unindexed());
+            }
         }
     }
+    out.unindexed
+        .sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.path.cmp(&b.path)));
     Ok(out)
 }
 

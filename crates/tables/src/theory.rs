@@ -273,9 +273,59 @@ pub fn fpr_from_fill(p: &FilterParams, ones: u64, n: u64) -> f64 {
     }
 }
 
+/// Estimated number of inserts that leave `ones` of the filter's bits set: the inverse of the
+/// expected fill. Every insert leaves a given bit zero with probability `1 - q`, where
+/// `q = 1 - (1 - 1/m)^k` for a standard filter and `q = (1 - (1 - 1/512)^k) / B` for a blocked
+/// one (the item's block is the bit's with probability `1/B`), so the expected fill after `n`
+/// inserts is `1 - (1 - q)^n` and `n = ln(1 - fill) / ln(1 - q)`. A full filter gives
+/// `u64::MAX`; invalid shapes give 0.
+pub fn inserted_from_fill(p: &FilterParams, ones: u64) -> u64 {
+    if ones == 0 || p.validate().is_err() {
+        return 0;
+    }
+    if ones >= p.m_bits {
+        return u64::MAX;
+    }
+    let k = f64::from(p.k);
+    // ln(1 - q), computed without cancellation for large m.
+    let ln_keep = match p.kind {
+        FilterKind::Standard => k * (-1.0 / p.m_bits as f64).ln_1p(),
+        FilterKind::Blocked => {
+            let q_block = -(k * (-1.0 / BLOCK_BITS as f64).ln_1p()).exp_m1();
+            (-q_block / p.blocks() as f64).ln_1p()
+        }
+    };
+    let ln_zero = (-(ones as f64) / p.m_bits as f64).ln_1p();
+    let n = (ln_zero / ln_keep).round();
+    if n >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        n as u64
+    }
+}
+
+/// The insert count to trust for a filter with `ones` bits set whose counter says `inserted`.
+///
+/// An insert sets at most `k` bits, so `inserted * k < ones` proves the counter is short (with
+/// several concurrent writers, inserts batched in a writer may not have been added to the
+/// shared counter when another writer's rotation sealed the epoch). Then the fill-based
+/// estimate [`inserted_from_fill`] is used, never below the hard bound `ceil(ones / k)`.
+/// Otherwise the counter is kept as it is: it is exact whenever it is plausible, and the
+/// estimate's noise should not change exact counts.
+pub fn plausible_inserted(p: &FilterParams, inserted: u64, ones: u64) -> u64 {
+    let k = u64::from(p.k.max(1));
+    if inserted.saturating_mul(k) >= ones {
+        return inserted;
+    }
+    inserted_from_fill(p, ones).max(ones.div_ceil(k))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{bits_per_item, blocked_fpr_classic, fpr, fpr_from_fill, plan};
+    use super::{
+        bits_per_item, blocked_fpr_classic, fpr, fpr_from_fill, inserted_from_fill, plan,
+        plausible_inserted,
+    };
     use crate::params::{FilterKind, FilterParams};
 
     fn params(kind: FilterKind, m_bits: u64, k: u32) -> FilterParams {
@@ -374,5 +424,29 @@ mod tests {
         let b = params(FilterKind::Blocked, 1024, 2);
         assert_eq!(fpr_from_fill(&b, 512, 300), fpr(&b, 300));
         assert_eq!(bits_per_item(&p, 0), f64::INFINITY);
+    }
+
+    #[test]
+    fn fill_inversion_recovers_the_insert_count() {
+        use crate::bloom::Bloom;
+        use crate::rng::Xoshiro256pp;
+        for kind in FilterKind::ALL {
+            let p = params(kind, 1 << 16, 4);
+            let bloom = Bloom::new(p).unwrap();
+            let mut rng = Xoshiro256pp::new(7);
+            for _ in 0..5000 {
+                bloom.insert(rng.next_u128());
+            }
+            let est = inserted_from_fill(&p, bloom.count_ones());
+            assert!((4800..5200).contains(&est), "{kind}: {est}");
+            // A plausible counter is kept; an impossible one is replaced by the estimate.
+            assert_eq!(plausible_inserted(&p, 5000, bloom.count_ones()), 5000);
+            assert_eq!(plausible_inserted(&p, 4990, bloom.count_ones()), 4990);
+            assert_eq!(plausible_inserted(&p, 0, bloom.count_ones()), est);
+        }
+        let p = params(FilterKind::Standard, 1024, 4);
+        assert_eq!(inserted_from_fill(&p, 0), 0);
+        assert_eq!(inserted_from_fill(&p, 1024), u64::MAX);
+        assert_eq!(plausible_inserted(&p, 0, 0), 0);
     }
 }

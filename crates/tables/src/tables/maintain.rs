@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::{DigestTables, ONES_UNKNOWN, SlotState};
 use crate::error::TableError;
 use crate::spill::{self, SpillHeader};
+use crate::theory;
 
 /// What one [`DigestTables::maintain`] call did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,18 +65,28 @@ impl DigestTables {
         let mut spilled = false;
         if let Some(sp) = &self.cfg.spill {
             let slot = &self.slots[s];
+            let ones = slot.bloom.count_ones();
+            // With concurrent writers, another writer may still hold batched inserts of this
+            // epoch that it has not added to the shared counter: a count impossibly low for
+            // the bits set is replaced by the fill-based estimate (see
+            // `theory::plausible_inserted`), so the file's FPR is not understated.
+            let inserted = theory::plausible_inserted(
+                &self.cfg.params,
+                slot.inserted.load(Ordering::Relaxed),
+                ones,
+            );
             let header = SpillHeader {
                 table_id: self.cfg.table_id,
                 params: self.cfg.params,
                 epoch_start_ns: self.epoch_bounds(epoch).0,
                 epoch_ns: self.cfg.epoch_ns,
-                inserted: slot.inserted.load(Ordering::Relaxed),
-                ones: slot.bloom.count_ones(),
+                inserted,
+                ones,
             };
             match spill::write(&sp.dir, &header, &slot.bloom) {
                 Ok(file) => {
                     let mut g = self.lock();
-                    g.disk_bytes += file.file_bytes();
+                    g.disk_bytes = g.disk_bytes.saturating_add(file.file_bytes());
                     g.disk.entry(epoch).or_default().push(Arc::new(file));
                     self.counters.spilled_epochs.fetch_add(1, Ordering::Relaxed);
                     spilled = true;
@@ -91,7 +102,12 @@ impl DigestTables {
         spilled
     }
 
-    /// Deletes the oldest spill files until the total fits the budget; returns how many.
+    /// Deletes spill files until the total fits the budget; returns how many.
+    ///
+    /// The total counts the indexed files *and* the `*.ashbloom` regular files found at start
+    /// that were not indexed (another table id or epoch length, bad header or contents): they
+    /// take disk space all the same. Those are deleted first, oldest (by mtime) first, since
+    /// this table cannot answer from them; then the oldest indexed epochs.
     pub(super) fn enforce_budget(&self) -> usize {
         let Some(sp) = &self.cfg.spill else {
             return 0;
@@ -99,24 +115,60 @@ impl DigestTables {
         let victims = {
             let mut g = self.lock();
             let mut victims = Vec::new();
-            while g.disk_bytes > sp.budget_bytes {
+            while g.disk_bytes.saturating_add(g.unindexed_bytes) > sp.budget_bytes {
+                if !g.unindexed.is_empty() {
+                    let u = g.unindexed.remove(0);
+                    g.unindexed_bytes = g.unindexed_bytes.saturating_sub(u.bytes);
+                    victims.push(u.path);
+                    continue;
+                }
                 let Some((_, files)) = g.disk.pop_first() else {
                     break;
                 };
                 for f in files {
-                    g.disk_bytes -= f.file_bytes();
-                    victims.push(f);
+                    g.disk_bytes = g.disk_bytes.saturating_sub(f.file_bytes());
+                    victims.push(f.path.clone());
                 }
             }
             victims
         };
         // In-flight queries may still hold a victim's mapping; unlinking a mapped file is fine.
-        for f in &victims {
-            if std::fs::remove_file(&f.path).is_err() {
+        for path in &victims {
+            if std::fs::remove_file(path).is_err() {
                 self.counters.spill_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
         victims.len()
+    }
+
+    /// Retires every live epoch and runs [`DigestTables::maintain`]: with spilling
+    /// configured, every epoch still in memory (at most the `retention_epochs` newest, plus
+    /// any retired ones maintenance had not reached) is written to disk, so that a restart on
+    /// the same spill directory answers for them; without spilling they are simply cleared.
+    ///
+    /// Meant for shutdown, after the writers stopped (dropping a [`crate::Writer`] flushes its
+    /// batched insert counts). Dropping or stopping a [`MaintenanceHandle`] does *not* do this
+    /// implicitly: the service calls it explicitly on stop. Writers may keep inserting
+    /// afterwards (the current epoch is kept; a later packet of a retired epoch opens a fresh
+    /// filter for it, spilled later as a second file of that epoch), but that is not the
+    /// intended use.
+    pub fn retire_all(&self) -> Result<MaintenanceReport, TableError> {
+        {
+            let mut g = self.lock();
+            let mut retired = false;
+            for st in g.slots.iter_mut() {
+                if let SlotState::Live(e) = *st {
+                    *st = SlotState::Retired(e);
+                    retired = true;
+                }
+            }
+            if retired {
+                self.generation.fetch_add(1, Ordering::Release);
+                g.maint_needed = true;
+                self.maint_cv.notify_all();
+            }
+        }
+        self.maintain()
     }
 
     /// Counts the ones of epochs older than the current one (again if late packets arrived),
@@ -155,7 +207,8 @@ impl DigestTables {
 
     /// Spawns a thread that runs [`DigestTables::maintain`] whenever a rotation needs it (and
     /// at least every half epoch, at most every second, to count sealed epochs). It stops when
-    /// the handle is dropped or [`MaintenanceHandle::stop`]ped.
+    /// the handle is dropped or [`MaintenanceHandle::stop`]ped; stopping does not spill the
+    /// epochs still in memory — call [`DigestTables::retire_all`] for that.
     ///
     /// # Panics
     ///
@@ -188,6 +241,9 @@ impl DigestTables {
 }
 
 /// Owns the maintenance thread; stopping or dropping it joins the thread.
+///
+/// Neither spills the epochs still in memory: on shutdown, stop the writers, then call
+/// [`DigestTables::retire_all`] explicitly (before or after stopping the thread).
 pub struct MaintenanceHandle {
     stop: Arc<AtomicBool>,
     tables: Arc<DigestTables>,

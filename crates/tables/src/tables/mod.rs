@@ -16,6 +16,11 @@
 //!   cleared, and a reader checks it before and after reading bits (a seqlock): a filter
 //!   recycled mid-query is treated as expired, so a query never reports a match from bits that
 //!   belong to another epoch.
+//!
+//! Time comes from packets, and a packet's timestamp can be wrong (a corrupt capture record,
+//! a clock step). A packet whose epoch lies more than [`DigestTables::max_jump`] epochs ahead
+//! of the current one therefore does not rotate the tables by itself: see
+//! [`FUTURE_CONFIRM`] for the confirmation policy.
 
 mod maintain;
 mod writer;
@@ -44,6 +49,24 @@ pub const DEFAULT_EPOCH_NS: u64 = 1_000_000_000;
 pub const DEFAULT_RETENTION_EPOCHS: u32 = 60;
 /// Shortest accepted epoch (1 µs); also keeps epoch numbers far from the `u64::MAX` sentinel.
 pub const MIN_EPOCH_NS: u64 = 1_000;
+
+/// Far-future packets needed to confirm a jump of the current epoch.
+///
+/// Policy: a packet whose epoch is more than [`DigestTables::max_jump`] epochs (the retention,
+/// at least 2) ahead of the current epoch would retire every retained epoch at once, so it
+/// does not move the current epoch on its own. Such packets are dropped and counted in
+/// [`TableStats::future_dropped`] until `FUTURE_CONFIRM` of them have landed within
+/// `max_jump` epochs of the first one (the candidate epoch); the one that completes the count
+/// is recorded and makes its epoch current, exactly like an ordinary rotation. A far-future
+/// packet outside the candidate's range starts a new candidate (count 1). Ordinary packets in
+/// between do not reset the count, and nothing here reads a clock: the decision depends only
+/// on the sequence of timestamps, so it is deterministic.
+///
+/// So a single bogus timestamp (a corrupt pcap record) costs that packet and nothing else,
+/// while a legitimate jump (captures of different days merged, a real clock step) costs at
+/// most `FUTURE_CONFIRM - 1` packets. The very first packet, when there is no current epoch
+/// yet, is always accepted.
+pub const FUTURE_CONFIRM: u32 = 8;
 
 /// Configuration of a [`DigestTables`].
 #[derive(Clone, Debug)]
@@ -82,7 +105,8 @@ impl TablesConfig {
 pub struct SpillConfig {
     /// Directory of the spill files (created if missing).
     pub dir: PathBuf,
-    /// Total bytes of spill files to keep; the oldest epochs are deleted beyond it.
+    /// Total bytes of spill files to keep; beyond it, `*.ashbloom` files this table did not
+    /// index (foreign or bad, oldest first) are deleted first, then the oldest epochs.
     pub budget_bytes: u64,
 }
 
@@ -95,7 +119,9 @@ pub struct EpochMatch {
     pub epoch_end_ns: u64,
     /// Digests inserted into the epoch's filter (at the time of the query).
     pub inserted: u64,
-    /// Probability that this match is false: [`theory::fpr`] at `inserted`.
+    /// Probability that this match is false: [`theory::fpr`] at `inserted`, with the
+    /// parameters of the filter that answered (a spill file's own, which may differ from the
+    /// configured ones after a restart).
     pub fpr: f64,
     /// Answered from a spill file rather than memory.
     pub on_disk: bool,
@@ -112,7 +138,13 @@ pub struct EpochInfo {
     pub inserted: u64,
     /// Bits set, known for sealed epochs (counted by maintenance or read from the spill file).
     pub ones: Option<u64>,
-    /// [`theory::fpr`] at `inserted`.
+    /// Size in bits of the filter(s) `ones` counts, so that the fill is `ones / m_bits`: the
+    /// configured size for an epoch in memory, the spill file's own size for an epoch on disk
+    /// (which may differ from the configured one after a restart with another filter size;
+    /// summed if the epoch was spilled more than once).
+    pub m_bits: u64,
+    /// False-positive rate of the epoch: [`theory::fpr`] at `inserted` with each filter's own
+    /// parameters (combined as "any filter answers present" when there are several).
     pub fpr: f64,
     /// Held only on disk.
     pub on_disk: bool,
@@ -138,8 +170,16 @@ pub struct TableStats {
     pub spill_bytes: u64,
     /// Failed spill writes or deletions, and spill files ignored for a bad header or contents.
     pub spill_errors: u64,
-    /// Valid spill files ignored because another table id or epoch length wrote them.
+    /// Valid spill files ignored because another table id or epoch length wrote them, and
+    /// entries named like spill files that are not regular files (symlinks, FIFOs,
+    /// directories: never opened).
     pub ignored_files: u64,
+    /// Bytes of `*.ashbloom` regular files in the spill directory that are not indexed
+    /// (foreign or bad); they count against the spill budget and are deleted first.
+    pub ignored_bytes: u64,
+    /// Packets dropped because their epoch lay too far in the future and the jump was not
+    /// (yet) confirmed: see [`FUTURE_CONFIRM`].
+    pub future_dropped: u64,
     /// Start of the current epoch.
     pub current_epoch_start_ns: Option<u64>,
     /// Digests in the current epoch.
@@ -181,8 +221,13 @@ enum SlotState {
 struct Index {
     slots: Vec<SlotState>,
     current: Option<u64>,
+    /// Unconfirmed far-future jump: candidate epoch and how many packets landed near it.
+    pending_jump: Option<(u64, u32)>,
     disk: BTreeMap<u64, Vec<Arc<SpillFile>>>,
     disk_bytes: u64,
+    /// `*.ashbloom` regular files not indexed (foreign or bad), oldest first.
+    unindexed: Vec<spill::Unindexed>,
+    unindexed_bytes: u64,
     maint_needed: bool,
 }
 
@@ -195,6 +240,7 @@ struct Counters {
     spilled_epochs: AtomicU64,
     spill_errors: AtomicU64,
     ignored_files: AtomicU64,
+    future_dropped: AtomicU64,
 }
 
 /// The digest tables of one probe: see the module docs.
@@ -230,7 +276,14 @@ struct Candidate {
 struct Part {
     hits: Vec<bool>,
     inserted: u64,
+    /// The filter's own false-positive rate (its own parameters).
+    fpr: f64,
     on_disk: bool,
+}
+
+/// Probability that at least one of independent filters with these rates answers "present".
+fn union_fpr(rates: impl IntoIterator<Item = f64>) -> f64 {
+    rates.into_iter().fold(0.0, |acc, f| acc + f - acc * f)
 }
 
 impl DigestTables {
@@ -261,7 +314,9 @@ impl DigestTables {
             .into_boxed_slice();
         let counters = Counters::default();
         let mut disk: BTreeMap<u64, Vec<Arc<SpillFile>>> = BTreeMap::new();
-        let mut disk_bytes = 0;
+        let mut disk_bytes = 0u64;
+        let mut unindexed = Vec::new();
+        let mut unindexed_bytes = 0u64;
         if let Some(sp) = &cfg.spill {
             std::fs::create_dir_all(&sp.dir).map_err(|source| TableError::Spill {
                 path: sp.dir.clone(),
@@ -273,10 +328,15 @@ impl DigestTables {
                 .ignored_files
                 .store(scan.foreign, Ordering::Relaxed);
             for f in scan.files {
-                disk_bytes += f.file_bytes();
+                disk_bytes = disk_bytes.saturating_add(f.file_bytes());
                 let epoch = f.header.epoch_start_ns / cfg.epoch_ns;
                 disk.entry(epoch).or_default().push(Arc::new(f));
             }
+            unindexed_bytes = scan
+                .unindexed
+                .iter()
+                .fold(0u64, |acc, u| acc.saturating_add(u.bytes));
+            unindexed = scan.unindexed;
         }
         // Build the blocked-rate table now rather than in the first query.
         theory::fpr(&cfg.params, 1);
@@ -284,8 +344,11 @@ impl DigestTables {
             index: Mutex::new(Index {
                 slots: vec![SlotState::Clean; slots.len()],
                 current: None,
+                pending_jump: None,
                 disk,
                 disk_bytes,
+                unindexed,
+                unindexed_bytes,
                 maint_needed: false,
             }),
             slots,
@@ -307,6 +370,13 @@ impl DigestTables {
     /// The configuration.
     pub fn config(&self) -> &TablesConfig {
         &self.cfg
+    }
+
+    /// How far ahead of the current epoch (in epochs) a packet may land and still rotate the
+    /// tables at once: the retention, at least 2. Farther packets need confirmation
+    /// ([`FUTURE_CONFIRM`]).
+    pub fn max_jump(&self) -> u64 {
+        u64::from(self.cfg.retention_epochs).max(2)
     }
 
     /// A writer for one ingest thread.
@@ -410,6 +480,7 @@ impl DigestTables {
                     Some((hits, inserted)) => parts.push(Part {
                         hits,
                         inserted,
+                        fpr: theory::fpr(&self.cfg.params, inserted),
                         on_disk: false,
                     }),
                     // Recycled while we read: the epoch is gone from memory; it may have
@@ -425,20 +496,21 @@ impl DigestTables {
                 }
             }
             for f in &cand.disk {
+                // Membership with the file's own parameters (its `Indexer`), FPR too.
                 parts.push(Part {
                     hits: hs.iter().map(|&h| f.contains(h)).collect(),
-                    inserted: f.header.inserted,
+                    inserted: f.inserted(),
+                    fpr: f.fpr(),
                     on_disk: true,
                 });
             }
             let (start, end) = self.epoch_bounds(cand.epoch);
-            let inserted: u64 = parts.iter().map(|p| p.inserted).sum();
+            let inserted = parts
+                .iter()
+                .fold(0u64, |acc, p| acc.saturating_add(p.inserted));
             // The epoch answers "present" if any of its filters does (usually there is one;
             // two after a restart re-spilled an epoch already on disk).
-            let fpr = parts.iter().fold(0.0, |acc, p| {
-                let f = theory::fpr(&self.cfg.params, p.inserted);
-                acc + f - acc * f
-            });
+            let fpr = union_fpr(parts.iter().map(|p| p.fpr));
             for (j, matches) in out.iter_mut().enumerate() {
                 let mem_hit = parts.iter().any(|p| !p.on_disk && p.hits[j]);
                 if mem_hit || parts.iter().any(|p| p.hits[j]) {
@@ -460,8 +532,10 @@ impl DigestTables {
         let current = self.lock().current;
         let mut out = Vec::new();
         for cand in self.candidates(0, u64::MAX) {
-            let mut inserted = 0;
+            let mut inserted = 0u64;
             let mut ones = None;
+            let mut m_bits = 0u64;
+            let mut rates = Vec::new();
             let mut in_memory = false;
             if let Some(s) = cand.slot {
                 let slot = &self.slots[s];
@@ -471,15 +545,19 @@ impl DigestTables {
                         slot.ones.load(Ordering::Relaxed),
                     )
                 }) {
-                    inserted += n;
+                    inserted = n;
                     ones = (o != ONES_UNKNOWN).then_some(o);
+                    m_bits = self.cfg.params.m_bits;
+                    rates.push(theory::fpr(&self.cfg.params, n));
                     in_memory = true;
                 }
             }
             for f in &cand.disk {
-                inserted += f.header.inserted;
+                inserted = inserted.saturating_add(f.inserted());
+                rates.push(f.fpr());
                 if !in_memory {
-                    ones = Some(ones.unwrap_or(0) + f.header.ones);
+                    ones = Some(ones.unwrap_or(0u64).saturating_add(f.header.ones));
+                    m_bits = m_bits.saturating_add(f.header.params.m_bits);
                 }
             }
             if !in_memory && cand.disk.is_empty() {
@@ -491,7 +569,8 @@ impl DigestTables {
                 epoch_end_ns: end,
                 inserted,
                 ones,
-                fpr: theory::fpr(&self.cfg.params, inserted),
+                m_bits,
+                fpr: union_fpr(rates),
                 on_disk: !in_memory,
                 current: Some(cand.epoch) == current,
             });
@@ -501,24 +580,25 @@ impl DigestTables {
 
     /// Counters and the state of the current epoch.
     pub fn stats(&self) -> TableStats {
-        let (current, current_slot, disk_bytes) = {
+        let (current, current_slot, disk_bytes, unindexed_bytes) = {
             let g = self.lock();
             let cur_slot = g
                 .current
                 .and_then(|c| g.slots.iter().position(|&st| st == SlotState::Live(c)));
-            (g.current, cur_slot, g.disk_bytes)
+            (g.current, cur_slot, g.disk_bytes, g.unindexed_bytes)
         };
         let c = &self.counters;
-        let live: u64 = self
-            .slots
-            .iter()
-            .map(|s| s.inserted.load(Ordering::Relaxed))
-            .sum();
+        let live = self.slots.iter().fold(0u64, |acc, s| {
+            acc.saturating_add(s.inserted.load(Ordering::Relaxed))
+        });
         let current_inserted = current_slot
             .map(|s| self.slots[s].inserted.load(Ordering::Relaxed))
             .unwrap_or(0);
         TableStats {
-            inserted: c.retired_inserted.load(Ordering::Relaxed) + live,
+            inserted: c
+                .retired_inserted
+                .load(Ordering::Relaxed)
+                .saturating_add(live),
             rotations: c.rotations.load(Ordering::Relaxed),
             stalls: c.stalls.load(Ordering::Relaxed),
             too_old: c.too_old.load(Ordering::Relaxed),
@@ -526,6 +606,8 @@ impl DigestTables {
             spill_bytes: disk_bytes,
             spill_errors: c.spill_errors.load(Ordering::Relaxed),
             ignored_files: c.ignored_files.load(Ordering::Relaxed),
+            ignored_bytes: unindexed_bytes,
+            future_dropped: c.future_dropped.load(Ordering::Relaxed),
             current_epoch_start_ns: current.map(|e| self.epoch_bounds(e).0),
             current_inserted,
             current_fpr: theory::fpr(&self.cfg.params, current_inserted),
@@ -563,8 +645,13 @@ impl DigestTables {
     /// of the `retention_epochs + 2` slots are live, and any other slot is clean, retired
     /// (cleared here) or being cleared (waited for). No retained epoch is ever evicted, and
     /// `too_old` counts only packets older than the window.
+    ///
+    /// An epoch more than [`DigestTables::max_jump`] ahead of the current one rotates only
+    /// once confirmed ([`FUTURE_CONFIRM`]); until then its packets are dropped and counted in
+    /// `future_dropped`.
     fn locate(&self, epoch: u64) -> Option<(usize, u64)> {
         let retention = u64::from(self.cfg.retention_epochs);
+        let max_jump = self.max_jump();
         let mut g = self.lock();
         let mut stalled = false;
         loop {
@@ -576,7 +663,31 @@ impl DigestTables {
                     }
                 }
                 previous => {
+                    if let Some(c) = previous
+                        && epoch - c > max_jump
+                    {
+                        let count = match g.pending_jump {
+                            Some((p, n)) if p.abs_diff(epoch) <= max_jump => n + 1,
+                            _ => 1,
+                        };
+                        if count < FUTURE_CONFIRM {
+                            let candidate = match g.pending_jump {
+                                Some((p, _)) if count > 1 => p,
+                                _ => epoch,
+                            };
+                            g.pending_jump = Some((candidate, count));
+                            self.counters.future_dropped.fetch_add(1, Ordering::Relaxed);
+                            return None;
+                        }
+                        g.pending_jump = None;
+                    }
                     g.current = Some(epoch);
+                    // A candidate the current epoch has caught up with is moot.
+                    if let Some((p, _)) = g.pending_jump
+                        && p <= epoch.saturating_add(max_jump)
+                    {
+                        g.pending_jump = None;
+                    }
                     if previous.is_some() {
                         self.counters.rotations.fetch_add(1, Ordering::Relaxed);
                     }

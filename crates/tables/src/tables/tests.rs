@@ -425,10 +425,17 @@ fn spill_round_trip_budget_and_reload() {
     assert_eq!(found_in(&t, d(502)), vec![2]);
     assert!(found_in(&t, d(500)).is_empty());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
-    // New spills push out the oldest again.
+    // New spills push out the oldest again. The jump from 10 to 20 is far (more than
+    // `max_jump`): it takes `FUTURE_CONFIRM` packets.
     let mut w = t.writer();
     w.insert(10 * E, d(9));
-    w.insert(20 * E, d(9));
+    for _ in 0..crate::FUTURE_CONFIRM {
+        w.insert(20 * E, d(9));
+    }
+    assert_eq!(
+        t.stats().future_dropped,
+        u64::from(crate::FUTURE_CONFIRM - 1)
+    );
     let r = t.maintain().unwrap();
     assert_eq!((r.spilled, r.deleted_files), (1, 1));
     let on_disk: Vec<u64> = t
@@ -557,10 +564,19 @@ proptest! {
         let mut w = t.writer();
         let mut rng = Xoshiro256pp::new(seed);
         let mut now_epoch = 0u64;
+        // Newest epoch written: time never runs more than `max_jump` (3) epochs ahead of it,
+        // so no jump needs confirmation here (that policy has tests of its own).
+        let mut newest: Option<u64> = None;
         let mut recorded: Vec<(u64, u128)> = Vec::new();
         for (advance, back, count) in steps {
             now_epoch += advance;
+            if let Some(n) = newest {
+                now_epoch = now_epoch.min(n + t.max_jump());
+            }
             let e = now_epoch.saturating_sub(back);
+            if count > 0 {
+                newest = Some(newest.map_or(e, |n| n.max(e)));
+            }
             let rotations = t.stats().rotations;
             for _ in 0..count {
                 let h = rng.next_u128();
@@ -582,5 +598,282 @@ proptest! {
         }
         prop_assert_eq!(t.stats().spill_errors, 0);
         prop_assert_eq!(t.stats().stalls, 0);
+        prop_assert_eq!(t.stats().future_dropped, 0);
     }
+}
+
+/// A restart with another filter size: the epoch spilled before answers with its own
+/// parameters (membership, FPR and the size the fill is computed from).
+#[test]
+fn spilled_epoch_uses_its_own_parameters_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(FilterKind::Standard, 1, Some((dir.path(), u64::MAX)));
+    let old = cfg.params;
+    {
+        let t = DigestTables::new(cfg.clone()).unwrap();
+        let mut w = t.writer();
+        for i in 0..300 {
+            w.insert(17, d(10_000 + i));
+        }
+        w.insert(E, d(1));
+        t.maintain().unwrap();
+        let info = &t.epochs()[0];
+        assert!(info.on_disk);
+        assert_eq!((info.inserted, info.m_bits), (300, old.m_bits));
+        assert_eq!(info.fpr, crate::theory::fpr(&old, 300));
+    }
+    for params in [
+        FilterParams {
+            kind: FilterKind::Standard,
+            m_bits: 1 << 20,
+            k: 7,
+        },
+        FilterParams {
+            kind: FilterKind::Blocked,
+            m_bits: 1 << 12,
+            k: 2,
+        },
+    ] {
+        let mut other = cfg.clone();
+        other.params = params;
+        let t = DigestTables::new(other).unwrap();
+        let infos = t.epochs();
+        assert_eq!(infos.len(), 1);
+        let info = &infos[0];
+        assert!(info.on_disk);
+        assert_eq!((info.inserted, info.m_bits), (300, old.m_bits));
+        assert_eq!(info.fpr, crate::theory::fpr(&old, 300));
+        assert!(info.ones.unwrap() <= info.m_bits);
+        let batch: Vec<u128> = (0..300).map(|i| d(10_000 + i)).collect();
+        for matches in t.query_batch(&batch, 0, u64::MAX) {
+            assert_eq!(matches.len(), 1);
+            assert!(matches[0].on_disk);
+            assert_eq!(matches[0].fpr, crate::theory::fpr(&old, 300));
+            assert_eq!(matches[0].inserted, 300);
+        }
+        // An epoch in memory still reports the configured size.
+        let mut w = t.writer();
+        w.insert(5 * E, d(2));
+        let live = t.epochs().pop().unwrap();
+        assert_eq!((live.m_bits, live.on_disk), (params.m_bits, false));
+        assert_eq!(live.fpr, crate::theory::fpr(&params, 1));
+    }
+}
+
+/// One packet far in the future (a corrupt record) neither moves the current epoch nor
+/// retires the retained ones; it is dropped and counted.
+#[test]
+fn single_far_future_packet_is_dropped_and_counted() {
+    let t = tables(FilterKind::Blocked, 4);
+    let mut w = t.writer();
+    for e in 10..14 {
+        w.insert(e * E, d(e));
+    }
+    w.insert(1_000_000 * E, d(99));
+    // Scattered bogus timestamps never confirm each other.
+    for i in 0..2 * u64::from(crate::FUTURE_CONFIRM) {
+        w.insert((2_000_000 + i * 100) * E, d(98));
+    }
+    for e in 14..16 {
+        w.insert(e * E + 1, d(e));
+    }
+    let s = t.stats();
+    assert_eq!(s.future_dropped, 1 + 2 * u64::from(crate::FUTURE_CONFIRM));
+    assert_eq!((s.too_old, s.rotations), (0, 5));
+    assert_eq!(s.current_epoch_start_ns, Some(15 * E));
+    for e in 12..16 {
+        assert_eq!(found_in(&t, d(e)), vec![e]);
+    }
+    assert!(found_in(&t, d(99)).is_empty());
+    assert!(found_in(&t, d(98)).is_empty());
+    // Just inside `max_jump` (the retention, 4) still rotates at once.
+    w.insert(19 * E, d(19));
+    assert_eq!(t.stats().current_epoch_start_ns, Some(19 * E));
+    assert_eq!(t.stats().future_dropped, s.future_dropped);
+}
+
+/// A sustained jump (a real clock step, captures of another day) is accepted after
+/// `FUTURE_CONFIRM` packets near the same new epoch; the first `FUTURE_CONFIRM - 1` are lost.
+#[test]
+fn sustained_far_future_jump_is_accepted_after_confirmation() {
+    let confirm = u64::from(crate::FUTURE_CONFIRM);
+    let t = tables(FilterKind::Standard, 3);
+    let mut w = t.writer();
+    w.insert(5 * E, d(5));
+    let base = 86_400 * E;
+    for i in 0..confirm {
+        // Within `max_jump` of the first, spread over neighbouring epochs; ordinary packets
+        // in between do not reset the count.
+        w.insert(5 * E + 2, d(6));
+        w.insert(base + (i % 3) * E, d(1000 + i));
+        if i + 1 < confirm {
+            assert_eq!(t.stats().current_epoch_start_ns, Some(5 * E), "packet {i}");
+        }
+    }
+    let s = t.stats();
+    assert_eq!(s.future_dropped, confirm - 1);
+    let jumped = base + ((confirm - 1) % 3) * E;
+    assert_eq!(s.current_epoch_start_ns, Some(jumped));
+    assert_eq!(found_in(&t, d(1000 + confirm - 1)), vec![jumped / E]);
+    for i in 0..confirm - 1 {
+        assert!(found_in(&t, d(1000 + i)).is_empty());
+    }
+    // The old epoch is now out of the window; traffic continues in the new time.
+    w.insert(5 * E + 3, d(7));
+    assert_eq!(t.stats().too_old, 1);
+    w.insert(jumped + E, d(8));
+    assert_eq!(found_in(&t, d(8)), vec![jumped / E + 1]);
+    assert_eq!(t.stats().future_dropped, confirm - 1);
+}
+
+/// `retire_all` (the service's shutdown) spills every epoch still in memory; a new table on
+/// the same directory answers for them from disk.
+#[test]
+fn retire_all_spills_memory_epochs_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(FilterKind::Blocked, 3, Some((dir.path(), u64::MAX)));
+    {
+        let t = DigestTables::new(cfg.clone()).unwrap();
+        let handle = t.spawn_maintenance();
+        let mut w = t.writer();
+        w.insert(7 * E, d(7));
+        w.insert(8 * E, d(8));
+        w.insert(8 * E + 1, d(88));
+        drop(w);
+        handle.stop();
+        // Stopping the thread spilled nothing.
+        assert!(t.epochs().iter().all(|i| !i.on_disk));
+        let r = t.retire_all().unwrap();
+        assert_eq!((r.spilled, r.cleared), (2, 2));
+        assert_eq!(t.stats().spilled_epochs, 2);
+    }
+    let t = DigestTables::new(cfg).unwrap();
+    let infos: Vec<(u64, u64, bool)> = t
+        .epochs()
+        .iter()
+        .map(|i| (i.epoch_start_ns / E, i.inserted, i.on_disk))
+        .collect();
+    assert_eq!(infos, vec![(7, 1, true), (8, 2, true)]);
+    for (h, e) in [(d(7), 7), (d(8), 8), (d(88), 8)] {
+        let m = t.query(h, 0, u64::MAX);
+        assert_eq!(m.len(), 1);
+        assert!(m[0].on_disk);
+        assert_eq!(m[0].epoch_start_ns, e * E);
+    }
+}
+
+/// Without spilling, `retire_all` just clears; the tables keep working.
+#[test]
+fn retire_all_without_spill_clears() {
+    let t = tables(FilterKind::Standard, 3);
+    let mut w = t.writer();
+    w.insert(E, d(1));
+    w.insert(2 * E, d(2));
+    let r = t.retire_all().unwrap();
+    assert_eq!((r.spilled, r.cleared), (0, 2));
+    assert!(t.epochs().is_empty());
+    w.insert(2 * E + 5, d(3));
+    assert_eq!(found_in(&t, d(3)), vec![2]);
+    assert_eq!(t.stats().stalls, 0);
+}
+
+/// A FIFO (or symlink) named like a spill file is never opened: start-up does not block, and
+/// it is ignored and counted, never deleted by the budget.
+#[test]
+fn fifo_and_symlink_in_spill_dir_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("epoch-1-x.ashbloom");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("epoch-2.ashbloom")).unwrap();
+    let t = DigestTables::new(config(FilterKind::Standard, 1, Some((dir.path(), 0)))).unwrap();
+    let s = t.stats();
+    assert_eq!(
+        (s.ignored_files, s.spill_errors, s.ignored_bytes),
+        (2, 0, 0)
+    );
+    assert!(t.epochs().is_empty());
+    assert!(fifo.exists());
+    assert!(std::fs::symlink_metadata(dir.path().join("epoch-2.ashbloom")).is_ok());
+    // The file opener itself refuses a FIFO without blocking.
+    assert!(crate::read_spill_header(&fifo).is_err());
+}
+
+/// Spill files this table does not index still take disk space: the budget counts them and
+/// deletes them first, oldest first.
+#[test]
+fn budget_counts_and_deletes_unindexed_files_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(FilterKind::Standard, 1, Some((dir.path(), u64::MAX)));
+    {
+        let mut foreign = cfg.clone();
+        foreign.table_id ^= 1;
+        let t = DigestTables::new(foreign).unwrap();
+        let mut w = t.writer();
+        w.insert(0, d(1));
+        w.insert(E, d(1));
+        t.maintain().unwrap();
+    }
+    std::fs::write(dir.path().join("junk.ashbloom"), vec![0u8; 1000]).unwrap();
+    let per_file = HEADER_LEN as u64 + cfg.params.bytes();
+    {
+        let t = DigestTables::new(cfg.clone()).unwrap();
+        let s = t.stats();
+        assert_eq!((s.ignored_files, s.spill_errors), (1, 1));
+        assert_eq!((s.ignored_bytes, s.spill_bytes), (per_file + 1000, 0));
+        let mut w = t.writer();
+        w.insert(0, d(2));
+        w.insert(E, d(2));
+        t.maintain().unwrap();
+        assert_eq!(t.stats().spill_bytes, per_file);
+    }
+    // Budget for two files: the oldest unindexed file goes (the foreign one, written first).
+    let mut two = cfg.clone();
+    two.spill.as_mut().unwrap().budget_bytes = 2 * per_file;
+    let t = DigestTables::new(two).unwrap();
+    let s = t.stats();
+    assert_eq!((s.ignored_bytes, s.spill_bytes), (1000, per_file));
+    assert!(!dir.path().join("epoch-0.ashbloom").exists());
+    assert!(dir.path().join("junk.ashbloom").exists());
+    assert_eq!(found_in(&t, d(2)), vec![0]);
+    // A budget of one file: the junk goes too, our epoch stays.
+    let mut one = cfg;
+    one.spill.as_mut().unwrap().budget_bytes = per_file;
+    let t = DigestTables::new(one).unwrap();
+    let s = t.stats();
+    assert_eq!((s.ignored_bytes, s.spill_bytes), (0, per_file));
+    assert_eq!(found_in(&t, d(2)), vec![0]);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// A concurrent writer still holding batched inserts when another writer's rotation seals the
+/// epoch: the spill header does not claim 0 inserts for a filter with bits set.
+#[test]
+fn spill_header_count_is_never_implausibly_low() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = DigestTables::new(config(
+        FilterKind::Standard,
+        1,
+        Some((dir.path(), u64::MAX)),
+    ))
+    .unwrap();
+    let mut a = t.writer();
+    a.set_concurrent(true);
+    for i in 0..200 {
+        a.insert(3, d(5000 + i));
+    }
+    let mut b = t.writer();
+    b.set_concurrent(true);
+    b.insert(E, d(1));
+    b.flush_counts();
+    t.maintain().unwrap();
+    let header = crate::read_spill_header(&dir.path().join("epoch-0.ashbloom")).unwrap();
+    assert!(header.ones > 700, "{header:?}");
+    assert!((180..220).contains(&header.inserted), "{header:?}");
+    let m = t.query(d(5000), 0, 0);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].inserted, header.inserted);
+    assert!(m[0].fpr > 0.0);
+    drop(a);
 }
