@@ -240,22 +240,27 @@ fn query_json(args: &[&str]) -> serde_json::Value {
     panic!("the probe never reported the packet");
 }
 
+/// Asks a plaintext probe about packet `index` of `pcap` until it answers "seen".
+fn query_plaintext(addr: &str, pcap: &Path, index: u64) -> serde_json::Value {
+    query_json(&[
+        "probe",
+        "query",
+        "--probe",
+        addr,
+        "--dev-insecure",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--index",
+        &index.to_string(),
+        "--json",
+    ])
+}
+
 #[test]
 fn probe_run_and_query_over_loopback_plaintext() {
     let f = data(MASSCAN);
     let s = start_probe(&["--pcap", f.to_str().unwrap(), "--dev-insecure"]);
-    let v = query_json(&[
-        "probe",
-        "query",
-        "--probe",
-        &s.1,
-        "--dev-insecure",
-        "--pcap",
-        f.to_str().unwrap(),
-        "--index",
-        "500",
-        "--json",
-    ]);
+    let v = query_plaintext(&s.1, &f, 500);
     assert_eq!(v["answers"].as_array().unwrap().len(), 1);
     assert!(v["answers"][0]["epochs"][0]["fpr"].as_f64().unwrap() < 1e-3);
     // A digest nobody recorded.
@@ -370,18 +375,7 @@ fn expired_epochs_spill_to_disk_and_stay_queryable() {
         "--spill-budget",
         "64MiB",
     ]);
-    let v = query_json(&[
-        "probe",
-        "query",
-        "--probe",
-        &s.1,
-        "--dev-insecure",
-        "--pcap",
-        f.to_str().unwrap(),
-        "--index",
-        "0",
-        "--json",
-    ]);
+    let v = query_plaintext(&s.1, &f, 0);
     assert_eq!(v["answers"][0]["epochs"][0]["on_disk"], true, "{v}");
     let files = std::fs::read_dir(&spill).unwrap().count();
     assert!(
@@ -389,17 +383,6 @@ fn expired_epochs_spill_to_disk_and_stay_queryable() {
         "{files} spill files for a 10 s capture kept 2 s in memory"
     );
     // The newest packet is still in memory.
-    let v = query_json(&[
-        "probe",
-        "query",
-        "--probe",
-        &s.1,
-        "--dev-insecure",
-        "--pcap",
-        f.to_str().unwrap(),
-        "--index",
-        "1004",
-        "--json",
-    ]);
+    let v = query_plaintext(&s.1, &f, 1004);
     assert_eq!(v["answers"][0]["epochs"][0]["on_disk"], false, "{v}");
 }

@@ -216,9 +216,8 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn the_prefetch_pipeline_loses_nothing_and_keeps_timestamps() {
-        let tables = DigestTables::new(TablesConfig {
+    fn small_tables() -> Arc<DigestTables> {
+        DigestTables::new(TablesConfig {
             epoch_ns: 1_000_000_000,
             retention_epochs: 10,
             params: theory::plan(FilterKind::Blocked, 1000, 1e-6),
@@ -226,22 +225,32 @@ mod tests {
             spill: None,
             prefault: false,
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A TCP SYN from source address `i`.
+    fn syn(i: u32) -> Vec<u8> {
+        build::ipv4_tcp_frame(
+            Ipv4Addr::from(i),
+            Ipv4Addr::new(192, 0, 2, 1),
+            1024,
+            80,
+            i,
+            0,
+            TcpFlags::SYN,
+            1,
+            &[],
+        )
+    }
+
+    #[test]
+    fn the_prefetch_pipeline_loses_nothing_and_keeps_timestamps() {
+        let tables = small_tables();
         let mut ing = Ingestor::new(DEMO_KEY, &tables);
         let t0 = 1_000_000_000_000_000_000u64;
         let mut digests = Vec::new();
         for i in 0..(PREFETCH_DEPTH as u32 * 3 + 5) {
-            let f = build::ipv4_tcp_frame(
-                Ipv4Addr::from(i),
-                Ipv4Addr::new(192, 0, 2, 1),
-                1024,
-                80,
-                i,
-                0,
-                TcpFlags::SYN,
-                1,
-                &[],
-            );
+            let f = syn(i);
             // Packets spread over three epochs.
             let ts = t0 + u64::from(i % 3) * 1_000_000_000;
             ing.ingest(&Frame {
@@ -277,32 +286,14 @@ mod tests {
             ashiato_wire::capfile::PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
         let mut digests = Vec::new();
         for i in 0..40u32 {
-            let f = build::ipv4_tcp_frame(
-                Ipv4Addr::from(i + 1),
-                Ipv4Addr::new(192, 0, 2, 1),
-                1024,
-                80,
-                i,
-                0,
-                TcpFlags::SYN,
-                1,
-                &[],
-            );
+            let f = syn(i + 1);
             w.write(1_000_000_000_000_000_000 + u64::from(i), &f)
                 .unwrap();
             digests.push(DEMO_KEY.digest_frame(LinkType::Ethernet, &f).unwrap());
         }
         let bytes = w.into_inner();
         std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-        let tables = DigestTables::new(TablesConfig {
-            epoch_ns: 1_000_000_000,
-            retention_epochs: 10,
-            params: theory::plan(FilterKind::Blocked, 1000, 1e-6),
-            table_id: 1,
-            spill: None,
-            prefault: false,
-        })
-        .unwrap();
+        let tables = small_tables();
         let mut ing = Ingestor::new(DEMO_KEY, &tables);
         let counters = IngestCounters::default();
         let stop = AtomicBool::new(false);
