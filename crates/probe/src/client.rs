@@ -179,7 +179,7 @@ impl ServiceClient {
             .header(hyper::header::HOST, host.clone())
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| self.http(e.to_string()))?;
+            .map_err(|e| self.http(chain(&e)))?;
         match &self.tls {
             Some(cfg) => {
                 let name = crate::tls::server_name(&host).map_err(|e| ClientError::Tls {
@@ -205,19 +205,19 @@ impl ServiceClient {
     {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| self.http(e.to_string()))?;
+            .map_err(|e| self.http(chain(&e)))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| self.http(e.to_string()))?;
+            .map_err(|e| self.http(chain(&e)))?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|e| self.http(e.to_string()))?
+            .map_err(|e| self.http(chain(&*e)))?
             .to_bytes();
         if !status.is_success() {
             return Err(ClientError::Status {
@@ -235,6 +235,19 @@ impl ServiceClient {
             msg,
         }
     }
+}
+
+/// An error with its causes: hyper's "connection error" alone hides the TLS alert (e.g. a
+/// server refusing a client without a certificate) that explains it.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Refuses plaintext to anything but loopback: `addr` must resolve only to loopback
