@@ -7,6 +7,11 @@ use ashiato_wire::LinkType;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // The interleaved pair of hashes equals two single ones.
+    let (a, b) = data.split_at(data.len() / 2);
+    let (da, db) = DEMO_KEY.digest_invariant_x2(a, &b[..a.len()]);
+    assert_eq!(da, DEMO_KEY.digest_invariant(a));
+    assert_eq!(db, DEMO_KEY.digest_invariant(&b[..a.len()]));
     let d = DEMO_KEY.digest_frame(LinkType::Raw, data);
     if let Err(e) = &d {
         let _ = (e.to_string(), e.reason());

@@ -118,6 +118,17 @@ impl Key {
         Digest(u128::from(h1) | (u128::from(h2) << 64))
     }
 
+    /// Digests of two invariant-byte strings at once (see [`sip::siphash24_128_x2`]): the
+    /// same values as two [`Key::digest_invariant`] calls, faster on a busy ingest path.
+    #[inline]
+    pub fn digest_invariant_x2(&self, a: &[u8], b: &[u8]) -> (Digest, Digest) {
+        let ((a1, a2), (b1, b2)) = sip::siphash24_128_x2(&self.0, a, b);
+        (
+            Digest(u128::from(a1) | (u128::from(a2) << 64)),
+            Digest(u128::from(b1) | (u128::from(b2) << 64)),
+        )
+    }
+
     /// Digest of one captured frame: parse its link and IP layers, then digest.
     #[inline]
     pub fn digest_frame(&self, link: LinkType, data: &[u8]) -> Result<Digest, DigestError> {

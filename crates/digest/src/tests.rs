@@ -324,6 +324,22 @@ fn render_vectors() -> String {
 }
 
 proptest! {
+    /// The interleaved pair equals two single hashes, for equal and unequal lengths.
+    #[test]
+    fn prop_sip_x2_matches_single(
+        key in any::<[u8; 16]>(),
+        a in proptest::collection::vec(any::<u8>(), 0..64),
+        b in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let expect = (sip::siphash24_128(&key, &a), sip::siphash24_128(&key, &b));
+        prop_assert_eq!(sip::siphash24_128_x2(&key, &a, &b), expect);
+        let b2: Vec<u8> = b.iter().chain(a.iter()).copied().take(a.len()).collect();
+        if b2.len() == a.len() {
+            let expect = (sip::siphash24_128(&key, &a), sip::siphash24_128(&key, &b2));
+            prop_assert_eq!(sip::siphash24_128_x2(&key, &a, &b2), expect);
+        }
+    }
+
     /// Our one-shot SipHash-2-4-128 equals the streaming `siphasher` crate on every length.
     #[test]
     fn prop_sip_matches_siphasher(key in any::<[u8; 16]>(), data in proptest::collection::vec(any::<u8>(), 0..80)) {
