@@ -113,7 +113,14 @@ impl Writer {
         }
     }
 
-    /// Use atomic `fetch_or`/`fetch_add` so that several writers may insert at once. Needed
+    /// Use atomic `fetch_or`/`fetch_add` so that several writers may insert at once.
+    ///
+    /// Known limit of concurrent mode: between a writer's check that its cached slot still
+    /// holds an epoch and its insert, another writer may retire that epoch and maintenance
+    /// may recycle the slot; the late insert then sets its bits in the slot's next epoch. That
+    /// can only add a false positive there (within the FPR the answers state), never lose a
+    /// packet from its own epoch, and needs a writer to be descheduled for a whole retention
+    /// window. A single writer (the default) cannot race this way. Needed
     /// whenever more than one writer is active on the same tables; costs a locked instruction
     /// per word touched.
     pub fn set_concurrent(&mut self, yes: bool) {
