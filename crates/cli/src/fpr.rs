@@ -177,9 +177,14 @@ pub struct PlanRow {
     pub retention_per_gib_s: f64,
 }
 
+/// Packets one epoch holds at `pps` (at least one): what each table is sized for.
+pub fn packets_per_epoch(pps: f64, epoch_ns: u64) -> u64 {
+    (pps * epoch_ns as f64 / 1e9).ceil().max(1.0) as u64
+}
+
 /// Sizing for both kinds.
 pub fn plan_rows(pps: f64, epoch_ns: u64, retention_ns: u64, fpr: f64) -> Vec<PlanRow> {
-    let n = (pps * epoch_ns as f64 / 1e9).ceil().max(1.0) as u64;
+    let n = packets_per_epoch(pps, epoch_ns);
     let epochs = retention_ns.div_ceil(epoch_ns);
     FilterKind::ALL
         .iter()

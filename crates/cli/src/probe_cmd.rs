@@ -43,7 +43,7 @@ pub fn tables_config(a: &TableArgs) -> Result<TablesConfig> {
         .parse()
         .map_err(|_| anyhow::anyhow!("--filter: blocked or standard, not {:?}", a.filter))?;
     let pps = parse_rate_pps(&a.rate, a.mean_packet_size).context("--rate")?;
-    let per_epoch = (pps * epoch_ns as f64 / 1e9).ceil().max(1.0) as u64;
+    let per_epoch = crate::fpr::packets_per_epoch(pps, epoch_ns);
     let params = theory::plan(kind, per_epoch, a.fpr);
     let spill = match &a.spill_dir {
         Some(dir) => Some(SpillConfig {

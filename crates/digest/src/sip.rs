@@ -32,45 +32,60 @@ fn compress(v: &mut [u64; 4], m: u64) {
     v[0] ^= m;
 }
 
-/// SipHash-2-4-128 of `data` under `key`; returns the two output words `(h1, h2)` (the first
-/// and second 8 bytes of the reference output, little-endian).
-#[inline]
-pub fn siphash24_128(key: &[u8; 16], data: &[u8]) -> (u64, u64) {
-    let k0 = u64::from_le_bytes([
-        key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
-    ]);
-    let k1 = u64::from_le_bytes([
-        key[8], key[9], key[10], key[11], key[12], key[13], key[14], key[15],
-    ]);
-    let mut v = [
+/// The initial state for `key`, 128-bit output variant.
+#[inline(always)]
+fn init(key: &[u8; 16]) -> [u64; 4] {
+    let k0 = word(&key[..8]);
+    let k1 = word(&key[8..]);
+    [
         k0 ^ 0x736f_6d65_7073_6575,
         k1 ^ 0x646f_7261_6e64_6f6d ^ 0xee,
         k0 ^ 0x6c79_6765_6e65_7261,
         k1 ^ 0x7465_6462_7974_6573,
-    ];
-    let mut words = data.chunks_exact(8);
-    for w in words.by_ref() {
-        compress(
-            &mut v,
-            u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
-        );
-    }
-    let mut last = (data.len() as u64 & 0xff) << 56;
-    for (i, b) in words.remainder().iter().enumerate() {
+    ]
+}
+
+#[inline(always)]
+fn word(w: &[u8]) -> u64 {
+    u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+}
+
+/// The last block: the message length in the top byte, the leftover bytes below.
+#[inline(always)]
+fn last_block(len: usize, rest: &[u8]) -> u64 {
+    let mut last = (len as u64 & 0xff) << 56;
+    for (i, b) in rest.iter().enumerate() {
         last |= u64::from(*b) << (8 * i);
     }
-    compress(&mut v, last);
+    last
+}
+
+/// `v0 ^ v1 ^ v2 ^ v3`: one 64-bit output word.
+#[inline(always)]
+fn out(v: &[u64; 4]) -> u64 {
+    v[0] ^ v[1] ^ v[2] ^ v[3]
+}
+
+/// SipHash-2-4-128 of `data` under `key`; returns the two output words `(h1, h2)` (the first
+/// and second 8 bytes of the reference output, little-endian).
+#[inline]
+pub fn siphash24_128(key: &[u8; 16], data: &[u8]) -> (u64, u64) {
+    let mut v = init(key);
+    let mut words = data.chunks_exact(8);
+    for w in words.by_ref() {
+        compress(&mut v, word(w));
+    }
+    compress(&mut v, last_block(data.len(), words.remainder()));
     v[2] ^= 0xee;
     for _ in 0..4 {
         round(&mut v);
     }
-    let h1 = v[0] ^ v[1] ^ v[2] ^ v[3];
+    let h1 = out(&v);
     v[1] ^= 0xdd;
     for _ in 0..4 {
         round(&mut v);
     }
-    let h2 = v[0] ^ v[1] ^ v[2] ^ v[3];
-    (h1, h2)
+    (h1, out(&v))
 }
 
 /// Two SipHash-2-4-128 computations of equal-length messages, interleaved so that the CPU
@@ -82,20 +97,7 @@ pub fn siphash24_128_x2(key: &[u8; 16], a: &[u8], b: &[u8]) -> ((u64, u64), (u64
     if a.len() != b.len() {
         return (siphash24_128(key, a), siphash24_128(key, b));
     }
-    let k0 = u64::from_le_bytes([
-        key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
-    ]);
-    let k1 = u64::from_le_bytes([
-        key[8], key[9], key[10], key[11], key[12], key[13], key[14], key[15],
-    ]);
-    let init = [
-        k0 ^ 0x736f_6d65_7073_6575,
-        k1 ^ 0x646f_7261_6e64_6f6d ^ 0xee,
-        k0 ^ 0x6c79_6765_6e65_7261,
-        k1 ^ 0x7465_6462_7974_6573,
-    ];
-    let (mut va, mut vb) = (init, init);
-    let word = |w: &[u8]| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+    let (mut va, mut vb) = (init(key), init(key));
     let mut wa = a.chunks_exact(8);
     let mut wb = b.chunks_exact(8);
     for (x, y) in wa.by_ref().zip(wb.by_ref()) {
@@ -109,14 +111,8 @@ pub fn siphash24_128_x2(key: &[u8; 16], a: &[u8], b: &[u8]) -> ((u64, u64), (u64
         va[0] ^= mx;
         vb[0] ^= my;
     }
-    let tail = |rest: &[u8]| {
-        let mut last = (a.len() as u64 & 0xff) << 56;
-        for (i, byte) in rest.iter().enumerate() {
-            last |= u64::from(*byte) << (8 * i);
-        }
-        last
-    };
-    let (la, lb) = (tail(wa.remainder()), tail(wb.remainder()));
+    let la = last_block(a.len(), wa.remainder());
+    let lb = last_block(b.len(), wb.remainder());
     va[3] ^= la;
     vb[3] ^= lb;
     round(&mut va);
@@ -131,15 +127,12 @@ pub fn siphash24_128_x2(key: &[u8; 16], a: &[u8], b: &[u8]) -> ((u64, u64), (u64
         round(&mut va);
         round(&mut vb);
     }
-    let ha1 = va[0] ^ va[1] ^ va[2] ^ va[3];
-    let hb1 = vb[0] ^ vb[1] ^ vb[2] ^ vb[3];
+    let (ha1, hb1) = (out(&va), out(&vb));
     va[1] ^= 0xdd;
     vb[1] ^= 0xdd;
     for _ in 0..4 {
         round(&mut va);
         round(&mut vb);
     }
-    let ha2 = va[0] ^ va[1] ^ va[2] ^ va[3];
-    let hb2 = vb[0] ^ vb[1] ^ vb[2] ^ vb[3];
-    ((ha1, ha2), (hb1, hb2))
+    ((ha1, out(&va)), (hb1, out(&vb)))
 }

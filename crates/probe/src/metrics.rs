@@ -215,7 +215,7 @@ pub fn render_metrics(state: &ProbeState) -> String {
         "Theoretical false-positive rate of the current epoch's table.",
         t.current_fpr,
     );
-    let fill = expected_fill(cfg.params.m_bits, cfg.params.k, t.current_inserted);
+    let fill = ashiato_tables::theory::expected_fill(&cfg.params, t.current_inserted);
     one(
         "ashiato_probe_table_fill_ratio",
         "gauge",
@@ -236,16 +236,6 @@ pub fn render_metrics(state: &ProbeState) -> String {
         );
     }
     o
-}
-
-/// Expected fraction of bits set after `n` inserts of `k` bits into `m` (the same for both
-/// filter kinds: each bit is hit by an item with probability k/m on average).
-fn expected_fill(m: u64, k: u32, n: u64) -> f64 {
-    if m == 0 {
-        return 0.0;
-    }
-    let per_item = (-1.0 / m as f64).ln_1p() * f64::from(k);
-    -(per_item * n as f64).exp_m1()
 }
 
 /// Escapes a label value (backslash, double quote, newline).

@@ -255,6 +255,17 @@ pub fn bits_per_item(p: &FilterParams, n: u64) -> f64 {
     }
 }
 
+/// Expected fraction of bits set after `n` inserts: `1 − (1 − 1/m)^{kn}`. The same for both
+/// kinds (each insert sets k of m bits on average; blocking changes the spread, not the
+/// mean). Reported as the probe's table-fill metric.
+pub fn expected_fill(p: &FilterParams, n: u64) -> f64 {
+    if p.m_bits == 0 {
+        return 0.0;
+    }
+    let per_item = (-1.0 / p.m_bits as f64).ln_1p() * f64::from(p.k);
+    -(per_item * n as f64).exp_m1()
+}
+
 /// Estimated FPR of a filter from its contents: `ones` bits set after `n` inserts.
 ///
 /// Standard: `(ones / m)^k`, the probability that k uniform positions are all set — an
