@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v tcpdump >/dev/null || need+=(tcpdump)
+# DarkFlow: the inline gateway's rules, and argus for the agreement tests.
+command -v iptables >/dev/null || need+=(iptables)
+command -v argus >/dev/null || need+=(argus-server)
+command -v ra >/dev/null || need+=(argus-client)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

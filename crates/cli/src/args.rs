@@ -37,6 +37,183 @@ pub enum Command {
     Probe(Box<ProbeCommand>),
     /// Run a probe over a bundled capture with mutual TLS and answer demo queries.
     Demo(DemoArgs),
+    /// DarkFlow: TCP SYNs that get no SYN/ACK or RST within T, from captures or live traffic.
+    Darkflow(Box<DarkflowCli>),
+}
+
+/// `ashiato darkflow [--pcap FILE... | --iface IF] ...` or `ashiato darkflow <subcommand>`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DarkflowCli {
+    /// Helpers: synthetic traffic, the inline gateway, benchmarks.
+    #[command(subcommand)]
+    pub command: Option<DarkflowCommand>,
+    /// Detection over captures or an interface.
+    #[command(flatten)]
+    pub run: DarkflowArgs,
+}
+
+/// `ashiato darkflow ...` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum DarkflowCommand {
+    /// Write a synthetic capture whose DarkFlow set is known, and that set.
+    Synth(SynthArgs),
+    /// Inline gateway: SYNs through NFQUEUE; DarkFlows handed to a honeypot.
+    Inline(InlineArgs),
+    /// Measure the detector: offline rate (vs argus when installed), memory, SYN flood.
+    Bench(DarkflowBenchArgs),
+}
+
+/// Detector settings shared by every DarkFlow mode.
+#[derive(Args, Debug, Clone)]
+pub struct DetectorArgs {
+    /// T: how long a SYN waits for a SYN/ACK or RST before it is a DarkFlow.
+    #[arg(long, default_value = "5s")]
+    pub timeout: String,
+    /// How long a DarkFlow is kept after its last packet.
+    #[arg(long, default_value = "60s")]
+    pub expiry: String,
+    /// How long an answer that arrives before its SYN waits for it (0: same timestamp).
+    #[arg(long, default_value = "0s")]
+    pub reorder_window: String,
+    /// Most pending SYNs per address family (the SYN-flood bound); more are counted as
+    /// untracked.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub max_pending: usize,
+    /// Most DarkFlows kept per address family; the least recently active is closed early.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_flows: usize,
+}
+
+/// `ashiato darkflow --pcap ... | --iface ...`
+#[derive(Args, Debug, Clone)]
+pub struct DarkflowArgs {
+    /// Capture files (pcap or pcapng), read in time order across files.
+    #[arg(long, num_args = 1.., conflicts_with = "iface")]
+    pub pcap: Vec<PathBuf>,
+    /// Interface to watch live (a mirror port; AF_PACKET ring), until Ctrl-C.
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Detector settings.
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+    /// Events and the summary as JSON lines on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// Which events to print with --json (comma list of darkflow, late, closed, untracked,
+    /// unsolicited).
+    #[arg(long, default_value = "darkflow,late,closed", value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Write CSV files and an HTML report with plots into this directory.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Write the DarkFlow set (`src sport dst dport` per line, sorted) to this file.
+    #[arg(long)]
+    pub set_out: Option<PathBuf>,
+    /// Width of the delay-queue intervals in the summary (adds, forwards, deletes).
+    #[arg(long, default_value = "10s")]
+    pub interval: String,
+    /// Live: print the summary this often.
+    #[arg(long, default_value = "60s")]
+    pub summary_every: String,
+    /// Live: serve Prometheus metrics on this address (mutual TLS unless --dev-insecure).
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Live: stop after this long (default: until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Live capture snap length.
+    #[arg(long, default_value_t = 128)]
+    pub snaplen: u32,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// TLS for --metrics-listen.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// `ashiato darkflow synth`
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Capture file to write (pcap, nanosecond timestamps).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// File to write the DarkFlow set to (`src sport dst dport` per line, sorted).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Number of flows.
+    #[arg(long, default_value_t = 10_000)]
+    pub flows: u64,
+    /// Flow arrivals per second.
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u64,
+    /// T the truth is computed for.
+    #[arg(long, default_value = "5s")]
+    pub timeout: String,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Percent of flows over IPv6.
+    #[arg(long, default_value_t = 15)]
+    pub ipv6_percent: u8,
+}
+
+/// `ashiato darkflow inline`
+#[derive(Args, Debug)]
+pub struct InlineArgs {
+    /// NFQUEUE number.
+    #[arg(long, default_value_t = 0)]
+    pub queue: u16,
+    /// The sensor or honeypot DarkFlows are handed to (its address on a directly connected
+    /// network of this gateway).
+    #[arg(long)]
+    pub honeypot: Option<String>,
+    /// The IPv6 honeypot address, if IPv6 DarkFlows are to be handed over too.
+    #[arg(long)]
+    pub honeypot6: Option<String>,
+    /// Install the iptables mangle rules and policy routes at start and remove them at exit.
+    #[arg(long)]
+    pub setup: bool,
+    /// Interface facing the honeypot (needed with --setup: its packets are never queued).
+    #[arg(long)]
+    pub honeypot_iface: Option<String>,
+    /// Firewall mark (and routing table number) for flows handed to the honeypot; the mark
+    /// plus one marks flows cut off after a late answer.
+    #[arg(long, default_value_t = 0x4446)]
+    pub mark: u32,
+    /// Detector settings.
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+    /// Events as JSON lines on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this long (default: until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<String>,
+}
+
+/// `ashiato darkflow bench`
+#[derive(Args, Debug)]
+pub struct DarkflowBenchArgs {
+    /// Flows in the synthetic capture used for the offline rate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub flows: u64,
+    /// Also run argus on the same file (argus -r FILE -w out, then ra) when installed.
+    #[arg(long)]
+    pub vs_argus: bool,
+    /// Pending SYNs for the SYN-flood test.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub flood: u64,
+    /// The delay-queue bound for the flood test.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub flood_bound: usize,
+    /// Directory for the synthetic capture (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Results as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ashiato key ...`
@@ -105,7 +282,7 @@ pub enum ProbeCommand {
 }
 
 /// TLS identity flags shared by servers and clients.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct TlsArgs {
     /// Directory made by `ashiato pki init` (ca.pem, <identity>.pem, <identity>-key.pem).
     #[arg(long, env = "ASHIATO_TLS_DIR")]

@@ -7,6 +7,7 @@
 
 mod args;
 mod bench;
+mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
 mod fpr;
@@ -87,5 +88,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ProbeCommand::Bench(a) => bench::run(&a),
         },
         Command::Demo(a) => demo::run(&a),
+        Command::Darkflow(d) => darkflow_cmd::run(*d),
     }
 }

@@ -86,7 +86,7 @@ fn fmt_dur(ns: u64) -> String {
     }
 }
 
-fn tls_files(t: &TlsArgs, default_identity: &str) -> Result<TlsFiles> {
+pub(crate) fn tls_files(t: &TlsArgs, default_identity: &str) -> Result<TlsFiles> {
     let identity = t.identity.as_deref().unwrap_or(default_identity);
     let base = match &t.tls_dir {
         Some(d) => TlsFiles::in_dir(d, identity),
@@ -197,7 +197,8 @@ pub fn run(a: RunArgs) -> Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

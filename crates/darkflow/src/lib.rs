@@ -16,7 +16,10 @@
 
 pub mod detector;
 pub mod flow;
+pub mod inline;
+pub mod metrics;
 pub mod offline;
+pub mod report;
 pub mod summary;
 pub mod synth;
 pub mod table;

@@ -77,6 +77,9 @@ pub struct Interval {
     pub untracked: u64,
 }
 
+/// Longest series filled with empty intervals; sparser spans list only non-empty ones.
+pub const MAX_DENSE_INTERVALS: u64 = 100_000;
+
 /// Upper edges (ns) of the answer-delay histogram buckets; the last bucket is "up to T".
 pub const DELAY_EDGES_NS: [u64; 6] = [
     1_000_000,
@@ -118,7 +121,8 @@ pub struct Report {
     pub sources: Vec<AddrStat>,
     /// Every destination, most SYNs first.
     pub destinations: Vec<AddrStat>,
-    /// The delay-queue series, every interval from the first to the last.
+    /// The delay-queue series: every interval from the first to the last, or only the
+    /// non-empty ones when that would be more than [`MAX_DENSE_INTERVALS`].
     pub intervals: Vec<Interval>,
     /// Answered SYNs per answer-delay bucket (upper edges [`DELAY_EDGES_NS`], then T).
     pub answer_delays: Vec<u64>,
@@ -257,13 +261,18 @@ impl Summary {
             self.intervals.first_key_value(),
             self.intervals.last_key_value(),
         ) {
-            let mut t = first;
-            while t <= last {
-                intervals.push(self.intervals.get(&t).copied().unwrap_or(Interval {
-                    start: t,
-                    ..Interval::default()
-                }));
-                t += self.cfg.interval_ns;
+            if (last - first) / self.cfg.interval_ns < MAX_DENSE_INTERVALS {
+                let mut t = first;
+                while t <= last {
+                    intervals.push(self.intervals.get(&t).copied().unwrap_or(Interval {
+                        start: t,
+                        ..Interval::default()
+                    }));
+                    t += self.cfg.interval_ns;
+                }
+            } else {
+                // Captures years apart: only the intervals that saw something.
+                intervals.extend(self.intervals.values().copied());
             }
         }
         let mut unsolicited: Vec<AddrStat> = self

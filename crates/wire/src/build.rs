@@ -29,6 +29,25 @@ fn sum(mut acc: u64, data: &[u8]) -> u64 {
     acc
 }
 
+/// The TCP or UDP checksum of `segment` (header and payload, its checksum field counted as
+/// zero) between `src` and `dst`: for re-sending a captured segment whose checksum was left
+/// to offload.
+pub fn l4_checksum(
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    segment: &[u8],
+    checksum_at: usize,
+) -> u16 {
+    let mut acc = pseudo_header(src, dst, protocol, segment.len());
+    acc = sum(acc, &segment[..checksum_at.min(segment.len())]);
+    if let Some(rest) = segment.get(checksum_at + 2..) {
+        // Keep 16-bit alignment: `checksum_at` is even in TCP and UDP headers.
+        acc = sum(acc, rest);
+    }
+    !fold(acc)
+}
+
 /// Folds the carries of a ones' complement sum into 16 bits.
 fn fold(mut acc: u64) -> u16 {
     while acc > 0xffff {
@@ -285,7 +304,7 @@ pub fn ipv6_tcp_frame(
 
 #[cfg(test)]
 mod tests {
-    use super::{icmpv4_echo, internet_checksum, ipv4, tcp, udp};
+    use super::{icmpv4_echo, internet_checksum, ipv4, l4_checksum, tcp, udp};
     use crate::packet::TcpFlags;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -354,5 +373,25 @@ mod tests {
             );
         }
         assert_eq!(internet_checksum(&icmpv4_echo(1, 2, b"abc")), 0);
+    }
+
+    #[test]
+    fn l4_checksum_recomputes_what_the_builder_wrote() {
+        for (src, dst) in [
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            ),
+            (
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9)),
+            ),
+        ] {
+            let mut seg = tcp(src, dst, 1234, 80, 7, 0, TcpFlags::SYN, 1024, b"odd");
+            let want = u16::from_be_bytes([seg[16], seg[17]]);
+            seg[16] = 0xde;
+            seg[17] = 0xad;
+            assert_eq!(l4_checksum(src, dst, 6, &seg, 16), want);
+        }
     }
 }

@@ -1,0 +1,465 @@
+//! `ashiato darkflow`: detection over captures (by packet time) or live (by the clock), the
+//! synthetic-traffic tool, the inline gateway and the benchmarks. Glue only: the detector,
+//! summary and report live in `ashiato-darkflow`.
+
+mod bench;
+mod inline;
+mod live;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use ashiato_darkflow::detector::MAX_TIMEOUT_NS;
+use ashiato_darkflow::report::{DarkflowCsv, Meta, rfc3339, write_report};
+use ashiato_darkflow::synth::{SynthConfig, generate};
+use ashiato_darkflow::{
+    Config, Counters, Detector, Event, FlowId, Record, Report, Summary, SummaryConfig, offline,
+};
+use ashiato_wire::LinkType;
+use ashiato_wire::capfile::PcapWriter;
+use serde_json::json;
+
+use crate::args::{DarkflowArgs, DarkflowCli, DarkflowCommand, DetectorArgs, SynthArgs};
+use crate::units::parse_duration_ns;
+
+/// `ashiato darkflow ...`
+pub fn run(d: DarkflowCli) -> Result<()> {
+    match d.command {
+        Some(DarkflowCommand::Synth(a)) => synth(&a),
+        Some(DarkflowCommand::Inline(a)) => inline::run(&a),
+        Some(DarkflowCommand::Bench(a)) => bench::run(&a),
+        None if d.run.iface.is_some() => live::run(&d.run),
+        None if !d.run.pcap.is_empty() => offline_cmd(&d.run),
+        None => {
+            bail!("give capture files (--pcap FILE...) or an interface (--iface IF); see --help")
+        }
+    }
+}
+
+/// Detector settings from flags, validated.
+pub fn detector_config(a: &DetectorArgs) -> Result<Config> {
+    let timeout_ns = parse_duration_ns(&a.timeout).context("--timeout")?;
+    if timeout_ns == 0 || timeout_ns > MAX_TIMEOUT_NS {
+        bail!("--timeout {}: must be above 0 and at most 1h", a.timeout);
+    }
+    let expiry_ns = parse_duration_ns(&a.expiry).context("--expiry")?;
+    let reorder_ns = parse_duration_ns(&a.reorder_window).context("--reorder-window")?;
+    if reorder_ns >= timeout_ns {
+        bail!("--reorder-window must be shorter than --timeout");
+    }
+    for (name, v) in [
+        ("--max-pending", a.max_pending),
+        ("--max-flows", a.max_flows),
+    ] {
+        if v == 0 || v >= u32::MAX as usize {
+            bail!("{name} {v}: must be between 1 and {}", u32::MAX - 1);
+        }
+    }
+    Ok(Config {
+        timeout_ns,
+        expiry_ns,
+        reorder_ns,
+        max_pending: a.max_pending,
+        max_flows: a.max_flows,
+        hash_seed: random_seed(),
+        ..Config::default()
+    })
+}
+
+/// A seed for the tables' hash from the kernel's random source.
+pub fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most `b.len()` bytes into the buffer we own.
+    let n = unsafe { libc_getrandom(&mut b) };
+    if n == 8 {
+        u64::from_ne_bytes(b)
+    } else {
+        // Fall back to the clock: the seed only spreads keys, it protects no secret.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x5eed)
+    }
+}
+
+unsafe fn libc_getrandom(b: &mut [u8]) -> isize {
+    // SAFETY: the pointer and length describe `b`.
+    unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) }
+}
+
+/// Which events `--events` selects.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventFilter {
+    dark: bool,
+    late: bool,
+    closed: bool,
+    untracked: bool,
+    unsolicited: bool,
+}
+
+impl EventFilter {
+    /// Parses the `--events` list.
+    pub fn parse(list: &[String]) -> Result<Self> {
+        let mut f = Self::default();
+        for e in list {
+            match e.trim() {
+                "darkflow" => f.dark = true,
+                "late" => f.late = true,
+                "closed" => f.closed = true,
+                "untracked" => f.untracked = true,
+                "unsolicited" => f.unsolicited = true,
+                "" => {}
+                other => bail!(
+                    "--events: unknown event {other:?} (darkflow, late, closed, untracked, unsolicited)"
+                ),
+            }
+        }
+        Ok(f)
+    }
+}
+
+fn record_json(kind: &str, ts: u64, r: &Record) -> serde_json::Value {
+    json!({
+        "event": kind,
+        "time": rfc3339(ts),
+        "ts_ns": ts,
+        "src": r.flow.src,
+        "sport": r.flow.sport,
+        "dst": r.flow.dst,
+        "dport": r.flow.dport,
+        "first_syn": rfc3339(r.first_syn),
+        "syns": r.syns,
+        "retransmissions": r.syns.saturating_sub(1),
+        "packets": r.packets,
+        "last_packet": rfc3339(r.last_packet),
+        "late_answer": r.late.map(|l| json!({"kind": l.kind, "time": rfc3339(l.ts), "after_ns": l.ts.saturating_sub(r.first_syn)})),
+        "complete": r.complete,
+    })
+}
+
+/// The JSON line for an event, if the filter selects it.
+pub fn event_json(e: &Event, f: EventFilter) -> Option<serde_json::Value> {
+    match e {
+        Event::Dark { ts, record } if f.dark => Some(record_json("darkflow", *ts, record)),
+        Event::LateAnswer { ts, record } if f.late => Some(record_json("late_answer", *ts, record)),
+        Event::Closed { ts, record, reason } if f.closed => {
+            let mut v = record_json("closed", *ts, record);
+            v["reason"] = json!(reason);
+            Some(v)
+        }
+        Event::Untracked { ts, flow } if f.untracked => {
+            Some(flow_json("untracked", *ts, flow, None))
+        }
+        Event::Unsolicited { ts, flow, kind } if f.unsolicited => {
+            Some(flow_json("unsolicited", *ts, flow, Some(json!(kind))))
+        }
+        _ => None,
+    }
+}
+
+fn flow_json(
+    kind: &str,
+    ts: u64,
+    f: &FlowId,
+    answer: Option<serde_json::Value>,
+) -> serde_json::Value {
+    json!({"event": kind, "time": rfc3339(ts), "ts_ns": ts, "src": f.src, "sport": f.sport,
+           "dst": f.dst, "dport": f.dport, "answer": answer})
+}
+
+/// Everything an event goes to besides the JSON lines: summary, set, CSV.
+pub struct Sinks {
+    /// The running summary.
+    pub summary: Summary,
+    /// The DarkFlow set, when asked for.
+    pub set: Option<BTreeSet<FlowId>>,
+    /// darkflows.csv of the report, streamed.
+    pub csv: Option<DarkflowCsv<BufWriter<File>>>,
+    /// First IO error of the CSV (reported at the end; detection goes on).
+    pub csv_error: Option<std::io::Error>,
+}
+
+impl Sinks {
+    /// Sinks for the flags given; creates the report directory.
+    pub fn new(a: &DarkflowArgs) -> Result<Self> {
+        let interval_ns = parse_duration_ns(&a.interval).context("--interval")?;
+        if interval_ns == 0 {
+            bail!("--interval must be above 0");
+        }
+        let csv = match &a.report {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("--report {}", dir.display()))?;
+                let p = dir.join("darkflows.csv");
+                let f = File::create(&p).with_context(|| format!("creating {}", p.display()))?;
+                Some(
+                    DarkflowCsv::new(BufWriter::new(f))
+                        .with_context(|| format!("writing {}", p.display()))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Self {
+            summary: Summary::new(SummaryConfig {
+                interval_ns,
+                ..SummaryConfig::default()
+            }),
+            set: a.set_out.as_ref().map(|_| BTreeSet::new()),
+            csv,
+            csv_error: None,
+        })
+    }
+
+    /// Takes one event.
+    pub fn observe(&mut self, e: &Event) {
+        self.summary.observe(e);
+        match e {
+            Event::Dark { record, .. } => {
+                if let Some(s) = &mut self.set {
+                    s.insert(record.flow);
+                }
+            }
+            Event::Closed { record, .. } => {
+                if let Some(c) = &mut self.csv
+                    && self.csv_error.is_none()
+                    && let Err(err) = c.write(record)
+                {
+                    self.csv_error = Some(err);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the set file and the report; returns the report numbers.
+    pub fn finish(self, a: &DarkflowArgs, counters: Counters, meta: Meta) -> Result<Report> {
+        let report = self.summary.report(counters);
+        if let (Some(path), Some(set)) = (&a.set_out, &self.set) {
+            write_set(path, set)?;
+        }
+        if let Some(e) = self.csv_error {
+            bail!("writing darkflows.csv: {e}");
+        }
+        if let (Some(dir), Some(csv)) = (&a.report, self.csv) {
+            csv.finish()
+                .with_context(|| format!("writing {}", dir.join("darkflows.csv").display()))?;
+            let files = write_report(dir, &report, &meta)
+                .with_context(|| format!("writing the report in {}", dir.display()))?;
+            eprintln!(
+                "report: {} ({} files)",
+                dir.join("index.html").display(),
+                files.len() + 1
+            );
+        }
+        Ok(report)
+    }
+}
+
+/// Writes a DarkFlow set file: one `src sport dst dport` per line, sorted.
+pub fn write_set(path: &Path, set: &BTreeSet<FlowId>) -> Result<()> {
+    let mut w =
+        BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    for f in set {
+        writeln!(w, "{f}")?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
+    let cfg = detector_config(&a.detector)?;
+    let filter = EventFilter::parse(&a.events)?;
+    let mut det = Detector::new(cfg);
+    let mut sinks = Sinks::new(a)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut write_err: Option<std::io::Error> = None;
+    let bar = (!a.no_progress && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(1);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let (stats, result) = offline::run(
+        &a.pcap,
+        &mut det,
+        &mut |e| {
+            sinks.observe(&e);
+            if a.json
+                && write_err.is_none()
+                && let Some(v) = event_json(&e, filter)
+                && let Err(err) = writeln!(out, "{v}")
+            {
+                write_err = Some(err);
+            }
+        },
+        |done, total| {
+            if let Some(b) = &bar {
+                b.set_length(total);
+                b.set_position(done);
+            }
+        },
+    );
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let counters = det.counters();
+    let meta = Meta {
+        title: "DarkFlow report".into(),
+        inputs: a.pcap.iter().map(|p| p.display().to_string()).collect(),
+        timeout_ns: cfg.timeout_ns,
+        generated_by: format!("ashiato {}", env!("CARGO_PKG_VERSION")),
+    };
+    let report = sinks.finish(a, counters, meta)?;
+    if a.json {
+        let v = json!({"event": "summary", "frames": stats.frames, "malformed": stats.malformed, "report": report});
+        writeln!(out, "{v}")?;
+    } else {
+        print_summary(
+            &mut out,
+            &report,
+            stats.frames,
+            stats.malformed,
+            cfg.timeout_ns,
+        )?;
+    }
+    if let Some(e) = write_err {
+        bail!("writing events: {e}");
+    }
+    out.flush()?;
+    if let Err(e) = result {
+        // Everything read before the damage was decided and reported above.
+        bail!(
+            "{e} (results above cover the {} frames read before it)",
+            stats.frames
+        );
+    }
+    Ok(())
+}
+
+/// The human summary.
+pub fn print_summary(
+    w: &mut impl Write,
+    r: &Report,
+    frames: u64,
+    malformed: u64,
+    timeout_ns: u64,
+) -> Result<()> {
+    let c = &r.counters;
+    writeln!(
+        w,
+        "frames {frames} ({malformed} malformed), TCP segments {}, SYNs {}",
+        c.segments, c.syns
+    )?;
+    writeln!(
+        w,
+        "DarkFlows (no SYN/ACK or RST within {} s): {}{}",
+        timeout_ns as f64 / 1e9,
+        c.darkflows,
+        if c.incomplete > 0 {
+            format!(
+                " ({} with less than T observed before the end)",
+                c.incomplete
+            )
+        } else {
+            String::new()
+        }
+    )?;
+    writeln!(
+        w,
+        "answered in time: {} by SYN/ACK, {} by RST; late answers {}; retransmissions {}; unsolicited answers {}",
+        c.answered_synack, c.answered_rst, c.late_answers, c.retransmissions, c.unsolicited
+    )?;
+    if c.untracked + c.evicted + c.out_of_order > 0 {
+        writeln!(
+            w,
+            "bounds: {} SYNs untracked (delay queue full), {} DarkFlows evicted (table full); {} out-of-order timestamps",
+            c.untracked, c.evicted, c.out_of_order
+        )?;
+    }
+    if !r.ports.is_empty() {
+        writeln!(
+            w,
+            "\n{:>6} {:>10} {:>10} {:>8}",
+            "port", "darkflows", "syns", "sources"
+        )?;
+        for p in r.ports.iter().take(10) {
+            writeln!(
+                w,
+                "{:>6} {:>10} {:>10} {:>8}",
+                p.port, p.darkflows, p.syns, p.sources
+            )?;
+        }
+        if r.ports.len() > 10 {
+            writeln!(w, "  ... {} more ports", r.ports.len() - 10)?;
+        }
+        let share = |v: &[ashiato_darkflow::summary::AddrStat], k: u64| {
+            v.iter().filter(|s| s.syns <= k).count() as f64 * 100.0 / v.len().max(1) as f64
+        };
+        writeln!(
+            w,
+            "\nsources {}: {:.1} % sent <= 20 SYNs; top {} ({} SYNs)",
+            r.sources.len(),
+            share(&r.sources, 20),
+            r.sources[0].addr.map(|a| a.to_string()).unwrap_or_default(),
+            r.sources[0].syns
+        )?;
+        writeln!(
+            w,
+            "destinations {}: {:.1} % got <= 10 SYNs; top {} ({} SYNs)",
+            r.destinations.len(),
+            share(&r.destinations, 10),
+            r.destinations[0]
+                .addr
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            r.destinations[0].syns
+        )?;
+    }
+    Ok(())
+}
+
+fn synth(a: &SynthArgs) -> Result<()> {
+    let timeout_ns = parse_duration_ns(&a.timeout).context("--timeout")?;
+    if a.ipv6_percent > 100 {
+        bail!("--ipv6-percent must be at most 100");
+    }
+    let cfg = SynthConfig {
+        flows: a.flows,
+        flows_per_sec: a.rate.max(1),
+        timeout_ns,
+        seed: a.seed,
+        ipv6_percent: a.ipv6_percent,
+        ..SynthConfig::default()
+    };
+    let f = File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut w = PcapWriter::new(
+        BufWriter::with_capacity(1 << 20, f),
+        LinkType::Ethernet,
+        65535,
+    )?;
+    let truth = generate(&cfg, |ts, frame| w.write(ts, frame))
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    w.flush()?;
+    if let Some(t) = &a.truth {
+        write_set(t, &truth.dark)?;
+    }
+    eprintln!(
+        "wrote {} packets, {} flows: {} DarkFlows ({} answered late), {} answered, {} unsolicited SYN/ACKs",
+        truth.packets,
+        a.flows,
+        truth.dark.len(),
+        truth.late.len(),
+        truth.answered,
+        truth.unsolicited
+    );
+    Ok(())
+}

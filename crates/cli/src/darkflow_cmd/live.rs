@@ -1,0 +1,274 @@
+//! `ashiato darkflow --iface IF`: passive detection on a mirror port.
+//!
+//! The detector runs on the capture thread, driven by frame timestamps and, between frames,
+//! by the clock minus [`CLOCK_LAG_NS`]: frames wait in the ring for up to its block timeout
+//! (10 ms), so deciding a deadline by the raw clock could miss an answer still in the ring.
+//! Metrics (optional) are served from a small Tokio runtime on another thread, which also
+//! turns Ctrl-C / SIGTERM into a stop flag.
+
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use ashiato_capture::live::{LiveConfig, LiveSource};
+use ashiato_darkflow::metrics::{ShellStats, render};
+use ashiato_darkflow::report::Meta;
+use ashiato_darkflow::{Counters, Detector};
+use ashiato_probe::server::{ServerLimits, check_insecure_listen, serve};
+use ashiato_probe::tls::server_config;
+use ashiato_wire::packet;
+use serde_json::json;
+
+use super::{EventFilter, Sinks, detector_config, event_json, print_summary};
+use crate::args::{DarkflowArgs, TlsArgs};
+use crate::probe_cmd::{shutdown_signal, tls_files};
+use crate::units::parse_duration_ns;
+
+/// How far behind the clock the live detector decides deadlines.
+pub const CLOCK_LAG_NS: u64 = 250_000_000;
+
+/// What the metrics endpoint shows.
+#[derive(Default)]
+pub struct Shared {
+    /// Detector totals.
+    pub counters: Counters,
+    /// Shell figures.
+    pub stats: ShellStats,
+}
+
+/// The wall clock in ns since the epoch.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Starts the signal watcher and, if asked, the metrics server. Returns the stop flag and the
+/// runtime's thread handle (it ends when `stop` is set).
+pub fn start_service(
+    metrics_listen: Option<&str>,
+    tls: &TlsArgs,
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let listen: Option<SocketAddr> = metrics_listen
+        .map(|l| {
+            l.parse()
+                .with_context(|| format!("--metrics-listen {l:?}: expected ip:port"))
+        })
+        .transpose()?;
+    let tls_cfg = match listen {
+        Some(addr) if tls.dev_insecure => {
+            check_insecure_listen(&addr).map_err(anyhow::Error::msg)?;
+            None
+        }
+        Some(_) => Some(server_config(&tls_files(tls, "darkflow")?)?),
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let listener = match listen {
+        Some(addr) => {
+            let l = rt
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .with_context(|| format!("--metrics-listen {addr}"))?;
+            eprintln!("metrics on {}", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
+    Ok(std::thread::spawn(move || {
+        rt.block_on(async move {
+            let stopped = {
+                let stop = stop.clone();
+                async move {
+                    loop {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            };
+            let until = async {
+                tokio::select! {
+                    _ = shutdown_signal() => stop.store(true, Ordering::Relaxed),
+                    _ = stopped => {},
+                }
+            };
+            match listener {
+                Some(l) => {
+                    let app = axum::Router::new().route(
+                        "/metrics",
+                        axum::routing::get(move || {
+                            let shared = shared.clone();
+                            async move {
+                                let s = shared
+                                    .lock()
+                                    .map(|g| render("ashiato_darkflow", &g.counters, &g.stats));
+                                s.unwrap_or_default()
+                            }
+                        }),
+                    );
+                    if let Err(e) = serve(l, app, tls_cfg, ServerLimits::default(), until).await {
+                        tracing::error!(error = %e, "metrics server failed");
+                    }
+                }
+                None => until.await,
+            }
+        });
+    }))
+}
+
+/// `ashiato darkflow --iface IF ...`
+pub fn run(a: &DarkflowArgs) -> Result<()> {
+    let iface = a.iface.as_deref().unwrap_or_default();
+    let cfg = detector_config(&a.detector)?;
+    let filter = EventFilter::parse(&a.events)?;
+    let every = parse_duration_ns(&a.summary_every)
+        .context("--summary-every")?
+        .max(1_000_000);
+    let duration = a
+        .duration
+        .as_deref()
+        .map(parse_duration_ns)
+        .transpose()
+        .context("--duration")?;
+    let mut src = LiveSource::open(
+        iface,
+        &LiveConfig {
+            snaplen: a.snaplen,
+            ..LiveConfig::default()
+        },
+    )
+    .with_context(|| format!("capturing on {iface} (needs root or CAP_NET_RAW)"))?;
+    let mut det = Detector::new(cfg);
+    let mut sinks = Sinks::new(a)?;
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let service = start_service(
+        a.metrics_listen.as_deref(),
+        &a.tls,
+        shared.clone(),
+        stop.clone(),
+    )?;
+    let bound = det.memory_bound();
+    eprintln!(
+        "watching {iface}: T {} s, tables bounded to {:.1} MiB; Ctrl-C to stop",
+        cfg.timeout_ns as f64 / 1e9,
+        bound as f64 / (1 << 20) as f64
+    );
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let started = Instant::now();
+    let mut next_summary = now_ns() + every;
+    let (mut frames, mut malformed) = (0u64, 0u64);
+    let mut kernel = (0u64, 0u64);
+    let mut write_err = None;
+    let result: Result<()> = loop {
+        if stop.load(Ordering::Relaxed)
+            || duration.is_some_and(|d| started.elapsed().as_nanos() as u64 >= d)
+        {
+            break Ok(());
+        }
+        let now = now_ns();
+        let wait = det
+            .next_deadline()
+            .map(|d| d.saturating_add(CLOCK_LAG_NS).saturating_sub(now))
+            .unwrap_or(u64::MAX)
+            .clamp(1_000_000, 100_000_000);
+        let mut handle = |e: ashiato_darkflow::Event| {
+            sinks.observe(&e);
+            if a.json
+                && write_err.is_none()
+                && let Some(v) = event_json(&e, filter)
+                && let Err(err) = writeln!(out, "{v}").and_then(|_| out.flush())
+            {
+                write_err = Some(err);
+            }
+        };
+        let polled = src.poll_frames(Duration::from_nanos(wait), |f| {
+            frames += 1;
+            match packet::parse(f.link, f.data) {
+                Ok(p) => det.packet(f.ts_nanos, &p, &mut handle),
+                Err(_) => malformed += 1,
+            }
+        });
+        if let Err(e) = polled {
+            break Err(e).context(format!("capture on {iface}"));
+        }
+        det.advance(now_ns().saturating_sub(CLOCK_LAG_NS), &mut handle);
+        if let Ok(k) = src.kernel_stats() {
+            kernel.0 += k.packets;
+            kernel.1 += k.drops;
+        }
+        if let Ok(mut g) = shared.lock() {
+            g.counters = det.counters();
+            g.stats = ShellStats {
+                kernel_packets: kernel.0,
+                kernel_drops: kernel.1,
+                table_bytes: det.heap_bytes(),
+                table_bytes_bound: bound,
+                ..ShellStats::default()
+            };
+        }
+        if now_ns() >= next_summary {
+            next_summary += every;
+            let rep = sinks.summary.report(det.counters());
+            if a.json {
+                let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": rep});
+                let _ = writeln!(out, "{v}").and_then(|_| out.flush());
+            } else {
+                eprintln!("--- {} ---", super::rfc3339(now_ns()));
+                print_summary(
+                    &mut std::io::stderr(),
+                    &rep,
+                    frames,
+                    malformed,
+                    cfg.timeout_ns,
+                )?;
+            }
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    let _ = service.join();
+    let mut handle = |e: ashiato_darkflow::Event| {
+        sinks.observe(&e);
+        if a.json
+            && let Some(v) = event_json(&e, filter)
+        {
+            let _ = writeln!(out, "{v}");
+        }
+    };
+    det.finish(now_ns(), &mut handle);
+    let meta = Meta {
+        title: format!("DarkFlow report, live on {iface}"),
+        inputs: vec![format!("interface {iface}")],
+        timeout_ns: cfg.timeout_ns,
+        generated_by: format!("ashiato {}", env!("CARGO_PKG_VERSION")),
+    };
+    let report = sinks.finish(a, det.counters(), meta)?;
+    if a.json {
+        let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": report});
+        writeln!(out, "{v}")?;
+    } else {
+        print_summary(&mut out, &report, frames, malformed, cfg.timeout_ns)?;
+        if kernel.1 > 0 {
+            writeln!(
+                out,
+                "kernel dropped {} of {} packets (ring full)",
+                kernel.1, kernel.0
+            )?;
+        }
+    }
+    out.flush()?;
+    if let Some(e) = write_err {
+        bail!("writing events: {e}");
+    }
+    result
+}

@@ -1,0 +1,298 @@
+//! `ashiato darkflow` as a user runs it: real captures against independently computed
+//! answers and against argus, synthetic traffic with a known answer, the report, bad input.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ashiato"))
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p)
+}
+
+fn data(name: &str) -> PathBuf {
+    repo("tests/data").join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run ashiato")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A set file: `src sport dst dport` per line, compared as a set of normalised lines.
+fn read_set(p: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+const CAPTURES: [&str; 4] = [
+    "cs-synscan.pcapng",
+    "esnet-masscan-tcp_0_1000_20190821.pcap",
+    "zeek-web.pcap",
+    "stopddos-amp.dns.RRSIG.fragmented-first120.pcap",
+];
+
+fn darkflow_set(files: &[PathBuf], dir: &Path, extra: &[&str]) -> (Output, BTreeSet<String>) {
+    let set = dir.join("set.txt");
+    let mut args = vec!["darkflow".to_string(), "--pcap".into()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    args.extend([
+        "--set-out".into(),
+        set.display().to_string(),
+        "--json".into(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let o = bin().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    (o, read_set(&set))
+}
+
+/// The expected sets were computed by scripts/darkflow-truth.py, an implementation that
+/// shares no code with ashiato.
+#[test]
+fn real_captures_give_exactly_the_reference_set() {
+    let dir = tempfile::tempdir().unwrap();
+    for c in CAPTURES {
+        let (o, got) = darkflow_set(&[data(c)], dir.path(), &[]);
+        let want = read_set(&data(&format!("darkflow/{c}.darkflows")));
+        assert_eq!(got, want, "{c}");
+        // The JSON lines carry one darkflow event per flow and a final summary.
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let events: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let dark = events.iter().filter(|e| e["event"] == "darkflow").count();
+        assert_eq!(dark, want.len(), "{c}");
+        let summary = events.last().unwrap();
+        assert_eq!(summary["event"], "summary");
+        assert_eq!(
+            summary["report"]["counters"]["darkflows"],
+            want.len() as u64
+        );
+    }
+}
+
+#[test]
+fn the_nmap_scan_in_numbers() {
+    let o = run(&["darkflow", "--pcap", data(CAPTURES[0]).to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // 1994 SYNs to 1994 ports: 3 answered by SYN/ACK, 5 by RST, 1986 DarkFlows.
+    assert!(out.contains("SYNs 1994"), "{out}");
+    assert!(
+        out.contains("DarkFlows (no SYN/ACK or RST within 5 s): 1986"),
+        "{out}"
+    );
+    assert!(out.contains("3 by SYN/ACK, 5 by RST"), "{out}");
+}
+
+/// Several files are read in time order: the answer is the union.
+#[test]
+fn several_files_merge_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [data(CAPTURES[1]), data(CAPTURES[0])];
+    let (_, got) = darkflow_set(&files, dir.path(), &[]);
+    let mut want = read_set(&data(&format!("darkflow/{}.darkflows", CAPTURES[0])));
+    want.extend(read_set(&data(&format!(
+        "darkflow/{}.darkflows",
+        CAPTURES[1]
+    ))));
+    assert_eq!(got, want);
+}
+
+/// argus's REQ set against ours (docs/argus-notes.md explains each difference): on the nmap
+/// scan they agree; on masscan, argus drops the two flows whose scanner reset its own SYN
+/// (argus calls them RST; no answer came from the target, so they are DarkFlows).
+#[test]
+fn argus_req_differs_only_where_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    for (c, only_ours) in [
+        (CAPTURES[0], vec![]),
+        (
+            CAPTURES[1],
+            vec![
+                "172.31.15.102 51406 198.124.152.15 443",
+                "172.31.15.102 51406 198.124.152.15 80",
+            ],
+        ),
+    ] {
+        let (_, ours) = darkflow_set(&[data(c)], dir.path(), &[]);
+        let o = Command::new(repo("scripts/argus-req.sh"))
+            .arg(data(c))
+            .output()
+            .expect("scripts/argus-req.sh (needs argus-server and argus-client)");
+        assert!(o.status.success(), "argus-req.sh: {}", stderr(&o));
+        let argus: BTreeSet<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mine: BTreeSet<&str> = ours
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !argus.contains(*f))
+            .collect();
+        let theirs: Vec<&String> = argus.iter().filter(|f| !ours.contains(*f)).collect();
+        assert!(
+            theirs.is_empty(),
+            "{c}: argus REQ but not DarkFlow: {theirs:?}"
+        );
+        assert_eq!(mine, only_ours.into_iter().collect::<BTreeSet<_>>(), "{c}");
+    }
+}
+
+/// The synthetic capture's known answer, through the binary, with the report.
+#[test]
+fn synthetic_capture_known_answer_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("synth.pcap");
+    let truth = dir.path().join("truth.txt");
+    let o = run(&[
+        "darkflow",
+        "synth",
+        "--out",
+        pcap.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+        "--flows",
+        "20000",
+        "--seed",
+        "42",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = dir.path().join("report");
+    let (_, got) = darkflow_set(&[pcap], dir.path(), &["--report", report.to_str().unwrap()]);
+    let want = read_set(&truth);
+    assert!(want.len() > 5000, "{}", want.len());
+    assert_eq!(got, want);
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 4, "plots in the report");
+    assert!(html.contains("445"), "top ports in the report");
+    let csv = std::fs::read_to_string(report.join("darkflows.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        want.len() + 1,
+        "one row per DarkFlow and a header"
+    );
+    for f in [
+        "ports.csv",
+        "sources.csv",
+        "destinations.csv",
+        "intervals.csv",
+        "summary.json",
+    ] {
+        assert!(std::fs::metadata(report.join(f)).unwrap().len() > 0, "{f}");
+    }
+}
+
+/// A capture cut in the middle of a record: a precise error, a non-zero exit, and the
+/// DarkFlows of everything before the cut still reported.
+#[test]
+fn truncated_capture_reports_what_was_read_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(data(CAPTURES[1])).unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() / 2 + 7]).unwrap();
+    let set = dir.path().join("set.txt");
+    let o = run(&[
+        "darkflow",
+        "--pcap",
+        cut.to_str().unwrap(),
+        "--set-out",
+        set.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("cut.pcap") && err.contains("offset"), "{err}");
+    let got = read_set(&set);
+    let want = read_set(&data(&format!("darkflow/{}.darkflows", CAPTURES[1])));
+    assert!(
+        got.len() > 400 && got.is_subset(&want),
+        "{} flows before the cut",
+        got.len()
+    );
+}
+
+#[test]
+fn garbage_and_bad_flags_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pcap");
+    std::fs::write(&junk, b"this is not a capture file at all").unwrap();
+    let o = run(&["darkflow", "--pcap", junk.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("junk.pcap"), "{}", stderr(&o));
+    let o = run(&[
+        "darkflow",
+        "--pcap",
+        data(CAPTURES[0]).to_str().unwrap(),
+        "--timeout",
+        "0s",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--timeout"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "darkflow",
+        "--pcap",
+        data(CAPTURES[0]).to_str().unwrap(),
+        "--events",
+        "bogus",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("bogus"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["darkflow"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--pcap"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A SYN flood larger than the delay queue: the bound holds and the overflow is counted.
+#[test]
+fn flood_beyond_the_bound_is_counted_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "darkflow",
+        "--pcap",
+        data(CAPTURES[0]).to_str().unwrap(),
+        "--max-pending",
+        "100",
+        "--json",
+        "--events",
+        "untracked",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let c = &last["report"]["counters"];
+    let untracked = c["untracked"].as_u64().unwrap();
+    assert!(untracked > 1000, "{c}");
+    assert_eq!(c["pending_peak"], 100);
+    let lines = out
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"] == "untracked");
+    assert_eq!(lines.count() as u64, untracked);
+    assert_eq!(
+        c["darkflows"].as_u64().unwrap()
+            + c["answered_synack"].as_u64().unwrap()
+            + c["answered_rst"].as_u64().unwrap(),
+        c["queued"].as_u64().unwrap()
+    );
+    drop(dir);
+}
