@@ -47,7 +47,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         generate_pki(&tls_dir, &["probe".into(), "client".into()], &[])?;
     }
     println!(
-        "1/5 wrote a bundled capture and a federation PKI (CA, probe, client) to {}",
+        "1/6 wrote a bundled capture and a federation PKI (CA, probe, client) to {}",
         dir.display()
     );
 
@@ -70,7 +70,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     }
     let c = probe.state().counters.snapshot();
     println!(
-        "2/5 probe recorded {} of {} packets into {} epochs",
+        "2/6 probe recorded {} of {} packets into {} epochs",
         c.digested,
         c.frames_seen,
         probe.state().tables.epochs().len()
@@ -108,7 +108,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         let server_task = tokio::spawn(serve(listener, app, Some(server), ServerLimits::default(), async {
             let _ = rx.await;
         }));
-        println!("3/5 probe serving over mutual TLS on {addr}");
+        println!("3/6 probe serving over mutual TLS on {addr}");
         let client = ServiceClient::new(&addr, Some(client_tls));
         let window = 5_000_000_000u64;
         let ask = |d: &ashiato_digest::Digest| QueryRequest {
@@ -117,7 +117,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             to_ns: Some(ts + window),
         };
         println!(
-            "4/5 asking about packet {ATTACK_INDEX} (seen at {}), the same packet 7 hops later, and a packet never sent",
+            "4/6 asking about packet {ATTACK_INDEX} (seen at {}), the same packet 7 hops later, and a packet never sent",
             format_time_ns(ts)
         );
         let mut answers = Vec::new();
@@ -131,8 +131,8 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             .status()
             .await;
         match &anon {
-            Err(e) => println!("5/5 a client without a certificate was refused: {e}"),
-            Ok(_) => println!("5/5 a client without a certificate was served (this is a failure)"),
+            Err(e) => println!("5/6 a client without a certificate was refused: {e}"),
+            Ok(_) => println!("5/6 a client without a certificate was served (this is a failure)"),
         }
         let ok = answers == [true, true, false] && original == rehopped && anon.is_err();
         if serve_forever {
@@ -149,9 +149,10 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         if !ok {
             return Err(CheckFailed("the demo's answers were not the expected ones".into()).into());
         }
-        println!("demo passed: the probe traced the packet, ignored what routers change, and refused strangers");
+        println!("probe checks passed: the probe traced the packet, ignored what routers change, and refused strangers");
         anyhow::Ok(())
     })?;
+    darkflow_step(&dir.join("synscan.pcapng"), &dir)?;
     if a.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -168,4 +169,47 @@ fn frame_at(path: &std::path::Path, index: u64) -> Result<(u64, ashiato_wire::Li
         i += 1;
     }
     bail!("{}: no packet {index}", path.display())
+}
+
+/// DarkFlow over the same capture: which SYNs of the scan got no answer within 5 s.
+fn darkflow_step(pcap: &std::path::Path, dir: &std::path::Path) -> Result<()> {
+    use ashiato_darkflow::report::{Meta, write_report};
+    use ashiato_darkflow::{Config, Detector, Summary, SummaryConfig, offline};
+    let mut det = Detector::new(Config::default());
+    let mut sum = Summary::new(SummaryConfig::default());
+    let (_, r) = offline::run(
+        &[pcap.to_path_buf()],
+        &mut det,
+        &mut |e| sum.observe(&e),
+        |_, _| {},
+    );
+    r?;
+    let c = det.counters();
+    let report = sum.report(c);
+    let out = dir.join("darkflow-report");
+    let meta = Meta {
+        title: "DarkFlow: nmap SYN scan (demo)".into(),
+        inputs: vec![pcap.display().to_string()],
+        timeout_ns: 5_000_000_000,
+        generated_by: "ashiato demo".into(),
+    };
+    write_report(&out, &report, &meta).with_context(|| format!("{}", out.display()))?;
+    println!(
+        "6/6 DarkFlow over the same capture: {} SYNs, {} answered by SYN/ACK, {} by RST, {} DarkFlows (no answer within 5 s) to {} ports",
+        c.syns,
+        c.answered_synack,
+        c.answered_rst,
+        c.darkflows,
+        report.ports.len()
+    );
+    if c.darkflows != 1986 || c.answered_synack + c.answered_rst != 8 {
+        return Err(
+            CheckFailed("the DarkFlow count of the bundled scan is not 1986".into()).into(),
+        );
+    }
+    println!(
+        "demo passed: 1986 of the scan's 1994 probes were DarkFlows; report in {}/index.html (kept with --dir)",
+        out.display()
+    );
+    Ok(())
 }
