@@ -25,7 +25,7 @@ use ashiato_wire::packet::{self, Ip};
 use crate::CheckFailed;
 use crate::args::DemoArgs;
 use crate::probe_cmd::print_answer;
-use crate::units::format_time_ns;
+use ashiato_wire::time::rfc3339;
 
 /// The bundled capture: nmap SYN scan of scanme.nmap.org, 2010 (see tests/data/README.md).
 const CAPTURE: &[u8] = include_bytes!("../../../tests/data/cs-synscan.pcapng");
@@ -118,7 +118,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         };
         println!(
             "4/6 asking about packet {ATTACK_INDEX} (seen at {}), the same packet 7 hops later, and a packet never sent",
-            format_time_ns(ts)
+            rfc3339(ts)
         );
         let mut answers = Vec::new();
         for d in [&original, &rehopped, &unsent] {

@@ -8,7 +8,7 @@ use ashiato_capture::file::FileSource;
 use ashiato_digest::{DEMO_KEY, Key};
 
 use crate::args::{DigestArgs, KeyArgs};
-use crate::units::format_time_ns;
+use ashiato_wire::time::rfc3339;
 
 /// The federation key from `--key-file`, or the public demo key (with a warning).
 pub fn load_key(args: &KeyArgs) -> Result<Key> {
@@ -85,19 +85,15 @@ pub fn run(a: &DigestArgs) -> Result<()> {
         };
         let d = key.digest_frame(frame.link, frame.data);
         let line = match (&d, a.json) {
-            (Ok(d), false) => format!("{index} {} {d}", format_time_ns(frame.ts_nanos)),
-            (Err(e), false) => format!(
-                "{index} {} - {}",
-                format_time_ns(frame.ts_nanos),
-                e.reason()
-            ),
+            (Ok(d), false) => format!("{index} {} {d}", rfc3339(frame.ts_nanos)),
+            (Err(e), false) => format!("{index} {} - {}", rfc3339(frame.ts_nanos), e.reason()),
             (Ok(d), true) => serde_json::json!({
-                "index": index, "ts_ns": frame.ts_nanos, "time": format_time_ns(frame.ts_nanos),
+                "index": index, "ts_ns": frame.ts_nanos, "time": rfc3339(frame.ts_nanos),
                 "digest": d.to_string()
             })
             .to_string(),
             (Err(e), true) => serde_json::json!({
-                "index": index, "ts_ns": frame.ts_nanos, "time": format_time_ns(frame.ts_nanos),
+                "index": index, "ts_ns": frame.ts_nanos, "time": rfc3339(frame.ts_nanos),
                 "skipped": e.reason(), "error": e.to_string()
             })
             .to_string(),

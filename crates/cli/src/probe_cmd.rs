@@ -15,11 +15,11 @@ use ashiato_probe::tls::{TlsFiles, client_config, server_config};
 use ashiato_probe::{Input, Probe, ProbeConfig};
 use ashiato_tables::{FilterKind, SpillConfig, TablesConfig, theory};
 
+use ashiato_wire::time::rfc3339;
+
 use crate::args::{QueryArgs, RunArgs, TableArgs, TlsArgs};
 use crate::digest_cmd::load_key;
-use crate::units::{
-    format_time_ns, human_bytes, parse_bytes, parse_duration_ns, parse_rate_pps, parse_time_ns,
-};
+use crate::units::{human_bytes, parse_bytes, parse_duration_ns, parse_rate_pps, parse_time_ns};
 
 /// Turns the sizing flags into a tables configuration (table_id is set by the probe).
 pub fn tables_config(a: &TableArgs) -> Result<TablesConfig> {
@@ -289,8 +289,8 @@ pub fn print_answer(r: &QueryResponse) {
         r.digest_version,
         r.table_id,
         r.epochs_searched,
-        format_time_ns(r.from_ns),
-        format_time_ns(r.to_ns)
+        rfc3339(r.from_ns),
+        rfc3339(r.to_ns)
     );
     for a in &r.answers {
         if a.seen {
@@ -298,8 +298,8 @@ pub fn print_answer(r: &QueryResponse) {
                 println!(
                     "  {} SEEN in epoch {} .. {} ({} packets, chance of a false match {:.3e}{})",
                     a.digest,
-                    format_time_ns(e.start_ns),
-                    format_time_ns(e.end_ns),
+                    rfc3339(e.start_ns),
+                    rfc3339(e.end_ns),
                     e.inserted,
                     e.fpr,
                     if e.on_disk { ", from disk" } else { "" }

@@ -145,7 +145,7 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
     {
         return None;
     }
-    let days = days_from_civil(y, mo, da);
+    let days = ashiato_wire::time::days_from_civil(y, mo, da);
     if days < 0 {
         return None;
     }
@@ -159,45 +159,6 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
     (days as u64 * 86400 + h * 3600 + mi * 60 + se)
         .checked_mul(1_000_000_000)?
         .checked_add(frac_ns)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// ns since the epoch as RFC 3339 UTC with nanoseconds.
-pub fn format_time_ns(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let frac = ns % 1_000_000_000;
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Bytes for humans: `1.50 GiB`.
@@ -243,7 +204,10 @@ mod tests {
     fn times_round_trip() {
         let t = parse_time_ns("2009-06-01T12:00:00.5Z").unwrap();
         assert_eq!(t, 1_243_857_600_500_000_000);
-        assert_eq!(format_time_ns(t), "2009-06-01T12:00:00.500000000Z");
+        assert_eq!(
+            ashiato_wire::time::rfc3339(t),
+            "2009-06-01T12:00:00.500000000Z"
+        );
         assert_eq!(
             parse_time_ns("1243857600").unwrap(),
             1_243_857_600_000_000_000
@@ -258,7 +222,7 @@ mod tests {
             "overflow is an error"
         );
         for ns in [0u64, 951_782_400_000_000_000, 4_102_444_799_999_999_999] {
-            assert_eq!(parse_time_ns(&format_time_ns(ns)).unwrap(), ns);
+            assert_eq!(parse_time_ns(&ashiato_wire::time::rfc3339(ns)).unwrap(), ns);
         }
     }
 }

@@ -51,36 +51,7 @@ pub struct Meta {
 // Time
 // ---------------------------------------------------------------------------------------
 
-/// A time in ns since the Unix epoch as RFC 3339 UTC with nanoseconds, e.g.
-/// `2026-01-01T00:00:05.000000000Z`.
-pub fn rfc3339(ns: u64) -> String {
-    let secs = ns / NS;
-    let nanos = ns % NS;
-    let (y, m, d) = civil_from_days(secs / 86_400);
-    let s = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-/// (year, month, day) of a day count since 1970-01-01 in the proleptic Gregorian calendar
-/// (H. Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01 so that leap days end each 400-year era's years.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097; // day of era, [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of (March-based) year
-    let mp = (5 * doy + 2) / 153; // March = 0
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
+pub use ashiato_wire::time::rfc3339;
 
 /// A duration for people: `5 s`, `250 ms`, `1.5 s`, `12 min 30 s`, `2 h 5 min`.
 fn fmt_duration(ns: u64) -> String {
@@ -1360,61 +1331,6 @@ mod tests {
 
     fn lines(p: &Path) -> usize {
         fs::read_to_string(p).unwrap().lines().count()
-    }
-
-    #[test]
-    fn rfc3339_known_values() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            rfc3339(1_767_225_600_000_000_000),
-            "2026-01-01T00:00:00.000000000Z"
-        );
-        assert_eq!(
-            rfc3339(1_767_225_605_000_000_000),
-            "2026-01-01T00:00:05.000000000Z"
-        );
-        assert_eq!(
-            rfc3339(1_709_210_096_000_000_001),
-            "2024-02-29T12:34:56.000000001Z"
-        );
-        assert_eq!(rfc3339(951_782_400 * NS), "2000-02-29T00:00:00.000000000Z");
-        assert_eq!(
-            rfc3339(1_735_689_599 * NS + 999_999_999),
-            "2024-12-31T23:59:59.999999999Z"
-        );
-    }
-
-    #[test]
-    fn civil_matches_day_by_day_count() {
-        // Walk day by day from 1970 and compare with an independent month-length count.
-        let (mut y, mut m, mut d) = (1970, 1, 1);
-        for days in 0..200_000 {
-            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
-            let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-            let len = [
-                31,
-                if leap { 29 } else { 28 },
-                31,
-                30,
-                31,
-                30,
-                31,
-                31,
-                30,
-                31,
-                30,
-                31,
-            ];
-            d += 1;
-            if d > len[m as usize - 1] {
-                d = 1;
-                m += 1;
-                if m > 12 {
-                    m = 1;
-                    y += 1;
-                }
-            }
-        }
     }
 
     #[test]

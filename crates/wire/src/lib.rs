@@ -14,6 +14,7 @@
 //!   cooked, BSD loopback, raw IP), IPv4 or IPv6 (with extension headers) to the L4 header
 //!   (TCP, UDP, ICMP). This is the digest pipeline's hot path: zero-copy, no allocation.
 //!   [`packet::ParseStats`] counts the frames skipped, by reason.
+//! - [`time`]: timestamps as RFC 3339 text.
 //! - [`build`]: the emit side: Ethernet/IPv4/IPv6/TCP/UDP/ICMP construction with correct
 //!   checksums, for tests, benchmarks and lab traffic. Property tests check that
 //!   `packet::parse(build(..))` returns the fields that were built.
@@ -22,6 +23,7 @@ pub mod build;
 pub mod capfile;
 pub mod link;
 pub mod packet;
+pub mod time;
 
 pub use capfile::Frame;
 pub use link::LinkType;
