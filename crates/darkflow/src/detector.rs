@@ -284,6 +284,14 @@ impl<A: Addr> Family<A> {
         }
     }
 
+    /// Counts a packet on the DarkFlow `t`, if it is one, and moves it to the table's back.
+    fn dark_packet(&mut self, t: &Tuple<A>, ts: u64) -> Option<&mut Dark> {
+        let d = self.dark.touch(t, ts)?;
+        d.packets = d.packets.saturating_add(1);
+        d.last_packet = ts;
+        Some(d)
+    }
+
     fn max_bytes(&self) -> u64 {
         self.pending.max_bytes() + self.dark.max_bytes() + self.orphans.max_bytes()
     }
@@ -385,13 +393,8 @@ impl Detector {
     /// When the next pending entry becomes a DarkFlow (ns), if any is pending: a live shell
     /// sleeps until then.
     pub fn next_deadline(&self) -> Option<u64> {
-        let a = self.v4.pending.oldest().map(|(_, t)| t);
-        let b = self.v6.pending.oldest().map(|(_, t)| t);
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-        .map(|t| t.saturating_add(self.cfg.timeout_ns))
+        older(self.v4.pending.oldest_time(), self.v6.pending.oldest_time())
+            .map(|(_, t)| t.saturating_add(self.cfg.timeout_ns))
     }
 
     /// Feeds one parsed packet. Anything but TCP over IP is ignored; so are fragments and
@@ -457,16 +460,7 @@ impl Detector {
             ..
         } = self;
         // Deadlines strictly before `now` are decided: an answer at exactly t0 + T is in time.
-        loop {
-            let a = v4.pending.oldest().map(|(_, t)| t);
-            let b = v6.pending.oldest().map(|(_, t)| t);
-            let (t, four) = match (a, b) {
-                (Some(a), Some(b)) if a <= b => (a, true),
-                (Some(_), Some(b)) => (b, false),
-                (Some(a), None) => (a, true),
-                (None, Some(b)) => (b, false),
-                (None, None) => break,
-            };
+        while let Some((four, t)) = older(v4.pending.oldest_time(), v6.pending.oldest_time()) {
             let deadline = t.saturating_add(cfg.timeout_ns);
             if deadline >= now {
                 break;
@@ -496,10 +490,8 @@ impl Detector {
             counters,
             ..
         } = self;
-        while !v4.pending.is_empty() || !v6.pending.is_empty() {
-            let a = v4.pending.oldest().map(|(_, t)| t);
-            let b = v6.pending.oldest().map(|(_, t)| t);
-            if b.is_none() || a.is_some_and(|a| b.is_some_and(|b| a <= b)) {
+        while let Some((four, _)) = older(v4.pending.oldest_time(), v6.pending.oldest_time()) {
+            if four {
                 go_dark(v4, counters, end, false, out);
             } else {
                 go_dark(v6, counters, end, false, out);
@@ -538,10 +530,8 @@ fn segment<A: Addr>(
             c.retransmissions += 1;
             return;
         }
-        if let Some(d) = fam.dark.touch(&t, ts) {
+        if let Some(d) = fam.dark_packet(&t, ts) {
             d.syns = d.syns.saturating_add(1);
-            d.packets = d.packets.saturating_add(1);
-            d.last_packet = ts;
             return;
         }
         if let Some((_, kind)) = fam.orphans.remove(&t) {
@@ -597,9 +587,7 @@ fn segment<A: Addr>(
             });
             return;
         }
-        if let Some(d) = fam.dark.touch(&back, ts) {
-            d.packets = d.packets.saturating_add(1);
-            d.last_packet = ts;
+        if let Some(d) = fam.dark_packet(&back, ts) {
             if d.late.is_none() {
                 d.late = Some(Late { kind, ts });
                 c.late_answers += 1;
@@ -612,9 +600,7 @@ fn segment<A: Addr>(
         if fam.pending.get_mut(&t).is_some() {
             return;
         }
-        if let Some(d) = fam.dark.touch(&t, ts) {
-            d.packets = d.packets.saturating_add(1);
-            d.last_packet = ts;
+        if fam.dark_packet(&t, ts).is_some() {
             return;
         }
         if fam.orphans.get_mut(&back).is_none() && fam.orphans.insert(back, ts, kind).is_err() {
@@ -628,16 +614,8 @@ fn segment<A: Addr>(
         return;
     }
     // Any other segment only matters to a DarkFlow, in either direction.
-    if fam.dark.is_empty() {
-        return;
-    }
-    let hit = match fam.dark.touch(&t, ts) {
-        Some(d) => Some(d),
-        None => fam.dark.touch(&back, ts),
-    };
-    if let Some(d) = hit {
-        d.packets = d.packets.saturating_add(1);
-        d.last_packet = ts;
+    if !fam.dark.is_empty() && fam.dark_packet(&t, ts).is_none() {
+        fam.dark_packet(&back, ts);
     }
 }
 
@@ -706,17 +684,10 @@ fn expire_flows<A: Addr>(
     now: u64,
     out: &mut impl FnMut(Event),
 ) {
-    while let Some((_, t)) = fam.dark.oldest() {
-        let at = t.saturating_add(cfg.expiry_ns);
-        if at >= now {
-            break;
-        }
-        let Some((k, _, d)) = fam.dark.pop_oldest() else {
-            break;
-        };
+    while let Some((k, t, d)) = fam.dark.pop_older(cfg.expiry_ns, now) {
         c.expired += 1;
         out(Event::Closed {
-            ts: at,
+            ts: t.saturating_add(cfg.expiry_ns),
             record: d.record(k),
             reason: CloseReason::Expired,
         });
@@ -740,18 +711,23 @@ fn expire_orphans<A: Addr>(
     now: u64,
     out: &mut impl FnMut(Event),
 ) {
-    while let Some((_, t)) = fam.orphans.oldest() {
-        if t.saturating_add(cfg.reorder_ns) >= now {
-            break;
-        }
-        let Some((k, ts, kind)) = fam.orphans.pop_oldest() else {
-            break;
-        };
+    while let Some((k, ts, kind)) = fam.orphans.pop_older(cfg.reorder_ns, now) {
         c.unsolicited += 1;
         out(Event::Unsolicited {
             ts,
             flow: k.id(),
             kind,
         });
+    }
+}
+
+/// Which of two time-ordered tables has the older head (`true`: the first; ties go to it),
+/// and that head's time.
+fn older(a: Option<u64>, b: Option<u64>) -> Option<(bool, u64)> {
+    match (a, b) {
+        (Some(a), Some(b)) if a <= b => Some((true, a)),
+        (_, Some(b)) => Some((false, b)),
+        (Some(a), None) => Some((true, a)),
+        (None, None) => None,
     }
 }

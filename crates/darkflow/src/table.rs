@@ -215,6 +215,22 @@ impl<K: Hash + Eq + Copy, V, S: BuildHasher> TimedTable<K, V, S> {
         })
     }
 
+    /// The oldest entry's time.
+    pub fn oldest_time(&self) -> Option<u64> {
+        self.oldest().map(|(_, t)| t)
+    }
+
+    /// Removes and returns the oldest entry if its time plus `age` is before `now`.
+    pub fn pop_older(&mut self, age: u64, now: u64) -> Option<(K, u64, V)>
+    where
+        V: Clone,
+    {
+        if self.oldest_time()?.saturating_add(age) >= now {
+            return None;
+        }
+        self.pop_oldest()
+    }
+
     /// Removes and returns the oldest entry.
     pub fn pop_oldest(&mut self) -> Option<(K, u64, V)>
     where
