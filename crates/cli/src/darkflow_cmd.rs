@@ -64,30 +64,21 @@ pub fn detector_config(a: &DetectorArgs) -> Result<Config> {
         reorder_ns,
         max_pending: a.max_pending,
         max_flows: a.max_flows,
-        hash_seed: random_seed(),
+        hash_seed: random_seed()?,
         ..Config::default()
     })
 }
 
 /// A seed for the tables' hash from the kernel's random source.
-pub fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    // SAFETY: getrandom writes at most `b.len()` bytes into the buffer we own.
-    let n = unsafe { libc_getrandom(&mut b) };
-    if n == 8 {
-        u64::from_ne_bytes(b)
-    } else {
-        // Fall back to the clock: the seed only spreads keys, it protects no secret.
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x5eed)
-    }
+fn random_seed() -> Result<u64> {
+    Ok(u64::from_ne_bytes(crate::digest_cmd::random_bytes()?))
 }
 
-unsafe fn libc_getrandom(b: &mut [u8]) -> isize {
-    // SAFETY: the pointer and length describe `b`.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) }
+/// An optional duration flag.
+pub fn optional_duration(v: Option<&str>, flag: &str) -> Result<Option<u64>> {
+    v.map(parse_duration_ns)
+        .transpose()
+        .context(flag.to_string())
 }
 
 /// Which events `--events` selects.
@@ -180,6 +171,10 @@ pub struct Sinks {
     pub csv: Option<DarkflowCsv<BufWriter<File>>>,
     /// First IO error of the CSV (reported at the end; detection goes on).
     pub csv_error: Option<std::io::Error>,
+    /// Which events go out as JSON lines (`--json`), if any.
+    pub json: Option<EventFilter>,
+    /// First IO error writing those lines (reported at the end; detection goes on).
+    pub json_error: Option<std::io::Error>,
 }
 
 impl Sinks {
@@ -210,7 +205,27 @@ impl Sinks {
             set: a.set_out.as_ref().map(|_| BTreeSet::new()),
             csv,
             csv_error: None,
+            json: if a.json {
+                Some(EventFilter::parse(&a.events)?)
+            } else {
+                None
+            },
+            json_error: None,
         })
+    }
+
+    /// Takes one event and prints it on `out` if `--json` selects it (flushing each line
+    /// when `flush`, as live modes do).
+    pub fn take(&mut self, e: &Event, out: &mut impl Write, flush: bool) {
+        self.observe(e);
+        if let Some(f) = self.json
+            && self.json_error.is_none()
+            && let Some(v) = event_json(e, f)
+            && let Err(err) =
+                writeln!(out, "{v}").and_then(|_| if flush { out.flush() } else { Ok(()) })
+        {
+            self.json_error = Some(err);
+        }
     }
 
     /// Takes one event.
@@ -243,6 +258,9 @@ impl Sinks {
         if let Some(e) = self.csv_error {
             bail!("writing darkflows.csv: {e}");
         }
+        if let Some(e) = self.json_error {
+            bail!("writing events: {e}");
+        }
         if let (Some(dir), Some(csv)) = (&a.report, self.csv) {
             csv.finish()
                 .with_context(|| format!("writing {}", dir.join("darkflows.csv").display()))?;
@@ -272,12 +290,10 @@ pub fn write_set(path: &Path, set: &BTreeSet<FlowId>) -> Result<()> {
 
 fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
     let cfg = detector_config(&a.detector)?;
-    let filter = EventFilter::parse(&a.events)?;
     let mut det = Detector::new(cfg);
     let mut sinks = Sinks::new(a)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut write_err: Option<std::io::Error> = None;
     let bar = (!a.no_progress && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(1);
         b.set_style(
@@ -291,16 +307,7 @@ fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
     let (stats, result) = offline::run(
         &a.pcap,
         &mut det,
-        &mut |e| {
-            sinks.observe(&e);
-            if a.json
-                && write_err.is_none()
-                && let Some(v) = event_json(&e, filter)
-                && let Err(err) = writeln!(out, "{v}")
-            {
-                write_err = Some(err);
-            }
-        },
+        &mut |e| sinks.take(&e, &mut out, false),
         |done, total| {
             if let Some(b) = &bar {
                 b.set_length(total);
@@ -330,9 +337,6 @@ fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
             stats.malformed,
             cfg.timeout_ns,
         )?;
-    }
-    if let Some(e) = write_err {
-        bail!("writing events: {e}");
     }
     out.flush()?;
     if let Err(e) = result {

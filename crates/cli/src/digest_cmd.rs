@@ -37,13 +37,18 @@ pub fn load_key(args: &KeyArgs) -> Result<Key> {
     }
 }
 
-/// `ashiato key generate`
-pub fn generate_key(out: Option<&Path>) -> Result<()> {
-    let mut bytes = [0u8; 16];
+/// `N` bytes from the kernel's random source.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
         .context("reading /dev/urandom")?;
-    let key = Key::from_bytes(bytes);
+    Ok(bytes)
+}
+
+/// `ashiato key generate`
+pub fn generate_key(out: Option<&Path>) -> Result<()> {
+    let key = Key::from_bytes(random_bytes()?);
     match out {
         Some(p) => {
             use std::os::unix::fs::OpenOptionsExt;

@@ -447,11 +447,13 @@ impl Detector {
 
     /// Moves the clock to `now` (ignored if older) and reports what that time decides.
     pub fn advance(&mut self, now: u64, out: &mut impl FnMut(Event)) {
-        if now > self.now || !self.started {
-            self.started = true;
-            self.now = now;
+        if self.started && now <= self.now {
+            // Everything due before the clock was decided when it got there, and what was
+            // added since is due later.
+            return;
         }
-        let now = self.now;
+        self.started = true;
+        self.now = now;
         let Self {
             cfg,
             v4,

@@ -249,44 +249,43 @@ impl Resender {
 
     /// Sends an IP packet (header included) to its destination.
     fn send(&self, ip: &[u8], dst: IpAddr) -> io::Result<()> {
-        let r = match dst {
+        // SAFETY: a zeroed sockaddr_storage is valid, and large and aligned enough for either
+        // family's address, whose fields are set below.
+        let mut sa: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let (fd, len) = match dst {
             IpAddr::V4(a) => {
-                // SAFETY: a zeroed sockaddr_in is valid; fields are set below.
-                let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-                sa.sin_family = libc::AF_INET as libc::sa_family_t;
-                sa.sin_addr.s_addr = u32::from(a).to_be();
-                // SAFETY: buffer and address are valid for the given lengths.
+                let sin = (&raw mut sa).cast::<libc::sockaddr_in>();
+                // SAFETY: see above.
                 unsafe {
-                    libc::sendto(
-                        self.v4.as_raw_fd(),
-                        ip.as_ptr().cast(),
-                        ip.len(),
-                        0,
-                        (&raw const sa).cast(),
-                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                    )
+                    (*sin).sin_family = libc::AF_INET as libc::sa_family_t;
+                    (*sin).sin_addr.s_addr = u32::from(a).to_be();
                 }
+                (&self.v4, std::mem::size_of::<libc::sockaddr_in>())
             }
             IpAddr::V6(a) => {
-                let Some(fd) = &self.v6 else {
-                    return Err(io::Error::other("no IPv6 raw socket"));
-                };
-                // SAFETY: a zeroed sockaddr_in6 is valid; fields are set below.
-                let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                sa.sin6_addr.s6_addr = a.octets();
-                // SAFETY: buffer and address are valid for the given lengths.
+                let fd = self
+                    .v6
+                    .as_ref()
+                    .ok_or_else(|| io::Error::other("no IPv6 raw socket"))?;
+                let sin6 = (&raw mut sa).cast::<libc::sockaddr_in6>();
+                // SAFETY: see above.
                 unsafe {
-                    libc::sendto(
-                        fd.as_raw_fd(),
-                        ip.as_ptr().cast(),
-                        ip.len(),
-                        0,
-                        (&raw const sa).cast(),
-                        std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                    )
+                    (*sin6).sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    (*sin6).sin6_addr.s6_addr = a.octets();
                 }
+                (fd, std::mem::size_of::<libc::sockaddr_in6>())
             }
+        };
+        // SAFETY: buffer and address are valid for the given lengths.
+        let r = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                ip.as_ptr().cast(),
+                ip.len(),
+                0,
+                (&raw const sa).cast(),
+                len as libc::socklen_t,
+            )
         };
         if r < 0 {
             Err(io::Error::last_os_error())

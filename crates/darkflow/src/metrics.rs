@@ -25,120 +25,143 @@ pub struct ShellStats {
 
 /// The metrics page, `prefix` being e.g. `ashiato_darkflow`.
 pub fn render(prefix: &str, c: &Counters, s: &ShellStats) -> String {
-    let mut o = String::with_capacity(2048);
-    let counters: [(&str, u64, &str); 15] = [
-        ("segments_total", c.segments, "TCP segments seen"),
-        ("syns_total", c.syns, "SYNs seen, retransmissions included"),
-        ("queued_total", c.queued, "SYNs added to the delay queue"),
+    const COUNTER: &str = "counter";
+    const GAUGE: &str = "gauge";
+    let samples: [(&str, &str, u64, &str); 23] = [
+        ("segments_total", COUNTER, c.segments, "TCP segments seen"),
+        (
+            "syns_total",
+            COUNTER,
+            c.syns,
+            "SYNs seen, retransmissions included",
+        ),
+        (
+            "queued_total",
+            COUNTER,
+            c.queued,
+            "SYNs added to the delay queue",
+        ),
         (
             "retransmissions_total",
+            COUNTER,
             c.retransmissions,
             "SYNs on a pending flow",
         ),
         (
             "answered_synack_total",
+            COUNTER,
             c.answered_synack,
             "pending SYNs answered by SYN/ACK within T",
         ),
         (
             "answered_rst_total",
+            COUNTER,
             c.answered_rst,
             "pending SYNs answered by RST within T",
         ),
         (
             "darkflows_total",
+            COUNTER,
             c.darkflows,
             "flows whose SYN got no answer within T",
         ),
         (
             "late_answers_total",
+            COUNTER,
             c.late_answers,
             "DarkFlows answered after T",
         ),
         (
             "expired_total",
+            COUNTER,
             c.expired,
             "DarkFlows expired from the table",
         ),
         (
             "evicted_total",
+            COUNTER,
             c.evicted,
             "DarkFlows closed early because the table was full",
         ),
         (
             "untracked_total",
+            COUNTER,
             c.untracked,
             "SYNs not tracked because the delay queue was full",
         ),
         (
             "unsolicited_total",
+            COUNTER,
             c.unsolicited,
             "SYN/ACKs or RSTs that answered no SYN",
         ),
         (
             "out_of_order_total",
+            COUNTER,
             c.out_of_order,
             "segments older than the detector clock",
         ),
         (
             "kernel_packets_total",
+            COUNTER,
             s.kernel_packets,
             "packets the kernel handed to the capture socket, dropped ones included",
         ),
         (
             "kernel_drops_total",
+            COUNTER,
             s.kernel_drops,
             "packets the kernel dropped: ring full",
         ),
-    ];
-    for (name, v, help) in counters {
-        let _ = writeln!(
-            o,
-            "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} counter\n{prefix}_{name} {v}"
-        );
-    }
-    let inline: [(&str, u64, &str); 3] = [
         (
             "verdicts_total",
+            COUNTER,
             s.verdicts,
             "packets given an NFQUEUE verdict",
         ),
         (
             "handed_over_total",
+            COUNTER,
             s.handed_over,
             "SYNs handed to the honeypot",
         ),
         (
             "cut_off_total",
+            COUNTER,
             s.cut_off,
             "flows cut off from the honeypot after a late answer",
         ),
-    ];
-    for (name, v, help) in inline {
-        let _ = writeln!(
-            o,
-            "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} counter\n{prefix}_{name} {v}"
-        );
-    }
-    let gauges: [(&str, u64, &str); 5] = [
-        ("pending", c.pending, "SYNs waiting in the delay queue"),
-        ("pending_peak", c.pending_peak, "most SYNs waiting at once"),
-        ("flows", c.flows, "DarkFlows in the table"),
+        (
+            "pending",
+            GAUGE,
+            c.pending,
+            "SYNs waiting in the delay queue",
+        ),
+        (
+            "pending_peak",
+            GAUGE,
+            c.pending_peak,
+            "most SYNs waiting at once",
+        ),
+        ("flows", GAUGE, c.flows, "DarkFlows in the table"),
         (
             "table_bytes",
+            GAUGE,
             s.table_bytes,
             "heap bytes of the detector tables",
         ),
         (
             "table_bytes_bound",
+            GAUGE,
             s.table_bytes_bound,
             "upper bound of the detector tables' heap bytes",
         ),
     ];
-    for (name, v, help) in gauges {
+    let mut o = String::with_capacity(4096);
+    for (name, kind, v, help) in samples {
         let _ = writeln!(
             o,
-            "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} gauge\n{prefix}_{name} {v}"
+            "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} {kind}\n{prefix}_{name} {v}"
         );
     }
     o

@@ -17,9 +17,8 @@ use ashiato_darkflow::inline::{CHAIN, CHAIN_OUT, InlineConfig, InlineStats, rule
 use ashiato_darkflow::metrics::ShellStats;
 
 use super::live::{Shared, start_service};
-use super::{EventFilter, detector_config, event_json};
+use super::{EventFilter, detector_config, event_json, optional_duration};
 use crate::args::{InlineArgs, TlsArgs};
-use crate::units::parse_duration_ns;
 
 fn sh(cmd: &mut Command) -> Result<()> {
     let out = cmd
@@ -142,12 +141,7 @@ impl Drop for Setup {
 /// `ashiato darkflow inline`
 pub fn run(a: &InlineArgs) -> Result<()> {
     let detector = detector_config(&a.detector)?;
-    let duration = a
-        .duration
-        .as_deref()
-        .map(parse_duration_ns)
-        .transpose()
-        .context("--duration")?;
+    let duration = optional_duration(a.duration.as_deref(), "--duration")?;
     let hp_iface = a
         .honeypot_iface
         .as_deref()

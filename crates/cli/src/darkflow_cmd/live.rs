@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use ashiato_capture::live::{LiveConfig, LiveSource};
 use ashiato_darkflow::metrics::{ShellStats, render};
 use ashiato_darkflow::report::Meta;
@@ -22,7 +22,7 @@ use ashiato_probe::tls::server_config;
 use ashiato_wire::packet;
 use serde_json::json;
 
-use super::{EventFilter, Sinks, detector_config, event_json, print_summary};
+use super::{Sinks, detector_config, optional_duration, print_summary};
 use crate::args::{DarkflowArgs, TlsArgs};
 use crate::probe_cmd::{shutdown_signal, tls_files};
 use crate::units::parse_duration_ns;
@@ -129,16 +129,10 @@ pub fn start_service(
 pub fn run(a: &DarkflowArgs) -> Result<()> {
     let iface = a.iface.as_deref().unwrap_or_default();
     let cfg = detector_config(&a.detector)?;
-    let filter = EventFilter::parse(&a.events)?;
     let every = parse_duration_ns(&a.summary_every)
         .context("--summary-every")?
         .max(1_000_000);
-    let duration = a
-        .duration
-        .as_deref()
-        .map(parse_duration_ns)
-        .transpose()
-        .context("--duration")?;
+    let duration = optional_duration(a.duration.as_deref(), "--duration")?;
     let mut src = LiveSource::open(
         iface,
         &LiveConfig {
@@ -169,7 +163,6 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
     let mut next_summary = now_ns() + every;
     let (mut frames, mut malformed) = (0u64, 0u64);
     let mut kernel = (0u64, 0u64);
-    let mut write_err = None;
     let result: Result<()> = loop {
         if stop.load(Ordering::Relaxed)
             || duration.is_some_and(|d| started.elapsed().as_nanos() as u64 >= d)
@@ -182,16 +175,7 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
             .map(|d| d.saturating_add(CLOCK_LAG_NS).saturating_sub(now))
             .unwrap_or(u64::MAX)
             .clamp(1_000_000, 100_000_000);
-        let mut handle = |e: ashiato_darkflow::Event| {
-            sinks.observe(&e);
-            if a.json
-                && write_err.is_none()
-                && let Some(v) = event_json(&e, filter)
-                && let Err(err) = writeln!(out, "{v}").and_then(|_| out.flush())
-            {
-                write_err = Some(err);
-            }
-        };
+        let mut handle = |e: ashiato_darkflow::Event| sinks.take(&e, &mut out, true);
         let polled = src.poll_frames(Duration::from_nanos(wait), |f| {
             frames += 1;
             match packet::parse(f.link, f.data) {
@@ -237,15 +221,7 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
     };
     stop.store(true, Ordering::Relaxed);
     let _ = service.join();
-    let mut handle = |e: ashiato_darkflow::Event| {
-        sinks.observe(&e);
-        if a.json
-            && let Some(v) = event_json(&e, filter)
-        {
-            let _ = writeln!(out, "{v}");
-        }
-    };
-    det.finish(now_ns(), &mut handle);
+    det.finish(now_ns(), &mut |e| sinks.take(&e, &mut out, false));
     let meta = Meta {
         title: format!("DarkFlow report, live on {iface}"),
         inputs: vec![format!("interface {iface}")],
@@ -267,8 +243,5 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
         }
     }
     out.flush()?;
-    if let Some(e) = write_err {
-        bail!("writing events: {e}");
-    }
     result
 }
