@@ -101,6 +101,69 @@ struct State {
     handed: HashMap<FlowId, bool>,
 }
 
+impl State {
+    /// The verdict (and new mark, if any) for one queued packet; feeds the detector and keeps
+    /// the SYN copies and the hand-over state up to date.
+    #[allow(clippy::too_many_arguments, reason = "one packet's facts, all used")]
+    fn decide(
+        &mut self,
+        cfg: &InlineConfig,
+        p: &packet::Packet<'_>,
+        ip: &[u8],
+        flow: FlowId,
+        from_honeypot: bool,
+        stats: &InlineStats,
+        on_event: &(dyn Fn(&Event) + Sync),
+    ) -> (Verdict, Option<u32>) {
+        let (mut queued, mut answered, mut late) = (false, false, false);
+        // The honeypot's packets are its own business, not answers of the server.
+        if !from_honeypot {
+            self.det.packet(now_ns(), p, &mut |e| {
+                on_event(&e);
+                match e {
+                    Event::Queued { .. } => queued = true,
+                    Event::Answered { .. } => answered = true,
+                    Event::LateAnswer { .. } => late = true,
+                    _ => {}
+                }
+            });
+        }
+        if queued
+            && self.kept.len() < cfg.detector.max_pending.saturating_mul(2)
+            && let Some(copy) = resendable(p, ip)
+        {
+            self.kept.insert(flow, copy);
+        }
+        if answered {
+            self.kept.remove(&flow);
+            self.kept.remove(&flow.reversed());
+        }
+        // Only packets of flows handed to the honeypot can need more than an accept.
+        let (key, from_client) = if self.handed.contains_key(&flow) {
+            (flow, true)
+        } else if self.handed.contains_key(&flow.reversed()) {
+            (flow.reversed(), false)
+        } else {
+            return (Verdict::Accept, None);
+        };
+        let Some(cut) = self.handed.get_mut(&key) else {
+            return (Verdict::Accept, None);
+        };
+        if late && !*cut {
+            *cut = true;
+            stats.cut_off.fetch_add(1, Ordering::Relaxed);
+        }
+        match (*cut, from_client, from_honeypot) {
+            (true, true, _) => (Verdict::Accept, Some(cfg.mark + 1)),
+            (true, false, true) => {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                (Verdict::Drop, None)
+            }
+            _ => (Verdict::Accept, None),
+        }
+    }
+}
+
 /// Chain in the mangle table that queues what the gateway must see.
 pub const CHAIN: &str = "ASHIATO_DF";
 /// Chain in the mangle table's OUTPUT that copies the re-sent SYN's mark to conntrack.
@@ -352,7 +415,6 @@ pub fn run(
         kept: HashMap::new(),
         handed: HashMap::new(),
     }));
-    let max_kept = cfg.detector.max_pending.saturating_mul(2);
     std::thread::scope(|s| {
         // Timer: decide deadlines by the clock and hand DarkFlows over.
         s.spawn(|| {
@@ -409,60 +471,11 @@ pub fn run(
                 let _ = q.verdict(msg);
                 continue;
             };
-            let mut verdict = Verdict::Accept;
-            let mut new_mark = None;
-            if let Ok(mut st) = state.lock() {
-                let st = &mut *st;
-                let mut queued = false;
-                let mut answered = false;
-                let mut late = false;
-                // The honeypot's packets are its own business, not answers of the server.
-                let from_honeypot_iface = indev == cfg.honeypot_ifindex;
-                if !from_honeypot_iface {
-                    st.det.packet(now_ns(), &p, &mut |e| {
-                        on_event(&e);
-                        match e {
-                            Event::Queued { .. } => queued = true,
-                            Event::Answered { .. } => answered = true,
-                            Event::LateAnswer { .. } => late = true,
-                            _ => {}
-                        }
-                    });
-                }
-                if queued
-                    && st.kept.len() < max_kept
-                    && let Some(copy) = resendable(&p, payload)
-                {
-                    st.kept.insert(flow, copy);
-                }
-                if answered {
-                    st.kept.remove(&flow);
-                    st.kept.remove(&flow.reversed());
-                }
-                // Packets of handed-over flows.
-                let (key, from_client) = if st.handed.contains_key(&flow) {
-                    (Some(flow), true)
-                } else if st.handed.contains_key(&flow.reversed()) {
-                    (Some(flow.reversed()), false)
-                } else {
-                    (None, false)
-                };
-                if let Some(k) = key {
-                    let from_honeypot = !from_client && from_honeypot_iface;
-                    if late && !from_honeypot && st.handed.get(&k) == Some(&false) {
-                        st.handed.insert(k, true);
-                        stats.cut_off.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if st.handed.get(&k) == Some(&true) {
-                        if from_honeypot {
-                            verdict = Verdict::Drop;
-                            stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        } else if from_client {
-                            new_mark = Some(cfg.mark + 1);
-                        }
-                    }
-                }
-            }
+            let from_honeypot = indev == cfg.honeypot_ifindex;
+            let (verdict, new_mark) = match state.lock() {
+                Ok(mut st) => st.decide(cfg, &p, payload, flow, from_honeypot, stats, on_event),
+                Err(_) => (Verdict::Accept, None),
+            };
             if let Some(m) = new_mark {
                 msg.set_nfmark(m);
             }
