@@ -180,6 +180,8 @@ pub struct Sinks {
 impl Sinks {
     /// Sinks for the flags given; creates the report directory.
     pub fn new(a: &DarkflowArgs) -> Result<Self> {
+        // Checked even without --json: a bad flag is an error, not a silent no-op.
+        let filter = EventFilter::parse(&a.events)?;
         let interval_ns = parse_duration_ns(&a.interval).context("--interval")?;
         if interval_ns == 0 {
             bail!("--interval must be above 0");
@@ -205,11 +207,7 @@ impl Sinks {
             set: a.set_out.as_ref().map(|_| BTreeSet::new()),
             csv,
             csv_error: None,
-            json: if a.json {
-                Some(EventFilter::parse(&a.events)?)
-            } else {
-                None
-            },
+            json: a.json.then_some(filter),
             json_error: None,
         })
     }
