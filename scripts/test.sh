@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
 # Sets up what the tests need on a fresh Debian machine and runs the whole test suite.
-# Namespace and live-capture tests need root (they fail, not skip, without it).
+#
+# As root (CI, a container, a root shell) it installs what is missing with apt-get and runs
+# every test. As a user it installs through sudo, builds as that user, and runs the test
+# binaries through `sudo -E` (cargo's target runner): network-namespace and live-capture tests
+# need root, and they fail, not skip, without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+as_root=()
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then
+        as_root=(sudo)
+    else
+        echo "scripts/test.sh: run it as root or install sudo: the namespace and live-capture tests need root" >&2
+        exit 1
+    fi
+fi
 
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -13,14 +27,18 @@ command -v argus >/dev/null || need+=(argus-server)
 command -v ra >/dev/null || need+=(argus-client)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
-    else
-        echo "missing: ${need[*]} (install them, or run as root)" >&2
-        exit 1
-    fi
+    echo "installing: ${need[*]}" >&2
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust (rustup.rs)" >&2; exit 1; }
+
+if [ ${#as_root[@]} -gt 0 ]; then
+    host=$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')
+    export "CARGO_TARGET_${host}_RUNNER=sudo -E"
+    # Ask for the password once, before the build, not in the middle of the test output.
+    sudo -v
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

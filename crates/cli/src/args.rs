@@ -380,7 +380,8 @@ pub struct QueryArgs {
     /// Capture file holding the packet to ask about (with --index).
     #[arg(long, requires = "index")]
     pub pcap: Option<PathBuf>,
-    /// 0-based index of the packet in --pcap.
+    /// 0-based index of the packet in --pcap (repeat for several: --index 3 --index 9);
+    /// each packet is searched around its own timestamp.
     #[arg(long)]
     pub index: Vec<u64>,
     /// Digests to ask about (32 hex digits), instead of --pcap/--index.
@@ -388,18 +389,19 @@ pub struct QueryArgs {
     pub digest: Vec<String>,
     /// When the packet was seen (ns or s since 1970, or RFC 3339); default: the packet's own
     /// timestamp with --pcap, all retained epochs otherwise.
-    #[arg(long)]
-    pub time: Option<String>,
+    #[arg(long, value_parser = crate::units::parse_time_ns)]
+    pub time: Option<u64>,
     /// Half-width of the window searched around --time.
-    #[arg(long, default_value = "5s")]
-    pub window: String,
+    #[arg(long, default_value = "5s", value_parser = crate::units::parse_duration_ns)]
+    pub window: u64,
     /// Federation key (to digest --pcap packets).
     #[command(flatten)]
     pub key: KeyArgs,
     /// TLS.
     #[command(flatten)]
     pub tls: TlsArgs,
-    /// JSON output.
+    /// One JSON answer a line (one line per request: packets far apart in time are asked in
+    /// separate requests).
     #[arg(long)]
     pub json: bool,
 }
@@ -484,10 +486,11 @@ pub struct BenchArgs {
 /// `ashiato demo`
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Keep the probe serving after the demo queries (until Ctrl-C).
+    /// Keep the probe serving after the demo's checks (until Ctrl-C).
     #[arg(long)]
     pub serve: bool,
-    /// Where to write the demo's PKI and capture (default: a temporary directory).
+    /// Where to write the demo's capture, PKI and DarkFlow report (default: a new private
+    /// directory under the temporary directory; kept either way).
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }

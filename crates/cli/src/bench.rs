@@ -326,7 +326,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "lines": lines, "live": live }))?
+            serde_json::to_string(&serde_json::json!({ "lines": lines, "live": live }))?
         );
     } else {
         for l in &lines {

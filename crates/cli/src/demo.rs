@@ -35,11 +35,19 @@ const ATTACK_INDEX: u64 = 1000;
 
 /// `ashiato demo`
 pub fn run(a: &DemoArgs) -> Result<()> {
+    // Without --dir, a fresh private directory (random name, mode 0700) that is kept, so the
+    // report the demo points at is still there afterwards.
     let dir = match &a.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("ashiato-demo-{}", std::process::id())),
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("{}", d.display()))?;
+            d.clone()
+        }
+        None => tempfile::Builder::new()
+            .prefix("ashiato-demo-")
+            .tempdir()
+            .context("creating the demo directory")?
+            .keep(),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
     let pcap = dir.join("synscan.pcapng");
     std::fs::write(&pcap, CAPTURE).with_context(|| format!("{}", pcap.display()))?;
     let tls_dir = dir.join("tls");
@@ -100,6 +108,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let serve_forever = a.serve;
+    let work_dir = dir.clone();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?.to_string();
@@ -135,6 +144,12 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             Ok(_) => println!("5/6 a client without a certificate was served (this is a failure)"),
         }
         let ok = answers == [true, true, false] && original == rehopped && anon.is_err();
+        if !ok {
+            let _ = tx.send(());
+            return Err(CheckFailed("the demo's answers were not the expected ones".into()).into());
+        }
+        println!("probe checks passed: the probe traced the packet, ignored what routers change, and refused strangers");
+        darkflow_step(&pcap, &work_dir)?;
         if serve_forever {
             println!(
                 "serving until Ctrl-C; try:\n  ashiato probe query --probe {addr} --tls-dir {} --pcap {} --index {ATTACK_INDEX}",
@@ -146,16 +161,12 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         let _ = tx.send(());
         let _ = server_task.await;
         drop(probe);
-        if !ok {
-            return Err(CheckFailed("the demo's answers were not the expected ones".into()).into());
-        }
-        println!("probe checks passed: the probe traced the packet, ignored what routers change, and refused strangers");
         anyhow::Ok(())
     })?;
-    darkflow_step(&dir.join("synscan.pcapng"), &dir)?;
-    if a.dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    println!(
+        "demo passed: everything it wrote (capture, PKI, DarkFlow report) is kept in {}",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -208,8 +219,8 @@ fn darkflow_step(pcap: &std::path::Path, dir: &std::path::Path) -> Result<()> {
         );
     }
     println!(
-        "demo passed: 1986 of the scan's 1994 probes were DarkFlows; report in {}/index.html (kept with --dir)",
-        out.display()
+        "1986 of the scan's 1994 probes were DarkFlows; report in {}",
+        out.join("index.html").display()
     );
     Ok(())
 }

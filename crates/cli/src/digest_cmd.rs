@@ -19,6 +19,7 @@ pub fn load_key(args: &KeyArgs) -> Result<Key> {
                 && m.permissions().mode() & 0o077 != 0
             {
                 tracing::warn!(
+                    target: "ashiato::key",
                     file = %p.display(),
                     "the federation key file is readable by other users; chmod 600 it"
                 );
@@ -30,6 +31,7 @@ pub fn load_key(args: &KeyArgs) -> Result<Key> {
         }
         None => {
             tracing::warn!(
+                target: "ashiato::key",
                 "no --key-file: using the public demo key; digests are computable by anyone"
             );
             Ok(DEMO_KEY)

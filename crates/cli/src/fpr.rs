@@ -130,7 +130,7 @@ pub fn run_fpr(a: &FprArgs) -> Result<()> {
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+            serde_json::to_string(&serde_json::json!({
                 "tolerance": TOLERANCE, "worst_relative_error": worst, "points": points
             }))?
         );
@@ -216,12 +216,19 @@ pub fn run_plan(a: &PlanArgs) -> Result<()> {
     anyhow::ensure!(a.fpr > 0.0 && a.fpr < 1.0, "--fpr must be in (0, 1)");
     anyhow::ensure!(pps > 0.0, "--rate must be positive");
     let rows = plan_rows(pps, epoch_ns, retention_ns, a.fpr);
+    let mem = crate::sysmem::this_machine().ok();
+    let fits: Vec<Option<crate::sysmem::Fit>> = rows
+        .iter()
+        .map(|r| mem.map(|m| crate::sysmem::fit(r.memory_bytes, m)))
+        .collect();
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+            serde_json::to_string(&serde_json::json!({
                 "rate_pps": pps, "epoch_ns": epoch_ns, "retention_ns": retention_ns,
-                "target_fpr": a.fpr, "plans": rows
+                "target_fpr": a.fpr, "plans": rows,
+                "machine_memory_bytes": mem.map(|m| m.total),
+                "fits_machine": fits.iter().map(|f| !matches!(f, Some(crate::sysmem::Fit::TooBig(_)))).collect::<Vec<_>>(),
             }))?
         );
         return Ok(());
@@ -246,6 +253,15 @@ pub fn run_plan(a: &PlanArgs) -> Result<()> {
             r.fpr,
             r.retention_per_gib_s
         );
+    }
+    for (r, fit) in rows.iter().zip(&fits) {
+        match fit {
+            Some(crate::sysmem::Fit::TooBig(m)) => {
+                println!("warning: {}: {m}; `probe run` would refuse it", r.kind)
+            }
+            Some(crate::sysmem::Fit::Tight(m)) => println!("note: {}: {m}", r.kind),
+            _ => {}
+        }
     }
     Ok(())
 }

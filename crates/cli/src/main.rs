@@ -12,6 +12,7 @@ mod demo;
 mod digest_cmd;
 mod fpr;
 mod probe_cmd;
+mod sysmem;
 mod units;
 
 use std::process::ExitCode;
@@ -49,16 +50,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Warnings and errors by default, `-v` info, `-vv` debug; `ASHIATO_LOG` overrides. Colours
+/// only on a terminal (never in files or pipes) and never with `NO_COLOR` set.
 fn init_logging(json: bool, verbose: u8) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn,ashiato=info,ashiato_probe=info",
+        0 => "warn",
         1 => "info",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_env("ASHIATO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         b.json().init();

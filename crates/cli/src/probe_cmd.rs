@@ -19,7 +19,7 @@ use ashiato_wire::time::rfc3339;
 
 use crate::args::{QueryArgs, RunArgs, TableArgs, TlsArgs};
 use crate::digest_cmd::load_key;
-use crate::units::{human_bytes, parse_bytes, parse_duration_ns, parse_rate_pps, parse_time_ns};
+use crate::units::{human_bytes, parse_bytes, parse_duration_ns, parse_rate_pps};
 
 /// Turns the sizing flags into a tables configuration (table_id is set by the probe).
 pub fn tables_config(a: &TableArgs) -> Result<TablesConfig> {
@@ -151,6 +151,11 @@ pub fn run(a: RunArgs) -> Result<()> {
         .unwrap_or_else(|| "probe".into());
     let slots = u64::from(tables.retention_epochs + 2) * tables.params.bytes();
     eprintln!("{}", describe_tables(&tables, slots));
+    match crate::sysmem::fit(slots, crate::sysmem::this_machine()?) {
+        crate::sysmem::Fit::Fits => {}
+        crate::sysmem::Fit::Tight(m) => tracing::warn!("{m}"),
+        crate::sysmem::Fit::TooBig(m) => bail!("{m}"),
+    }
     let mut probe = Probe::start(ProbeConfig {
         name,
         input,
@@ -241,29 +246,67 @@ pub fn packets_at(
     Ok(indexes.iter().map(|i| found[i].clone()).collect())
 }
 
+/// Groups packet times so that each group's packets all lie within `window` of the group's
+/// first packet: one request per group, each searched over `[first − window, last + window]`
+/// (at most three windows wide), so that every packet is searched around its own time and
+/// packets close together share one request. Returns index lists into `times`, in time order.
+pub fn time_groups(times: &[u64], window: u64) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by_key(|&i| times[i]);
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match groups.last_mut() {
+            Some(g) if times[i] - times[g[0]] <= window => g.push(i),
+            _ => groups.push(vec![i]),
+        }
+    }
+    groups
+}
+
 /// `ashiato probe query`
 pub fn query(a: QueryArgs) -> Result<()> {
-    let window = parse_duration_ns(&a.window).context("--window")?;
-    let explicit_time = a
-        .time
-        .as_deref()
-        .map(parse_time_ns)
-        .transpose()
-        .context("--time")?;
-    let (digests, packet_time) = match &a.pcap {
+    let window = a.window;
+    // The table id our digests are valid for: a probe of another federation key (or digest
+    // version) holds other digests, and its "not seen" would mean nothing.
+    let (requests, expect_table) = match &a.pcap {
         Some(p) => {
             let key = load_key(&a.key)?;
             let pk = packets_at(p, &a.index, &key)?;
-            let t = pk.iter().map(|(t, _)| *t).min();
-            (pk.into_iter().map(|(_, d)| d).collect::<Vec<_>>(), t)
+            let times: Vec<u64> = pk.iter().map(|(t, _)| a.time.unwrap_or(*t)).collect();
+            let mut digests_seen = std::collections::HashSet::new();
+            let reqs = time_groups(&times, window)
+                .into_iter()
+                .map(|g| {
+                    let lo = times[g[0]];
+                    let hi = times[*g.last().unwrap_or(&g[0])];
+                    QueryRequest {
+                        // The same packet asked twice (two indexes of one retransmission)
+                        // is asked once: the probe refuses repeated digests.
+                        digests: g
+                            .iter()
+                            .map(|&i| pk[i].1.clone())
+                            .filter(|d| digests_seen.insert(d.clone()))
+                            .collect(),
+                        from_ns: Some(lo.saturating_sub(window)),
+                        to_ns: Some(hi.saturating_add(window)),
+                    }
+                })
+                .filter(|r| !r.digests.is_empty())
+                .collect::<Vec<_>>();
+            (reqs, Some(key.table_id()))
         }
-        None => (a.digest.clone(), None),
-    };
-    let center = explicit_time.or(packet_time);
-    let req = QueryRequest {
-        digests,
-        from_ns: center.map(|t| t.saturating_sub(window)),
-        to_ns: center.map(|t| t.saturating_add(window)),
+        None => {
+            let expect = match &a.key.key_file {
+                Some(_) => Some(load_key(&a.key)?.table_id()),
+                None => None,
+            };
+            let req = QueryRequest {
+                digests: a.digest.clone(),
+                from_ns: a.time.map(|t| t.saturating_sub(window)),
+                to_ns: a.time.map(|t| t.saturating_add(window)),
+            };
+            (vec![req], expect)
+        }
     };
     if a.tls.dev_insecure {
         check_insecure_target(&a.probe).map_err(anyhow::Error::msg)?;
@@ -272,11 +315,30 @@ pub fn query(a: QueryArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let resp = rt.block_on(client.query(&req))?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&resp)?);
-    } else {
-        print_answer(&resp);
+    for req in &requests {
+        let resp = rt.block_on(client.query(req))?;
+        if let Some(expect) = expect_table {
+            check_table_id(&a.probe, &resp, expect)?;
+        }
+        if a.json {
+            println!("{}", serde_json::to_string(&resp)?);
+        } else {
+            print_answer(&resp);
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an answer from tables built under another federation key or digest version.
+fn check_table_id(probe: &str, resp: &QueryResponse, expect: u64) -> Result<()> {
+    let ours = format!("{expect:016x}");
+    if resp.table_id != ours {
+        bail!(
+            "{probe}: the probe's tables ({}) were built with another federation key or digest \
+             version than ours ({ours}): its answers say nothing about our digests; use the \
+             federation's --key-file",
+            resp.table_id
+        );
     }
     Ok(())
 }

@@ -120,45 +120,11 @@ pub fn parse_time_ns(s: &str) -> Result<u64> {
     })
 }
 
+/// RFC 3339 through the `time` crate: real calendar checks (2023-02-31 is refused, not read
+/// as 2023-03-03) and any UTC offset.
 fn parse_rfc3339(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z').or_else(|| s.strip_suffix("+00:00"))?;
-    let (date, time) = s.split_once(['T', ' '])?;
-    let mut d = date.split('-');
-    let (y, mo, da): (i64, u32, u32) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut t = hms.split(':');
-    let (h, mi, se): (u64, u64, u64) = (
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-    );
-    if !(1970..=9999).contains(&y)
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&da)
-        || h > 23
-        || mi > 59
-        || se > 60
-    {
-        return None;
-    }
-    let days = ashiato_wire::time::days_from_civil(y, mo, da);
-    if days < 0 {
-        return None;
-    }
-    let mut frac_ns = 0u64;
-    if !frac.is_empty() {
-        if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        frac_ns = frac.parse::<u64>().ok()? * 10u64.pow(9 - frac.len() as u32);
-    }
-    (days as u64 * 86400 + h * 3600 + mi * 60 + se)
-        .checked_mul(1_000_000_000)?
-        .checked_add(frac_ns)
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos()).ok()
 }
 
 /// Bytes for humans: `1.50 GiB`.
@@ -224,5 +190,24 @@ mod tests {
         for ns in [0u64, 951_782_400_000_000_000, 4_102_444_799_999_999_999] {
             assert_eq!(parse_time_ns(&ashiato_wire::time::rfc3339(ns)).unwrap(), ns);
         }
+    }
+
+    #[test]
+    fn impossible_dates_are_refused_and_offsets_honoured() {
+        for bad in [
+            "2023-02-31T00:00:00Z",
+            "2023-04-31T00:00:00Z",
+            "2023-13-01T00:00:00Z",
+        ] {
+            assert!(parse_time_ns(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_time_ns("2009-06-01T21:00:00+09:00").unwrap(),
+            parse_time_ns("2009-06-01T12:00:00Z").unwrap()
+        );
+        assert!(
+            parse_time_ns("1969-12-31T23:59:59Z").is_err(),
+            "before 1970"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! | POST   | `/v1/query`   | [`QueryRequest`] → [`QueryResponse`]                      |
 //! | GET    | `/v1/status`  | [`StatusResponse`]                                        |
 //! | GET    | `/metrics`    | Prometheus text exposition (format 0.0.4)                 |
-//! | GET    | `/healthz`    | `ok`                                                      |
+//! | GET    | `/healthz`    | `ok`, or `503` once capture stopped on an error           |
 //!
 //! A query carries digests and a time window, never packet bytes; an answer carries epochs
 //! and false-positive rates, never packet bytes. Every field is validated: at most
@@ -168,6 +168,10 @@ pub struct StatusResponse {
     pub skipped: Vec<(String, u64)>,
     /// True once a finite input (capture files) is fully read.
     pub input_done: bool,
+    /// Why capture stopped, if it stopped on an error: the probe answers for what it recorded
+    /// before and records nothing more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_error: Option<String>,
     /// Every answerable epoch, oldest first.
     pub epochs: Vec<EpochStatus>,
 }
@@ -204,7 +208,7 @@ pub fn router(state: Arc<ProbeState>) -> Router {
         .route("/v1/query", post(query))
         .route("/v1/status", get(status))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -346,6 +350,7 @@ pub fn status_of(state: &ProbeState) -> StatusResponse {
             .map(|(r, n)| (r.to_string(), n))
             .collect(),
         input_done: c.input_done,
+        capture_error: c.capture_error,
         epochs: state
             .tables
             .epochs()
@@ -360,6 +365,19 @@ pub fn status_of(state: &ProbeState) -> StatusResponse {
                 current: e.current,
             })
             .collect(),
+    }
+}
+
+/// `ok` while the probe records; `503` with the reason once its capture has stopped on an
+/// error (it still answers queries for what it recorded, but a monitor must know).
+async fn healthz(State(state): State<Arc<ProbeState>>) -> Response {
+    match state.counters.capture_error() {
+        None => "ok".into_response(),
+        Some(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("capture stopped: {e}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -32,7 +32,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ashiato_capture::CaptureError;
-use ashiato_capture::live::{FanoutMode, LiveConfig};
+use ashiato_capture::file::MultiFileSource;
+use ashiato_capture::live::{FanoutMode, LiveConfig, LiveSource};
 use ashiato_digest::Key;
 use ashiato_tables::{DigestTables, MaintenanceHandle, TableError, TablesConfig};
 
@@ -92,8 +93,60 @@ pub enum ProbeError {
     #[error(transparent)]
     Tables(#[from] TableError),
     /// The capture thread could not start.
-    #[error("cannot start the capture thread: {0}")]
-    Thread(std::io::Error),
+    #[error("cannot start the capture thread")]
+    Thread(#[source] std::io::Error),
+    /// The packet source could not be opened: the probe would record nothing.
+    #[error("cannot record: {0}")]
+    Capture(#[from] CaptureError),
+}
+
+/// An error and its causes on one line (`a: b: c`), for status pages and logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        // Errors that still repeat their cause in their own message are not printed twice.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// An opened packet source, handed to one capture thread.
+enum Source {
+    Files(MultiFileSource),
+    Live(LiveSource),
+}
+
+/// Opens the input: every capture file (and its first record), or one ring per capture
+/// thread in one PACKET_FANOUT group.
+fn open_sources(input: &Input) -> Result<Vec<Source>, CaptureError> {
+    match input {
+        Input::Files(paths) => Ok(vec![Source::Files(MultiFileSource::open(paths)?)]),
+        Input::Live {
+            iface,
+            cfg,
+            threads,
+        } => {
+            let workers = (*threads).clamp(1, 64);
+            // One fanout group per probe process; the kernel scopes group ids per network
+            // namespace, and the process id keeps two probes on one host apart.
+            let fanout_group = (std::process::id() & 0xffff) as u16;
+            (0..workers)
+                .map(|_| {
+                    let mut cfg = cfg.clone();
+                    if workers > 1 {
+                        cfg.fanout = Some((fanout_group, FanoutMode::Hash));
+                    }
+                    LiveSource::open(iface, &cfg).map(Source::Live)
+                })
+                .collect()
+        }
+    }
 }
 
 /// A running probe: capture threads, maintenance thread and shared state.
@@ -121,42 +174,36 @@ impl Probe {
             started: Instant::now(),
         });
         let stop = Arc::new(AtomicBool::new(false));
-        let workers = match &cfg.input {
-            Input::Files(_) => 1,
-            Input::Live { threads, .. } => (*threads).clamp(1, 64),
-        };
-        // One fanout group per probe process; the kernel scopes group ids per network
-        // namespace, and the process id keeps two probes on one host apart.
-        let fanout_group = (std::process::id() & 0xffff) as u16;
+        // Every source is opened here, before any thread starts: a probe that cannot record
+        // (no such interface, no permission, a missing, unreadable or garbage capture file)
+        // fails to start instead of serving empty tables.
+        let sources = open_sources(&cfg.input)?;
+        let workers = sources.len();
         let mut ingest = Vec::with_capacity(workers);
-        for worker in 0..workers {
+        for (worker, source) in sources.into_iter().enumerate() {
             let (stop, counters, tables) = (stop.clone(), counters.clone(), tables.clone());
             let key = cfg.key;
-            let input = cfg.input.clone();
+            let is_files = matches!(source, Source::Files(_));
             let handle = std::thread::Builder::new()
                 .name(format!("ashiato-ingest-{worker}"))
                 .spawn(move || {
                     let mut ing = Ingestor::new(key, &tables);
                     ing.set_worker(worker);
                     ing.set_concurrent(workers > 1);
-                    let r = match &input {
-                        Input::Files(paths) => {
-                            pipeline::run_files(paths, &mut ing, &counters, &stop)
+                    let r = match source {
+                        Source::Files(src) => {
+                            pipeline::run_file_source(src, &mut ing, &counters, &stop)
                         }
-                        Input::Live { iface, cfg, .. } => {
-                            let mut cfg = cfg.clone();
-                            if workers > 1 {
-                                cfg.fanout = Some((fanout_group, FanoutMode::Hash));
-                            }
-                            pipeline::run_live(iface, &cfg, &mut ing, &counters, &stop)
+                        Source::Live(src) => {
+                            pipeline::run_live_source(src, &mut ing, &counters, &stop)
                         }
                     };
                     match &r {
                         Err(e) => {
-                            tracing::error!(worker, error = %e, "capture stopped");
-                            counters.set_input_done();
+                            tracing::error!(worker, error = %e, "capture stopped; still answering for what was recorded");
+                            counters.set_capture_error(error_chain(e));
                         }
-                        Ok(()) if matches!(input, Input::Files(_)) => {
+                        Ok(()) if is_files => {
                             let c = counters.snapshot();
                             tracing::info!(
                                 frames = c.frames_seen,
@@ -185,7 +232,7 @@ impl Probe {
         self.state.clone()
     }
 
-    /// True once a finite input is read or the capture failed.
+    /// True once a finite input is read (or its reading failed).
     pub fn input_done(&self) -> bool {
         self.state.counters.snapshot().input_done
     }

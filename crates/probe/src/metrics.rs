@@ -18,6 +18,8 @@ use crate::api::ProbeState;
 pub struct IngestCounters {
     workers: Mutex<Vec<WorkerTotals>>,
     input_done: AtomicBool,
+    /// The first capture error, once a capture thread has stopped on one.
+    capture_error: Mutex<Option<String>>,
 }
 
 /// Totals one worker has published.
@@ -45,6 +47,9 @@ pub struct CountersSnapshot {
     pub skipped: Vec<(&'static str, u64)>,
     /// True once a finite input has been read to its end.
     pub input_done: bool,
+    /// Why capture stopped, if it stopped on an error: the probe still answers for what it
+    /// recorded before, but records nothing more (`/healthz` fails, `/v1/status` says why).
+    pub capture_error: Option<String>,
 }
 
 impl CountersSnapshot {
@@ -92,11 +97,28 @@ impl IngestCounters {
         self.input_done.store(true, Ordering::Release);
     }
 
+    /// Records that a capture thread stopped on an error (the first one is kept).
+    pub fn set_capture_error(&self, error: String) {
+        let mut e = self.capture_error.lock().unwrap_or_else(|e| e.into_inner());
+        if e.is_none() {
+            *e = Some(error);
+        }
+    }
+
+    /// Why capture stopped, if it stopped on an error.
+    pub fn capture_error(&self) -> Option<String> {
+        self.capture_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Copies the counters, summed over workers.
     pub fn snapshot(&self) -> CountersSnapshot {
         let w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         let mut s = CountersSnapshot {
             input_done: self.input_done.load(Ordering::Acquire),
+            capture_error: self.capture_error(),
             ..CountersSnapshot::default()
         };
         for t in w.iter() {

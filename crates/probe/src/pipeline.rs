@@ -173,19 +173,35 @@ pub fn run_files(
     counters: &IngestCounters,
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
-    let r = read_files(paths, ing, counters, stop);
+    match MultiFileSource::open(paths) {
+        Ok(src) => run_file_source(src, ing, counters, stop),
+        Err(e) => {
+            counters.set_input_done();
+            Err(e)
+        }
+    }
+}
+
+/// [`run_files`] on files already opened (so that a probe can refuse to start when its
+/// input cannot be read at all).
+pub fn run_file_source(
+    mut src: MultiFileSource,
+    ing: &mut Ingestor,
+    counters: &IngestCounters,
+    stop: &AtomicBool,
+) -> Result<(), CaptureError> {
+    let r = read_files(&mut src, ing, counters, stop);
     ing.publish(counters);
     counters.set_input_done();
     r
 }
 
 fn read_files(
-    paths: &[PathBuf],
+    src: &mut MultiFileSource,
     ing: &mut Ingestor,
     counters: &IngestCounters,
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
-    let mut src = MultiFileSource::open(paths)?;
     let mut next_publish = PUBLISH_EVERY;
     while let Some((_, frame)) = src.next_frame()? {
         ing.ingest(&frame);
@@ -209,20 +225,28 @@ pub fn run_live(
     counters: &IngestCounters,
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
-    let r = capture_live(iface, cfg, ing, counters, stop);
+    run_live_source(LiveSource::open(iface, cfg)?, ing, counters, stop)
+}
+
+/// [`run_live`] on a ring already opened.
+pub fn run_live_source(
+    mut src: LiveSource,
+    ing: &mut Ingestor,
+    counters: &IngestCounters,
+    stop: &AtomicBool,
+) -> Result<(), CaptureError> {
+    let r = capture_live(&mut src, ing, counters, stop);
     ing.publish(counters);
     r
 }
 
 fn capture_live(
-    iface: &str,
-    cfg: &LiveConfig,
+    src: &mut LiveSource,
     ing: &mut Ingestor,
     counters: &IngestCounters,
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
-    let mut src = LiveSource::open(iface, cfg)?;
-    tracing::info!(iface, "live capture started");
+    tracing::info!(iface = src.iface(), "live capture started");
     while !stop.load(Ordering::Relaxed) {
         let polled = src.poll_frames(Duration::from_millis(100), |f| ing.ingest(&f));
         ing.publish(counters);
