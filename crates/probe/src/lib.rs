@@ -34,7 +34,9 @@ use std::time::{Duration, Instant};
 use ashiato_capture::CaptureError;
 use ashiato_capture::live::{FanoutMode, LiveConfig};
 use ashiato_digest::Key;
-use ashiato_tables::{DigestTables, MaintenanceHandle, TableError, TablesConfig};
+use ashiato_tables::{
+    DigestTables, EventSink, MaintenanceHandle, TableError, TableEvent, TablesConfig,
+};
 
 use crate::api::ProbeState;
 use crate::metrics::IngestCounters;
@@ -84,7 +86,7 @@ pub struct ProbeConfig {
     pub tables: TablesConfig,
 }
 
-/// Errors starting a probe.
+/// Errors starting or stopping a probe.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -92,8 +94,58 @@ pub enum ProbeError {
     #[error(transparent)]
     Tables(#[from] TableError),
     /// The capture thread could not start.
-    #[error("cannot start the capture thread: {0}")]
-    Thread(std::io::Error),
+    #[error("cannot start the capture thread")]
+    Thread(#[source] std::io::Error),
+    /// [`Probe::stop`] could not write every epoch held in memory to the spill directory
+    /// (the source is [`TableError::EpochsNotSaved`]: how many, the first epoch, the cause).
+    /// The evidence of those epochs is gone; the process must not exit as a success.
+    #[error("shutdown could not save the epochs held in memory")]
+    NotSaved(#[source] TableError),
+}
+
+/// `error` and its sources joined with ": ", for one log field.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut cur = error.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
+}
+
+/// Logs an event of the tables: every one means evidence lost or at risk, so each names the
+/// file (`path`), the epoch start in ns where known (`epoch`) and the cause (`error`).
+fn log_table_event(event: TableEvent) {
+    let path = event.path().display().to_string();
+    let error = error_chain(event.error());
+    match &event {
+        TableEvent::SpillWriteFailed { epoch_start_ns, .. } => tracing::error!(
+            path,
+            epoch = epoch_start_ns,
+            error,
+            "spill write failed: the epoch is lost and queries over it answer unknown"
+        ),
+        TableEvent::SpillReadFailed { epoch_start_ns, .. } => tracing::error!(
+            path,
+            epoch = epoch_start_ns,
+            error,
+            "spill file unreadable: the epoch answers unknown"
+        ),
+        TableEvent::SpillFileRejected { epoch_start_ns, .. } => tracing::warn!(
+            path,
+            epoch = epoch_start_ns,
+            error,
+            "spill file rejected at start: not queried"
+        ),
+        TableEvent::SpillDeleteFailed { .. } => tracing::warn!(
+            path,
+            error,
+            "spill file could not be deleted: disk use may exceed the budget"
+        ),
+        _ => tracing::warn!(path, error, kind = event.kind(), "digest tables event"),
+    }
 }
 
 /// A running probe: capture threads, maintenance thread and shared state.
@@ -101,7 +153,8 @@ pub struct Probe {
     state: Arc<ProbeState>,
     stop: Arc<AtomicBool>,
     ingest: Vec<JoinHandle<Result<(), CaptureError>>>,
-    _maintenance: MaintenanceHandle,
+    /// Taken by [`Probe::stop`], which stops the thread before the final spill.
+    maintenance: Option<MaintenanceHandle>,
 }
 
 impl Probe {
@@ -109,7 +162,8 @@ impl Probe {
     pub fn start(cfg: ProbeConfig) -> Result<Probe, ProbeError> {
         let mut tcfg = cfg.tables.clone();
         tcfg.table_id = cfg.key.table_id();
-        let tables = DigestTables::new(tcfg)?;
+        let events: EventSink = Arc::new(log_table_event);
+        let tables = DigestTables::with_events(tcfg, Some(events))?;
         let maintenance = tables.spawn_maintenance();
         let counters = Arc::new(IngestCounters::default());
         let state = Arc::new(ProbeState {
@@ -119,6 +173,7 @@ impl Probe {
             tables: tables.clone(),
             counters: counters.clone(),
             started: Instant::now(),
+            answer_budget: Arc::new(tokio::sync::Semaphore::new(api::ANSWER_BUDGET_BYTES)),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let workers = match &cfg.input {
@@ -176,7 +231,7 @@ impl Probe {
             state,
             stop,
             ingest,
-            _maintenance: maintenance,
+            maintenance: Some(maintenance),
         })
     }
 
@@ -209,27 +264,41 @@ impl Probe {
         h.join().ok().and_then(|r| r.err())
     }
 
-    /// Stops capturing, retires every epoch still in memory (so with spilling configured the
-    /// newest epochs reach the disk and survive a restart), and returns the first capture
-    /// error, if any.
-    pub fn stop(mut self) -> Result<(), CaptureError> {
+    /// Stops capturing, stops the maintenance thread, then retires every epoch still in memory
+    /// (with spilling configured the newest epochs reach the disk and survive a restart).
+    ///
+    /// Returns `Ok(None)` on a clean stop, `Ok(Some(e))` if a capture thread had ended with
+    /// an error (what it recorded was saved), and `Err(ProbeError::NotSaved(_))` if spilling
+    /// is configured and some epochs held in memory could not be written: the caller must
+    /// exit with a failure (`ashiato probe run` exits 1).
+    ///
+    /// The maintenance thread is stopped first so that every epoch still in memory is written
+    /// by this call and counted in its result, not by the thread behind its back.
+    pub fn stop(mut self) -> Result<Option<CaptureError>, ProbeError> {
         self.stop.store(true, Ordering::Relaxed);
-        let mut first = Ok(());
+        let mut first = None;
         for h in self.ingest.drain(..) {
             if let Ok(Err(e)) = h.join()
-                && first.is_ok()
+                && first.is_none()
             {
-                first = Err(e);
+                first = Some(e);
             }
+        }
+        if let Some(m) = self.maintenance.take() {
+            m.stop();
         }
         match self.state.tables.retire_all() {
-            Ok(r) if r.spilled > 0 => {
-                tracing::info!(spilled = r.spilled, "in-memory epochs written to disk")
+            Ok(r) => {
+                if r.spilled > 0 {
+                    tracing::info!(spilled = r.spilled, "in-memory epochs written to disk");
+                }
+                Ok(first)
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "could not retire the in-memory epochs"),
+            Err(e) => {
+                tracing::error!(error = error_chain(&e), "in-memory epochs not saved");
+                Err(ProbeError::NotSaved(e))
+            }
         }
-        first
     }
 }
 
