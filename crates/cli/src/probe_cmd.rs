@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ashiato_capture::file::FileSource;
 use ashiato_capture::live::LiveConfig;
-use ashiato_probe::api::{QueryRequest, QueryResponse, router};
+use ashiato_probe::api::{QueryRequest, QueryResponse, Verdict, router};
 use ashiato_probe::client::{ServiceClient, check_insecure_target};
 use ashiato_probe::server::{ServerLimits, check_insecure_listen, serve};
 use ashiato_probe::tls::{TlsFiles, client_config, server_config};
@@ -156,6 +156,16 @@ pub fn run(a: RunArgs) -> Result<()> {
         crate::sysmem::Fit::Tight(m) => tracing::warn!("{m}"),
         crate::sysmem::Fit::TooBig(m) => bail!("{m}"),
     }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // Signal handlers before the probe starts recording: a SIGTERM from then on stops it
+    // cleanly (and saves what it holds) instead of killing it.
+    let signals = {
+        let _rt = rt.enter();
+        Signals::install()?
+    };
     let mut probe = Probe::start(ProbeConfig {
         name,
         input,
@@ -163,10 +173,6 @@ pub fn run(a: RunArgs) -> Result<()> {
         tables,
     })?;
     let state = probe.state();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -181,25 +187,54 @@ pub fn run(a: RunArgs) -> Result<()> {
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 if let Some(e) = probe.capture_error() {
-                    // The tables keep what was read; the service keeps answering.
-                    tracing::error!(error = %e, "capture ended with an error; still serving what was recorded");
-                    eprintln!("ashiato: {e}");
+                    // The tables keep what was read; the service keeps answering, and
+                    // /healthz and /v1/status say why nothing more is recorded.
+                    eprintln!("ashiato: {}", ashiato_probe::error_chain(&e));
                 }
             }
         };
         let shutdown = async {
             tokio::select! {
-                _ = shutdown_signal() => {},
+                _ = signals.recv() => {},
                 _ = watch => {},
             }
         };
         serve(listener, app, tls, ServerLimits::default(), shutdown).await?;
         tracing::info!("shutting down");
-        if let Err(e) = probe.stop() {
-            tracing::warn!(error = %e, "capture had ended with an error");
+        // Epochs held in memory that could not be saved are evidence lost: exit 1.
+        if let Some(e) = probe.stop()? {
+            tracing::warn!(
+                error = ashiato_probe::error_chain(&e),
+                "capture had ended with an error"
+            );
         }
         anyhow::Ok(())
     })
+}
+
+/// SIGINT and SIGTERM, installed once.
+pub(crate) struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (inside a runtime context).
+    pub(crate) fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    /// Resolves on the next SIGINT or SIGTERM.
+    pub(crate) async fn recv(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {},
+            _ = self.term.recv() => {},
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -354,24 +389,50 @@ pub fn print_answer(r: &QueryResponse) {
         rfc3339(r.from_ns),
         rfc3339(r.to_ns)
     );
+    for g in &r.gaps {
+        println!(
+            "  not held: {} .. {} ({}{})",
+            rfc3339(g.from_ns),
+            rfc3339(g.to_ns),
+            g.reason,
+            g.detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        );
+    }
+    if r.gaps_truncated {
+        println!("  (more parts of the window are not held than are listed)");
+    }
     for a in &r.answers {
-        if a.seen {
-            for e in &a.epochs {
-                println!(
-                    "  {} SEEN in epoch {} .. {} ({} packets, chance of a false match {:.3e}{})",
-                    a.digest,
-                    rfc3339(e.start_ns),
-                    rfc3339(e.end_ns),
-                    e.inserted,
-                    e.fpr,
-                    if e.on_disk { ", from disk" } else { "" }
-                );
+        match a.verdict() {
+            Verdict::Seen => {
+                for e in &a.epochs {
+                    println!(
+                        "  {} SEEN in epoch {} .. {} ({} packets, chance of a false match {:.3e}{})",
+                        a.digest,
+                        rfc3339(e.start_ns),
+                        rfc3339(e.end_ns),
+                        e.inserted,
+                        e.fpr,
+                        if e.on_disk { ", from disk" } else { "" }
+                    );
+                }
+                if a.truncated {
+                    println!("  {} (more epochs hold it than are listed)", a.digest);
+                }
             }
-        } else {
-            println!(
+            Verdict::NotSeen => println!(
                 "  {} not seen (a never-seen packet would match here with probability {:.3e})",
                 a.digest, r.false_match_probability
-            );
+            ),
+            Verdict::Unknown => println!(
+                "  {} UNKNOWN: not seen in what the probe holds, but {}",
+                a.digest,
+                a.reason
+                    .as_deref()
+                    .unwrap_or("parts of the window are not held")
+            ),
         }
     }
 }

@@ -333,3 +333,70 @@ fn the_demo_keeps_the_report_it_points_at() {
     let dir = report.parent().unwrap().parent().unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn sigterm_saves_the_epochs_in_memory_or_exits_1() {
+    let f = data(MASSCAN);
+    for lose in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = dir.path().join("spill");
+        let mut c = bin()
+            .args([
+                "probe",
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--print-addr",
+                "--dev-insecure",
+            ])
+            .args(["--rate", "10kpps", "--pcap", f.to_str().unwrap()])
+            .args(["--spill-dir", spill.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(c.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_string();
+        wait_input_done(&addr);
+        if lose {
+            // The disk "fails": the directory is gone when shutdown writes.
+            std::fs::remove_dir_all(&spill).unwrap();
+        }
+        let pid = c.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = c.wait().unwrap();
+        let mut err = String::new();
+        c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        if lose {
+            assert_eq!(status.code(), Some(1), "{err}");
+            assert!(err.contains("could not save"), "{err}");
+        } else {
+            assert_eq!(status.code(), Some(0), "{err}");
+            let files = std::fs::read_dir(&spill)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "ashbloom")
+                })
+                .count();
+            // The 10 s capture, all of it still in memory, is written at shutdown.
+            assert!(files >= 10, "{files} epochs written");
+        }
+    }
+}

@@ -11,18 +11,34 @@
 //! and false-positive rates, never packet bytes. Every field is validated: at most
 //! [`MAX_BATCH`] digests, each exactly 32 hex digits, `from_ns <= to_ns`, no unknown fields,
 //! and the body is capped at [`MAX_BODY_BYTES`] before it is parsed.
+//!
+//! An answer means what it says: a digest is `not_seen` only if every part of the window was
+//! recorded and is still held; otherwise it is `unknown`, and the answer lists the
+//! [`GapAnswer`]s — the parts it cannot answer for, and why (see
+//! [`ashiato_tables::coverage`]).
+//!
+//! Answers are bounded: one is at most [`MAX_ANSWER_BYTES`] (at most [`MAX_EPOCH_ENTRIES`]
+//! epochs listed in all, [`MAX_GAPS`] gaps), and all answers being computed or sent, over every
+//! connection, hold at most [`ANSWER_BUDGET_BYTES`]: a query that would exceed it gets `503`
+//! with `Retry-After` (see [`crate::api::answer_body`]). Slow readers can no longer pile up
+//! answers in memory.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use ashiato_digest::Digest;
-use ashiato_tables::{DigestTables, EpochMatch};
+use ashiato_tables::theory::union_fpr;
+use ashiato_tables::{DigestTables, EpochMatch, Gap, GapReason, gaps};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{IngestCounters, render_metrics};
 
@@ -38,6 +54,29 @@ pub const MAX_WORK: u64 = 16 * 1024 * 1024;
 
 /// Most epochs listed in one digest's answer (a digest seen in more is marked truncated).
 pub const MAX_EPOCHS_PER_ANSWER: usize = 256;
+
+/// Most epochs listed in one whole answer, over all its digests. A full batch where every
+/// digest matched [`MAX_EPOCHS_PER_ANSWER`] epochs once made a 127 MB answer; now the
+/// per-digest limit is lowered evenly (each digest keeps `min(its matches, L)` for the largest
+/// `L` that fits) and the digests cut short are marked `truncated`.
+pub const MAX_EPOCH_ENTRIES: usize = 16 * 1024;
+
+/// Most gaps listed in one answer (`gaps_truncated` says when there were more; verdicts are
+/// computed from all of them).
+pub const MAX_GAPS: usize = 1024;
+
+/// Upper bound of one serialised answer: [`MAX_EPOCH_ENTRIES`] epochs (≤ 140 bytes each),
+/// [`MAX_BATCH`] digest entries (≤ 300 bytes each), [`MAX_GAPS`] gaps (≤ 140 bytes each) and
+/// the header fit in it with room to spare (`answers_never_exceed_the_cap` checks the worst
+/// case).
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes of answers in flight — reserved while computed, then held until sent or dropped —
+/// across all connections of a probe. 16 full-size answers, or many more small ones.
+pub const ANSWER_BUDGET_BYTES: usize = 16 * MAX_ANSWER_BYTES;
+
+/// Seconds a client is told to wait when the answer budget is exhausted.
+pub const RETRY_AFTER_SECS: u32 = 1;
 
 /// A question to a probe: did you see these digests between `from_ns` and `to_ns`?
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -80,18 +119,76 @@ impl From<&EpochMatch> for EpochHit {
     }
 }
 
+/// What a probe can say about one digest over the window.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// At least one epoch in the window holds it (with that epoch's false-positive rate).
+    Seen,
+    /// No epoch holds it, and every part of the window was recorded and is held.
+    NotSeen,
+    /// No epoch held holds it, but parts of the window are not held (see `gaps`): the probe
+    /// cannot say it did not see it.
+    Unknown,
+}
+
+/// A part of the window the probe cannot answer for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GapAnswer {
+    /// Start, ns since the Unix epoch.
+    pub from_ns: u64,
+    /// End (exclusive at epoch boundaries; the window's end otherwise).
+    pub to_ns: u64,
+    /// `lost`, `expired`, `not_recorded` or `not_yet_recorded`.
+    pub reason: String,
+    /// For `lost`: `spill_write_failed`, `spill_file_rejected`, `spill_file_unreadable` or
+    /// `several`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<&Gap> for GapAnswer {
+    fn from(g: &Gap) -> Self {
+        GapAnswer {
+            from_ns: g.from_ns,
+            to_ns: g.to_ns,
+            reason: g.reason.as_str().into(),
+            detail: g.reason.detail().map(str::to_string),
+        }
+    }
+}
+
 /// The answer for one digest.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DigestAnswer {
     /// The digest asked about.
     pub digest: String,
-    /// True when at least one epoch in the window holds it.
+    /// True when at least one epoch in the window holds it (`verdict == seen`; kept for
+    /// clients that predate `verdict`).
     pub seen: bool,
+    /// `seen`, `not_seen` or `unknown`. Absent in answers of older probes: use
+    /// [`DigestAnswer::verdict`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Why the verdict is `unknown`: the reasons of the window's gaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The epochs that hold it (at most [`MAX_EPOCHS_PER_ANSWER`], oldest first).
     pub epochs: Vec<EpochHit>,
     /// True when more epochs held it than are listed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+}
+
+impl DigestAnswer {
+    /// The verdict, for answers of probes that predate the field too (`seen` or `not_seen`).
+    pub fn verdict(&self) -> Verdict {
+        self.verdict.unwrap_or(if self.seen {
+            Verdict::Seen
+        } else {
+            Verdict::NotSeen
+        })
+    }
 }
 
 /// A probe's answer to a [`QueryRequest`].
@@ -107,13 +204,25 @@ pub struct QueryResponse {
     pub from_ns: u64,
     /// End of the searched window.
     pub to_ns: u64,
-    /// Epochs searched.
+    /// Epochs searched (read from memory or disk).
     pub epochs_searched: usize,
     /// Chance that a digest the probe never saw is reported seen in this window:
-    /// 1 − Π(1 − fpr) over the searched epochs.
+    /// 1 − Π(1 − fpr) over the epochs actually searched (computed so that tiny rates do not
+    /// round to 0).
     pub false_match_probability: f64,
     /// One answer per digest, in request order.
     pub answers: Vec<DigestAnswer>,
+    /// Parts of the requested window the probe cannot answer for, oldest first (at most
+    /// [`MAX_GAPS`]). Empty when the whole window is held.
+    #[serde(default)]
+    pub gaps: Vec<GapAnswer>,
+    /// More gaps existed than are listed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gaps_truncated: bool,
+    /// Some digests list fewer epochs than matched, to keep the answer within
+    /// [`MAX_EPOCH_ENTRIES`] (those digests are marked `truncated`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// Summary of one epoch for the status page.
@@ -190,6 +299,8 @@ pub struct ProbeState {
     pub counters: Arc<IngestCounters>,
     /// Start of the process, for uptime.
     pub started: Instant,
+    /// Bytes of answers in flight over all connections; starts at [`ANSWER_BUDGET_BYTES`].
+    pub answer_budget: Arc<Semaphore>,
 }
 
 /// An error answer: a status code and a one-line JSON `{"error": ...}`.
@@ -249,49 +360,93 @@ pub fn validate(req: &QueryRequest) -> Result<Vec<u128>, ApiError> {
     Ok(digests)
 }
 
-/// Answers a validated query from the tables (the pure part of the handler); refuses one
-/// that would cost more than [`MAX_WORK`] tests.
+/// Answers a validated query from the tables; refuses one that would cost more than
+/// [`MAX_WORK`] tests. Reads the clock and the input state, then calls [`answer_at`].
 pub fn answer(
     state: &ProbeState,
     req: &QueryRequest,
     digests: &[u128],
 ) -> Result<QueryResponse, ApiError> {
-    let from = req.from_ns.unwrap_or(0);
-    let to = req.to_ns.unwrap_or(u64::MAX);
-    let searched: Vec<_> = state
-        .tables
-        .epochs()
-        .into_iter()
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let input_done = state.counters.snapshot().input_done;
+    answer_at(state, req, digests, now_ns, input_done)
+}
+
+/// [`answer`] at time `now_ns` (used only when nothing was recorded yet), with the fact that
+/// a finite input was read to its end (`input_done`: the time after its last packet is then
+/// covered — nothing more will arrive).
+///
+/// An absent `from_ns` / `to_ns` means the oldest / newest epoch held, so a query without a
+/// window asks about everything held and meets no gap at its ends.
+pub fn answer_at(
+    state: &ProbeState,
+    req: &QueryRequest,
+    digests: &[u128],
+    now_ns: u64,
+    input_done: bool,
+) -> Result<QueryResponse, ApiError> {
+    let held = state.tables.epochs();
+    let from = req
+        .from_ns
+        .unwrap_or_else(|| held.first().map_or(now_ns, |e| e.epoch_start_ns));
+    let to = req.to_ns.unwrap_or_else(|| {
+        held.last()
+            .map_or(now_ns, |e| e.epoch_end_ns.saturating_sub(1))
+            .max(from)
+    });
+    let in_window = held
+        .iter()
         .filter(|e| e.epoch_end_ns > from && e.epoch_start_ns <= to)
-        .collect();
-    let work = searched.len() as u64 * digests.len() as u64;
+        .count();
+    let work = in_window as u64 * digests.len() as u64;
     if work > MAX_WORK {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
             format!(
-                "{} digests over {} epochs is {work} tests, at most {MAX_WORK}: narrow the window (from_ns, to_ns) or split the batch",
+                "{} digests over {in_window} epochs is {work} tests, at most {MAX_WORK}: narrow the window (from_ns, to_ns) or split the batch",
                 digests.len(),
-                searched.len()
             ),
         ));
     }
-    let p_clean: f64 = searched.iter().map(|e| 1.0 - e.fpr).product();
-    let results = state.tables.query_batch(digests, from, to);
+    let search = state.tables.search(digests, from, to);
+    // After the search: an epoch lost or deleted meanwhile shows as a gap (see
+    // `DigestTables::coverage`).
+    let mut coverage = state.tables.coverage(from, to);
+    coverage.add_unreadable(search.unreadable.iter().copied());
+    let all_gaps = gaps(&coverage, from, to, input_done, now_ns);
+    let unknown_reason = gap_reasons(&all_gaps);
+    let limit = per_digest_limit(&search.matches);
+    let mut truncated_any = false;
     let answers = req
         .digests
         .iter()
-        .zip(results)
-        .map(|(d, hits)| DigestAnswer {
-            digest: d.trim().to_ascii_lowercase(),
-            seen: !hits.is_empty(),
-            truncated: hits.len() > MAX_EPOCHS_PER_ANSWER,
-            epochs: hits
-                .iter()
-                .take(MAX_EPOCHS_PER_ANSWER)
-                .map(EpochHit::from)
-                .collect(),
+        .zip(&search.matches)
+        .map(|(d, hits)| {
+            let verdict = if !hits.is_empty() {
+                Verdict::Seen
+            } else if unknown_reason.is_some() {
+                Verdict::Unknown
+            } else {
+                Verdict::NotSeen
+            };
+            let truncated = hits.len() > limit;
+            truncated_any |= truncated && limit < MAX_EPOCHS_PER_ANSWER.min(hits.len());
+            DigestAnswer {
+                digest: d.trim().to_ascii_lowercase(),
+                seen: verdict == Verdict::Seen,
+                verdict: Some(verdict),
+                reason: (verdict == Verdict::Unknown)
+                    .then(|| unknown_reason.clone())
+                    .flatten(),
+                truncated,
+                epochs: hits.iter().take(limit).map(EpochHit::from).collect(),
+            }
         })
         .collect();
+    let searched = &search.searched;
+    let epoch_ns = state.tables.config().epoch_ns;
     Ok(QueryResponse {
         probe: state.name.clone(),
         digest_version: ashiato_digest::DIGEST_VERSION,
@@ -299,31 +454,194 @@ pub fn answer(
         from_ns: searched
             .first()
             .map_or(from, |e| e.epoch_start_ns.max(from)),
-        to_ns: searched.last().map_or(to, |e| e.epoch_end_ns.min(to)),
+        to_ns: searched
+            .last()
+            .map_or(to, |e| e.epoch_start_ns.saturating_add(epoch_ns).min(to)),
         epochs_searched: searched.len(),
-        false_match_probability: 1.0 - p_clean,
+        false_match_probability: union_fpr(searched.iter().map(|e| e.fpr)),
         answers,
+        gaps_truncated: all_gaps.len() > MAX_GAPS,
+        gaps: all_gaps
+            .iter()
+            .take(MAX_GAPS)
+            .map(GapAnswer::from)
+            .collect(),
+        truncated: truncated_any,
     })
+}
+
+/// The distinct reasons of `gaps`, e.g. `expired, lost (spill_write_failed)`, or `None` when
+/// the window is fully held.
+fn gap_reasons(gaps: &[Gap]) -> Option<String> {
+    let mut reasons: Vec<GapReason> = gaps.iter().map(|g| g.reason).collect();
+    reasons.sort_unstable();
+    reasons.dedup();
+    let parts: Vec<String> = reasons
+        .iter()
+        .map(|r| match r.detail() {
+            Some(d) => format!("{} ({d})", r.as_str()),
+            None => r.as_str().to_string(),
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("window not fully held: {}", parts.join(", ")))
+}
+
+/// The largest per-digest number of listed epochs `L` (at most [`MAX_EPOCHS_PER_ANSWER`])
+/// such that listing `min(matches, L)` epochs per digest stays within [`MAX_EPOCH_ENTRIES`].
+/// Even rather than first come, first served: no digest loses all its epochs to another.
+fn per_digest_limit(matches: &[Vec<EpochMatch>]) -> usize {
+    let listed = |l: usize| -> usize { matches.iter().map(|m| m.len().min(l)).sum() };
+    if listed(MAX_EPOCHS_PER_ANSWER) <= MAX_EPOCH_ENTRIES {
+        return MAX_EPOCHS_PER_ANSWER;
+    }
+    // listed() is monotone in l: binary search for the last l that fits.
+    let (mut lo, mut hi) = (0usize, MAX_EPOCHS_PER_ANSWER);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if listed(mid) <= MAX_EPOCH_ENTRIES {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// Bytes to reserve before answering `digests` digests: an upper bound of the answer's size
+/// (see [`MAX_ANSWER_BYTES`]), so that answers being computed count against the budget too.
+pub fn answer_bound(digests: usize) -> usize {
+    const HEAD: usize = 2048;
+    const PER_DIGEST: usize = 320;
+    const PER_EPOCH: usize = 150;
+    const PER_GAP: usize = 150;
+    let epochs = digests
+        .saturating_mul(MAX_EPOCHS_PER_ANSWER)
+        .min(MAX_EPOCH_ENTRIES);
+    (HEAD + digests.saturating_mul(PER_DIGEST) + epochs * PER_EPOCH + MAX_GAPS * PER_GAP)
+        .min(MAX_ANSWER_BYTES)
+}
+
+/// A response body that holds its share of the answer budget until it is fully handed to
+/// the connection or dropped (client gone, deadline). It yields 64 KiB frames: the server
+/// asks for the next frame only when it has written the previous one, so at most one frame
+/// sits outside the accounted bytes.
+pub struct BudgetedBody {
+    data: Vec<u8>,
+    sent: usize,
+    _permit: OwnedSemaphorePermit,
+}
+
+const FRAME_BYTES: usize = 64 * 1024;
+
+impl hyper::body::Body for BudgetedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if this.sent >= this.data.len() {
+            return Poll::Ready(None);
+        }
+        let end = (this.sent + FRAME_BYTES).min(this.data.len());
+        let chunk = Bytes::copy_from_slice(&this.data[this.sent..end]);
+        this.sent = end;
+        Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.data.len()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact((self.data.len() - self.sent) as u64)
+    }
+}
+
+/// The JSON `body` as a response that holds `permit` (shrunk to the body's length, the rest
+/// returned to the budget) until the body is sent or dropped.
+pub fn answer_body(body: Vec<u8>, mut permit: OwnedSemaphorePermit) -> Response {
+    let excess = (permit.num_permits()).saturating_sub(body.len());
+    if excess > 0 {
+        drop(permit.split(excess));
+    }
+    let mut resp = Response::new(axum::body::Body::new(BudgetedBody {
+        data: body,
+        sent: 0,
+        _permit: permit,
+    }));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// `503` with `Retry-After`: the answer budget is exhausted.
+fn busy(needed: usize) -> Response {
+    let mut resp = ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "busy: answers in flight hold the budget of {ANSWER_BUDGET_BYTES} bytes and this one needs up to {needed}; retry in {RETRY_AFTER_SECS} s"
+        ),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    resp
+}
+
+/// Takes `bytes` of the answer budget now, or `None` if it is exhausted (never waits: a
+/// waiting request would hold its connection and body anyway).
+fn reserve(state: &ProbeState, bytes: usize) -> Option<OwnedSemaphorePermit> {
+    let n = u32::try_from(bytes).ok()?;
+    state.answer_budget.clone().try_acquire_many_owned(n).ok()
 }
 
 async fn query(
     State(state): State<Arc<ProbeState>>,
     body: Result<Json<QueryRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<QueryResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
     let digests = validate(&req)?;
+    let needed = answer_bound(digests.len());
+    let Some(mut permit) = reserve(&state, needed) else {
+        tracing::warn!(needed, "answer budget exhausted; query refused with 503");
+        return Ok(busy(needed));
+    };
     let st = state.clone();
-    // Large batches touch many cache lines; keep the async workers free.
-    let resp = tokio::task::spawn_blocking(move || answer(&st, &req, &digests))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    // Large batches touch many cache lines and may read spill files; keep the async workers
+    // free.
+    let (resp, bytes) = tokio::task::spawn_blocking(move || {
+        let resp = answer(&st, &req, &digests)?;
+        let bytes = serde_json::to_vec(&resp)
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        Ok::<_, ApiError>((resp, bytes))
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    if bytes.len() > permit.num_permits() {
+        // Only if `answer_bound` under-estimated: take the difference or refuse.
+        let Some(more) = reserve(&state, bytes.len() - permit.num_permits()) else {
+            return Ok(busy(bytes.len()));
+        };
+        permit.merge(more);
+    }
     tracing::info!(
         probe = %resp.probe,
         digests = resp.answers.len(),
         seen = resp.answers.iter().filter(|a| a.seen).count(),
+        unknown = resp
+            .answers
+            .iter()
+            .filter(|a| a.verdict() == Verdict::Unknown)
+            .count(),
+        bytes = bytes.len(),
         "query answered"
     );
-    Ok(Json(resp))
+    Ok(answer_body(bytes, permit))
 }
 
 /// The status document (also used by the CLI after an offline run).

@@ -35,7 +35,9 @@ use ashiato_capture::CaptureError;
 use ashiato_capture::file::MultiFileSource;
 use ashiato_capture::live::{FanoutMode, LiveConfig, LiveSource};
 use ashiato_digest::Key;
-use ashiato_tables::{DigestTables, MaintenanceHandle, TableError, TablesConfig};
+use ashiato_tables::{
+    DigestTables, EventSink, MaintenanceHandle, TableError, TableEvent, TablesConfig,
+};
 
 use crate::api::ProbeState;
 use crate::metrics::IngestCounters;
@@ -85,7 +87,7 @@ pub struct ProbeConfig {
     pub tables: TablesConfig,
 }
 
-/// Errors starting a probe.
+/// Errors starting or stopping a probe.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -96,8 +98,13 @@ pub enum ProbeError {
     #[error("cannot start the capture thread")]
     Thread(#[source] std::io::Error),
     /// The packet source could not be opened: the probe would record nothing.
-    #[error("cannot record: {0}")]
+    #[error("cannot record")]
     Capture(#[from] CaptureError),
+    /// [`Probe::stop`] could not write every epoch held in memory to the spill directory
+    /// (the source is [`TableError::EpochsNotSaved`]: how many, the first epoch, the cause).
+    /// The evidence of those epochs is gone; the process must not exit as a success.
+    #[error("shutdown could not save the epochs held in memory")]
+    NotSaved(#[source] TableError),
 }
 
 /// An error and its causes on one line (`a: b: c`), for status pages and logs.
@@ -149,20 +156,59 @@ fn open_sources(input: &Input) -> Result<Vec<Source>, CaptureError> {
     }
 }
 
+/// Logs an event of the tables: every one means evidence lost or at risk, so each names the
+/// file (`path`), the epoch start in ns where known (`epoch`) and the cause (`error`).
+fn log_table_event(event: TableEvent) {
+    let path = event.path().display().to_string();
+    let error = error_chain(event.error());
+    match &event {
+        TableEvent::SpillWriteFailed { epoch_start_ns, .. } => tracing::error!(
+            path,
+            epoch = epoch_start_ns,
+            error,
+            "spill write failed: the epoch is lost and queries over it answer unknown"
+        ),
+        TableEvent::SpillReadFailed { epoch_start_ns, .. } => tracing::error!(
+            path,
+            epoch = epoch_start_ns,
+            error,
+            "spill file unreadable: the epoch answers unknown"
+        ),
+        TableEvent::SpillFileRejected { epoch_start_ns, .. } => tracing::warn!(
+            path,
+            epoch = epoch_start_ns,
+            error,
+            "spill file rejected at start: not queried"
+        ),
+        TableEvent::SpillDeleteFailed { .. } => tracing::warn!(
+            path,
+            error,
+            "spill file could not be deleted: disk use may exceed the budget"
+        ),
+        _ => tracing::warn!(path, error, kind = event.kind(), "digest tables event"),
+    }
+}
+
 /// A running probe: capture threads, maintenance thread and shared state.
 pub struct Probe {
     state: Arc<ProbeState>,
     stop: Arc<AtomicBool>,
     ingest: Vec<JoinHandle<Result<(), CaptureError>>>,
-    _maintenance: MaintenanceHandle,
+    /// Taken by [`Probe::stop`], which stops the thread before the final spill.
+    maintenance: Option<MaintenanceHandle>,
 }
 
 impl Probe {
     /// Builds the tables and starts capturing.
     pub fn start(cfg: ProbeConfig) -> Result<Probe, ProbeError> {
+        // Every source is opened first, before the tables are allocated or any thread starts:
+        // a probe that cannot record (no such interface, no permission, a missing, unreadable
+        // or garbage capture file) fails to start instead of serving empty tables.
+        let sources = open_sources(&cfg.input)?;
         let mut tcfg = cfg.tables.clone();
         tcfg.table_id = cfg.key.table_id();
-        let tables = DigestTables::new(tcfg)?;
+        let events: EventSink = Arc::new(log_table_event);
+        let tables = DigestTables::with_events(tcfg, Some(events))?;
         let maintenance = tables.spawn_maintenance();
         let counters = Arc::new(IngestCounters::default());
         let state = Arc::new(ProbeState {
@@ -172,12 +218,9 @@ impl Probe {
             tables: tables.clone(),
             counters: counters.clone(),
             started: Instant::now(),
+            answer_budget: Arc::new(tokio::sync::Semaphore::new(api::ANSWER_BUDGET_BYTES)),
         });
         let stop = Arc::new(AtomicBool::new(false));
-        // Every source is opened here, before any thread starts: a probe that cannot record
-        // (no such interface, no permission, a missing, unreadable or garbage capture file)
-        // fails to start instead of serving empty tables.
-        let sources = open_sources(&cfg.input)?;
         let workers = sources.len();
         let mut ingest = Vec::with_capacity(workers);
         for (worker, source) in sources.into_iter().enumerate() {
@@ -200,8 +243,13 @@ impl Probe {
                     };
                     match &r {
                         Err(e) => {
-                            tracing::error!(worker, error = %e, "capture stopped; still answering for what was recorded");
-                            counters.set_capture_error(error_chain(e));
+                            let error = error_chain(e);
+                            tracing::error!(
+                                worker,
+                                error,
+                                "capture stopped; still answering for what was recorded"
+                            );
+                            counters.set_capture_error(error);
                         }
                         Ok(()) if is_files => {
                             let c = counters.snapshot();
@@ -223,7 +271,7 @@ impl Probe {
             state,
             stop,
             ingest,
-            _maintenance: maintenance,
+            maintenance: Some(maintenance),
         })
     }
 
@@ -256,27 +304,41 @@ impl Probe {
         h.join().ok().and_then(|r| r.err())
     }
 
-    /// Stops capturing, retires every epoch still in memory (so with spilling configured the
-    /// newest epochs reach the disk and survive a restart), and returns the first capture
-    /// error, if any.
-    pub fn stop(mut self) -> Result<(), CaptureError> {
+    /// Stops capturing, stops the maintenance thread, then retires every epoch still in memory
+    /// (with spilling configured the newest epochs reach the disk and survive a restart).
+    ///
+    /// Returns `Ok(None)` on a clean stop, `Ok(Some(e))` if a capture thread had ended with
+    /// an error (what it recorded was saved), and `Err(ProbeError::NotSaved(_))` if spilling
+    /// is configured and some epochs held in memory could not be written: the caller must
+    /// exit with a failure (`ashiato probe run` exits 1).
+    ///
+    /// The maintenance thread is stopped first so that every epoch still in memory is written
+    /// by this call and counted in its result, not by the thread behind its back.
+    pub fn stop(mut self) -> Result<Option<CaptureError>, ProbeError> {
         self.stop.store(true, Ordering::Relaxed);
-        let mut first = Ok(());
+        let mut first = None;
         for h in self.ingest.drain(..) {
             if let Ok(Err(e)) = h.join()
-                && first.is_ok()
+                && first.is_none()
             {
-                first = Err(e);
+                first = Some(e);
             }
+        }
+        if let Some(m) = self.maintenance.take() {
+            m.stop();
         }
         match self.state.tables.retire_all() {
-            Ok(r) if r.spilled > 0 => {
-                tracing::info!(spilled = r.spilled, "in-memory epochs written to disk")
+            Ok(r) => {
+                if r.spilled > 0 {
+                    tracing::info!(spilled = r.spilled, "in-memory epochs written to disk");
+                }
+                Ok(first)
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "could not retire the in-memory epochs"),
+            Err(e) => {
+                tracing::error!(error = error_chain(&e), "in-memory epochs not saved");
+                Err(ProbeError::NotSaved(e))
+            }
         }
-        first
     }
 }
 

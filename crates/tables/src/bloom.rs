@@ -24,7 +24,7 @@ fn reduce(x: u64, n: u64) -> u64 {
 }
 
 /// The digest-to-positions mapping of one filter shape, shared by live filters and spilled
-/// (memory-mapped) ones so both answer identically.
+/// ones (read from disk) so both answer identically.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Indexer {
     kind: FilterKind,
@@ -111,9 +111,9 @@ impl Indexer {
         (self.block_base(h), mask)
     }
 
-    /// Membership test against any word source (live atomics or a mapped spill file).
+    /// Membership test against any word source (live atomics or words read from a spill file).
     #[inline(always)]
-    pub(crate) fn contains_with(&self, h: u128, word: impl Fn(usize) -> u64) -> bool {
+    pub(crate) fn contains_with(&self, h: u128, mut word: impl FnMut(usize) -> u64) -> bool {
         match self.kind {
             FilterKind::Standard => self.standard(h, |w, bit| word(w) & bit != 0),
             FilterKind::Blocked => {

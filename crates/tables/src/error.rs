@@ -7,7 +7,7 @@
 use std::io;
 use std::path::PathBuf;
 
-/// Why a spill file was refused at load time. A refused file is never mapped or queried: a
+/// Why a spill file was refused at load time. A refused file is never queried: a
 /// half-written or foreign filter would silently turn into false answers.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +82,7 @@ pub enum TableError {
     #[error("invalid table configuration: {0}")]
     InvalidConfig(String),
     /// The kernel refused the anonymous mapping for a filter.
-    #[error("cannot allocate {bytes} bytes for a Bloom filter: {source}")]
+    #[error("cannot allocate {bytes} bytes for a Bloom filter")]
     Alloc {
         /// Bytes requested.
         bytes: u64,
@@ -90,8 +90,8 @@ pub enum TableError {
         #[source]
         source: io::Error,
     },
-    /// Reading, writing, renaming or mapping a spill file or directory failed.
-    #[error("spill file {path}: {source}")]
+    /// Reading, writing, renaming or deleting a spill file or directory failed.
+    #[error("spill file {path}")]
     Spill {
         /// File or directory involved.
         path: PathBuf,
@@ -100,12 +100,39 @@ pub enum TableError {
         source: io::Error,
     },
     /// A spill file exists but is not one this table may load.
-    #[error("spill file {path} rejected: {reason}")]
+    #[error("spill file {path} rejected")]
     BadSpillFile {
         /// The refused file.
         path: PathBuf,
         /// Why.
         #[source]
         reason: SpillRejection,
+    },
+    /// Another process (or another table in this one) holds the spill directory's lock: two
+    /// probes on one directory would delete each other's files under their budgets.
+    #[error(
+        "spill directory {dir} is in use by another process (lock file {lock} is held); give each probe its own --spill-dir"
+    )]
+    SpillDirLocked {
+        /// The spill directory.
+        dir: PathBuf,
+        /// The lock file in it.
+        lock: PathBuf,
+    },
+    /// Shutdown could not write every epoch held in memory to the spill directory: those
+    /// epochs are lost, and a restart will answer `unknown` for them.
+    #[error(
+        "{failed} epoch(s) held in memory could not be written to the spill directory ({spilled} were); the first, starting at {epoch_start_ns} ns, failed"
+    )]
+    EpochsNotSaved {
+        /// Epochs that could not be written.
+        failed: usize,
+        /// Epochs written.
+        spilled: usize,
+        /// Start of the first epoch that failed.
+        epoch_start_ns: u64,
+        /// Why it failed.
+        #[source]
+        source: Box<TableError>,
     },
 }

@@ -13,8 +13,8 @@
 //! * [`DigestTables`] — a ring of `retention_epochs + 2` filters, one per epoch (default 1 s):
 //!   [`Writer`]s insert with the packet's timestamp (no clock here: time comes from the caller,
 //!   as in quinn-proto), [`DigestTables::query`] answers which epochs in a time window contain a
-//!   digest, and [`DigestTables::maintain`] spills expired epochs to disk (memory-mapped back
-//!   for queries, bounded by a byte budget) and clears their filters;
+//!   digest, and [`DigestTables::maintain`] spills expired epochs to disk (read back with
+//!   positioned reads for queries, bounded by a byte budget) and clears their filters;
 //! * [`rng`] — a seeded PRNG for experiments, and [`experiment::measure_fpr`] which compares a
 //!   filter's measured false-positive rate with theory.
 //!
@@ -23,7 +23,9 @@
 //! `epoch-<start_ns>.ashbloom` and clears it → query reads memory and spill files.
 
 pub mod bloom;
+pub mod coverage;
 pub mod error;
+pub mod events;
 pub mod experiment;
 pub mod params;
 pub mod rng;
@@ -32,14 +34,16 @@ mod tables;
 pub mod theory;
 
 pub use bloom::Bloom;
+pub use coverage::{Coverage, Gap, GapReason, LossCause, gaps};
 pub use error::{SpillRejection, TableError};
+pub use events::{EventSink, TableEvent};
 pub use experiment::{FprMeasurement, measure_fpr, measure_fpr_with};
 pub use params::{BLOCK_BITS, FilterKind, FilterParams, MAX_K, MAX_M_BITS};
-pub use spill::{SpillHeader, read_spill_header};
+pub use spill::{LOCK_FILE, SpillHeader, read_spill_header};
 pub use tables::{
     DEFAULT_EPOCH_NS, DEFAULT_RETENTION_EPOCHS, DigestTables, EpochInfo, EpochMatch,
-    FUTURE_CONFIRM, MIN_EPOCH_NS, MaintenanceHandle, MaintenanceReport, SpillConfig, TableStats,
-    TablesConfig, Writer,
+    FUTURE_CONFIRM, MIN_EPOCH_NS, MaintenanceHandle, MaintenanceReport, Search, SearchedEpoch,
+    SpillConfig, TableStats, TablesConfig, Writer,
 };
 
 #[cfg(test)]

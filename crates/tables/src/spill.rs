@@ -1,7 +1,8 @@
-//! Spill files: expired epochs written to disk and memory-mapped back for queries.
+//! Spill files: expired epochs written to disk and read back with positioned reads for
+//! queries (never mapped: see [`SpillFile`]).
 //!
 //! Layout (all integers little-endian), a 128-byte header so the words start cache-line
-//! aligned in the mapping:
+//! aligned in the file:
 //!
 //! ```text
 //! 0   magic "ASHBLM01"      8   version u32 (1)     12  kind u32 (0 standard, 1 blocked)
@@ -14,7 +15,8 @@
 //! Files are written to a dot-prefixed temporary name, synced and renamed, so a crash leaves
 //! either a complete file or a temporary one (removed at the next start), never a torn file
 //! under the real name. At load, the header checksum, the length and the popcount of the words
-//! (against `ones`) are checked; anything that fails is ignored and counted, never queried.
+//! (against `ones`) are checked with a streaming read; anything that fails is ignored, counted
+//! and reported as an event, never queried.
 //!
 //! The directory is treated as untrusted: only regular files are opened (symlinks, FIFOs,
 //! devices and directories named like spill files are skipped and counted as ignored, and
@@ -27,11 +29,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-use memmap2::Mmap;
 
 use crate::bloom::{Bloom, Indexer};
 use crate::error::{SpillRejection, TableError};
@@ -149,12 +150,19 @@ impl SpillHeader {
     }
 }
 
-/// A validated spill file, mapped read-only.
+/// A validated spill file. Only its metadata stays in memory: no mapping and no open file.
+///
+/// Each query opens the file, checks that it is still the file validated at start (same
+/// inode, same length), reads the words it needs with positioned reads and closes it. So the
+/// number of spilled epochs is bounded by disk alone — not by `vm.max_map_count` (a mapping
+/// per epoch aborted the process past about 65,000 epochs) nor by the descriptor limit — and
+/// a file truncated or replaced underneath gives an error for that epoch instead of a SIGBUS.
 pub(crate) struct SpillFile {
     pub(crate) path: PathBuf,
     pub(crate) header: SpillHeader,
-    map: Mmap,
     index: Indexer,
+    /// `(st_dev, st_ino)` of the validated file.
+    identity: (u64, u64),
     /// `header.inserted`, raised to [`theory::plausible_inserted`] if the header's count is
     /// impossibly low for its `ones`.
     inserted: u64,
@@ -178,24 +186,39 @@ fn spill_err(path: &Path) -> impl FnOnce(std::io::Error) -> TableError + '_ {
     }
 }
 
+/// Bytes read per positioned read when validating or when a batch needs many nearby words.
+const READ_CHUNK: usize = 1 << 20;
+/// Words needed by a batch that lie at most this many words apart are fetched in one read.
+const COALESCE_GAP_WORDS: usize = 512;
+
+/// Opens `path` for reading without following a FIFO into a blocking open, and checks that it
+/// is a regular file before anything is read.
+fn open_regular(path: &Path) -> Result<(File, fs::Metadata), TableError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(spill_err(path))?;
+    let meta = file.metadata().map_err(spill_err(path))?;
+    if !meta.is_file() {
+        return Err(TableError::BadSpillFile {
+            path: path.to_path_buf(),
+            reason: SpillRejection::NotRegularFile,
+        });
+    }
+    Ok((file, meta))
+}
+
 impl SpillFile {
-    /// Maps and validates `path`. `expect` = (table_id, epoch_ns) the caller accepts.
-    /// Only regular files are accepted: the open is non-blocking (a FIFO cannot hang it) and
-    /// the opened file is checked to be regular before anything is read.
+    /// Validates `path` with a streaming read (header, checksum, length, popcount of every
+    /// word); `expect` = (table_id, epoch_ns) the caller accepts. Nothing is mapped and the
+    /// file is closed again.
     pub(crate) fn open(path: &Path, expect: Option<(u64, u64)>) -> Result<Self, TableError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(spill_err(path))?;
-        let meta = file.metadata().map_err(spill_err(path))?;
+        let (file, meta) = open_regular(path)?;
         let reject = |reason| TableError::BadSpillFile {
             path: path.to_path_buf(),
             reason,
         };
-        if !meta.is_file() {
-            return Err(reject(SpillRejection::NotRegularFile));
-        }
         let len = meta.len();
         if len < HEADER_LEN as u64 {
             return Err(reject(SpillRejection::TooShort {
@@ -203,11 +226,9 @@ impl SpillFile {
                 min: HEADER_LEN as u64,
             }));
         }
-        // SAFETY: spill files live in the table's own directory and are never modified after
-        // the rename that publishes them; a third party truncating one would be a bug outside
-        // this process' control (memmap2's documented caveat).
-        let map = unsafe { Mmap::map(&file) }.map_err(spill_err(path))?;
-        let header = SpillHeader::decode(&map).map_err(reject)?;
+        let mut head = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut head, 0).map_err(spill_err(path))?;
+        let header = SpillHeader::decode(&head).map_err(reject)?;
         if header.file_len() != len {
             return Err(reject(SpillRejection::LengthMismatch {
                 expected: header.file_len(),
@@ -226,10 +247,19 @@ impl SpillFile {
                 }));
             }
         }
-        let counted: u64 = map[HEADER_LEN..]
-            .iter()
-            .map(|b| u64::from(b.count_ones()))
-            .sum();
+        let mut buf = vec![0u8; READ_CHUNK.min((len - HEADER_LEN as u64) as usize)];
+        let mut counted = 0u64;
+        let mut at = HEADER_LEN as u64;
+        while at < len {
+            let n = buf.len().min((len - at) as usize);
+            file.read_exact_at(&mut buf[..n], at)
+                .map_err(spill_err(path))?;
+            counted += buf[..n]
+                .iter()
+                .map(|b| u64::from(b.count_ones()))
+                .sum::<u64>();
+            at += n as u64;
+        }
         if counted != header.ones {
             return Err(reject(SpillRejection::OnesMismatch {
                 header: header.ones,
@@ -240,10 +270,10 @@ impl SpillFile {
         Ok(SpillFile {
             path: path.to_path_buf(),
             index: Indexer::new(&header.params),
+            identity: (meta.dev(), meta.ino()),
             fpr: theory::fpr(&header.params, inserted),
             inserted,
             header,
-            map,
         })
     }
 
@@ -258,15 +288,76 @@ impl SpillFile {
         self.fpr
     }
 
-    /// Whether the spilled filter may contain `h` (same mapping as the live filter).
-    #[inline]
+    /// Whether the spilled filter may contain each of `hs` (same bit positions as the live
+    /// filter), read from disk now.
+    ///
+    /// The words the batch needs are collected, sorted and fetched with positioned reads,
+    /// neighbours within [`COALESCE_GAP_WORDS`] in one read of at most [`READ_CHUNK`] bytes:
+    /// a single digest costs one small read per word (one for a blocked filter), a large
+    /// batch reads the file nearly sequentially. Memory is the word list and one chunk.
+    ///
+    /// Fails — for this epoch only — if the file is gone, was replaced (another inode),
+    /// changed length or cannot be read.
+    pub(crate) fn contains_batch(&self, hs: &[u128]) -> Result<Vec<bool>, TableError> {
+        let (file, meta) = open_regular(&self.path)?;
+        let changed = |what: &str| TableError::Spill {
+            path: self.path.clone(),
+            source: std::io::Error::other(format!("{what} since it was validated")),
+        };
+        if (meta.dev(), meta.ino()) != self.identity {
+            return Err(changed("replaced"));
+        }
+        if meta.len() != self.header.file_len() {
+            return Err(changed("resized"));
+        }
+        let mut wanted = Vec::with_capacity(hs.len() * self.header.params.k as usize);
+        for &h in hs {
+            // A word source that says "all set" visits every position of `h`.
+            self.index.contains_with(h, |w| {
+                wanted.push(w);
+                u64::MAX
+            });
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut values = vec![0u64; wanted.len()];
+        let mut buf = Vec::new();
+        let max_words = READ_CHUNK / 8;
+        let mut i = 0;
+        while i < wanted.len() {
+            let first = wanted[i];
+            let mut j = i + 1;
+            while j < wanted.len()
+                && wanted[j] - wanted[j - 1] <= COALESCE_GAP_WORDS
+                && wanted[j] - first < max_words
+            {
+                j += 1;
+            }
+            let words = wanted[j - 1] - first + 1;
+            buf.resize(words * 8, 0);
+            file.read_exact_at(&mut buf, HEADER_LEN as u64 + first as u64 * 8)
+                .map_err(spill_err(&self.path))?;
+            for (v, &w) in values[i..j].iter_mut().zip(&wanted[i..j]) {
+                let at = (w - first) * 8;
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[at..at + 8]);
+                *v = u64::from_le_bytes(b);
+            }
+            i = j;
+        }
+        Ok(hs
+            .iter()
+            .map(|&h| {
+                self.index
+                    .contains_with(h, |w| wanted.binary_search(&w).map_or(0, |at| values[at]))
+            })
+            .collect())
+    }
+
+    /// Whether the spilled filter may contain `h`.
+    #[cfg(test)]
     pub(crate) fn contains(&self, h: u128) -> bool {
-        let words = &self.map[HEADER_LEN..];
-        self.index.contains_with(h, |i| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&words[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(w)
-        })
+        self.contains_batch(&[h]).map(|v| v[0]).unwrap_or(false)
     }
 
     /// Length of the file on disk.
@@ -281,7 +372,7 @@ pub fn read_spill_header(path: &Path) -> Result<SpillHeader, TableError> {
 }
 
 /// Writes `bloom` as the spill file of `header`'s epoch in `dir` (temp file, fsync, rename)
-/// and maps it back. On error the temporary file is removed; nothing is left half-written, and
+/// and validates it back. On error the temporary file is removed; nothing is left half-written, and
 /// a published file that cannot be opened back is unlinked (it would only take budget).
 pub(crate) fn write(
     dir: &Path,
@@ -324,10 +415,63 @@ pub(crate) struct Unindexed {
     pub(crate) mtime: SystemTime,
 }
 
+/// A directory entry named like a spill file that the scan did not load.
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    pub(crate) path: PathBuf,
+    /// The epoch start in the file name, `epoch-<start_ns>[-<n>].ashbloom`.
+    pub(crate) epoch_start_ns: Option<u64>,
+    pub(crate) error: TableError,
+    /// Damaged (bad header, length, contents, unreadable), as opposed to another table's
+    /// file or a non-regular entry.
+    pub(crate) bad: bool,
+}
+
+/// The epoch start a spill file's name claims (see [`write`] for the naming).
+pub(crate) fn epoch_in_name(path: &Path) -> Option<u64> {
+    let stem = path.file_stem()?.to_str()?.strip_prefix("epoch-")?;
+    let digits = stem.split_once('-').map_or(stem, |(d, _)| d);
+    digits.parse().ok()
+}
+
+/// Name of the lock file in a spill directory.
+pub const LOCK_FILE: &str = ".ashiato-spill.lock";
+
+/// Takes the exclusive lock of spill directory `dir` (creating the lock file), without
+/// waiting. `flock` locks belong to the open file description, so the lock lasts as long as
+/// the returned file is open, a second open in the same process conflicts too, and the kernel
+/// releases it when the process dies: no stale lock after a crash.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, TableError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(spill_err(&path))?;
+    // SAFETY: flock on a descriptor we own; it reads no memory.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let source = std::io::Error::last_os_error();
+        if source.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(TableError::SpillDirLocked {
+                dir: dir.to_path_buf(),
+                lock: path,
+            });
+        }
+        return Err(TableError::Spill { path, source });
+    }
+    Ok(file)
+}
+
 /// What a start-up scan of the spill directory found.
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
     pub(crate) files: Vec<SpillFile>,
+    /// Every entry named like a spill file that was not loaded, with the reason.
+    pub(crate) rejected: Vec<Rejected>,
     /// Files with a bad header, length or popcount.
     pub(crate) bad: u64,
     /// Valid files of another table id or epoch length, and non-regular entries named like
@@ -355,14 +499,35 @@ pub(crate) fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<Scan, Tab
         if path.extension().is_none_or(|e| e != EXTENSION) {
             continue;
         }
+        let epoch_start_ns = epoch_in_name(&path);
+        let reject = |error: TableError, bad: bool| Rejected {
+            path: path.clone(),
+            epoch_start_ns,
+            error,
+            bad,
+        };
         // Not followed: a symlink, FIFO, device or directory is skipped without opening it.
         let meta = match fs::symlink_metadata(&path) {
             Ok(m) if m.is_file() => m,
             Ok(_) => {
+                out.rejected.push(reject(
+                    TableError::BadSpillFile {
+                        path: path.clone(),
+                        reason: SpillRejection::NotRegularFile,
+                    },
+                    false,
+                ));
                 out.foreign += 1;
                 continue;
             }
-            Err(_) => {
+            Err(source) => {
+                out.rejected.push(reject(
+                    TableError::Spill {
+                        path: path.clone(),
+                        source,
+                    },
+                    true,
+                ));
                 out.bad += 1;
                 continue;
             }
@@ -375,18 +540,27 @@ pub(crate) fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<Scan, Tab
         match SpillFile::open(&path, Some((table_id, epoch_ns))) {
             Ok(f) => out.files.push(f),
             // Replaced by a non-regular file since the check: never delete that.
-            Err(TableError::BadSpillFile {
-                reason: SpillRejection::NotRegularFile,
-                ..
-            }) => out.foreign += 1,
-            Err(TableError::BadSpillFile {
-                reason: SpillRejection::ForeignTable { .. } | SpillRejection::EpochLength { .. },
-                ..
-            }) => {
+            Err(
+                e @ TableError::BadSpillFile {
+                    reason: SpillRejection::NotRegularFile,
+                    ..
+                },
+            ) => {
+                out.rejected.push(reject(e, false));
+                out.foreign += 1;
+            }
+            Err(
+                e @ TableError::BadSpillFile {
+                    reason: SpillRejection::ForeignTable { .. } | SpillRejection::EpochLength { .. },
+                    ..
+                },
+            ) => {
+                out.rejected.push(reject(e, false));
                 out.foreign += 1;
                 out.unindexed.push(unindexed());
             }
-            Err(_) => {
+            Err(e) => {
+                out.rejected.push(reject(e, true));
                 out.bad += 1;
                 out.unindexed.push(unindexed());
             }

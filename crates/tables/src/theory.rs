@@ -331,6 +331,23 @@ pub fn plausible_inserted(p: &FilterParams, inserted: u64, ones: u64) -> u64 {
     inserted_from_fill(p, ones).max(ones.div_ceil(k))
 }
 
+/// Probability that at least one of independent filters with these false-positive rates
+/// answers "present" for a digest none of them holds: `1 − Π(1 − fᵢ)`.
+///
+/// Computed as `−expm1(Σ ln_1p(−fᵢ))`. The direct product rounds `1 − fᵢ` to exactly 1 in
+/// `f64` once `fᵢ` is below about 1.1e-16 (half an ulp of 1), so a window of well-sized
+/// filters reported a false-match probability of exactly 0 — a claim of certainty the filters
+/// cannot make. In log space each term keeps its full precision and the result is the sum of
+/// the rates to relative precision when they are tiny. Rates are clamped to `0..=1`; a rate of
+/// 1 gives 1.
+pub fn union_fpr(rates: impl IntoIterator<Item = f64>) -> f64 {
+    let log_clean: f64 = rates
+        .into_iter()
+        .map(|f| (-f.clamp(0.0, 1.0)).ln_1p())
+        .sum();
+    (-log_clean.exp_m1()).clamp(0.0, 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{
@@ -459,5 +476,24 @@ mod tests {
         assert_eq!(inserted_from_fill(&p, 0), 0);
         assert_eq!(inserted_from_fill(&p, 1024), u64::MAX);
         assert_eq!(plausible_inserted(&p, 0, 0), 0);
+    }
+
+    /// Tiny rates must not round away: the union is their sum to relative precision, and
+    /// never exactly 0 (the direct `1 − Π(1 − f)` gives exactly 0 here).
+    #[test]
+    fn union_of_tiny_rates_is_their_sum() {
+        let rates = vec![3e-17; 1000];
+        let direct = 1.0 - rates.iter().map(|f| 1.0 - f).product::<f64>();
+        assert_eq!(direct, 0.0, "the naive form underflows on this input");
+        let u = super::union_fpr(rates.iter().copied());
+        let sum: f64 = rates.iter().sum();
+        assert!(u > 0.0);
+        assert!((u - sum).abs() <= sum * 1e-9, "{u} vs {sum}");
+        // Ordinary rates agree with the direct form; a certain filter makes the union certain.
+        let mixed = [0.1, 0.2, 0.05];
+        let direct = 1.0 - mixed.iter().map(|f| 1.0 - f).product::<f64>();
+        assert!((super::union_fpr(mixed) - direct).abs() < 1e-12);
+        assert_eq!(super::union_fpr([0.3, 1.0]), 1.0);
+        assert_eq!(super::union_fpr([]), 0.0);
     }
 }

@@ -7,7 +7,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{DigestTables, ONES_UNKNOWN, SlotState};
+use crate::coverage::LossCause;
 use crate::error::TableError;
+use crate::events::TableEvent;
 use crate::spill::{self, SpillHeader};
 use crate::theory;
 
@@ -20,6 +22,19 @@ pub struct MaintenanceReport {
     pub spilled: usize,
     /// Spill files deleted to stay within the budget.
     pub deleted_files: usize,
+    /// Epochs whose spill write failed (lost; each reported as a
+    /// [`TableEvent::SpillWriteFailed`]).
+    pub spill_failed: usize,
+}
+
+/// What happened to one retired filter.
+pub(super) enum Spilled {
+    /// Written to its spill file.
+    Written,
+    /// No spill directory: simply cleared.
+    NotConfigured,
+    /// The write failed; the epoch is lost.
+    Failed(TableError),
 }
 
 impl DigestTables {
@@ -27,11 +42,18 @@ impl DigestTables {
     /// spill files beyond the budget, and counts the bits of sealed epochs.
     ///
     /// Spill failures (full disk, removed directory) are counted in
-    /// [`crate::TableStats::spill_errors`] and the epoch is simply not retained: ingest must
-    /// keep running, so no IO error is returned from here. The `Result` is kept for failures
-    /// that would make further maintenance pointless.
+    /// [`crate::TableStats::spill_errors`] and [`MaintenanceReport::spill_failed`], reported
+    /// as events, and the epoch is recorded as lost (queries over it answer `unknown`):
+    /// ingest must keep running, so no IO error is returned from here. The `Result` is kept
+    /// for failures that would make further maintenance pointless.
     pub fn maintain(&self) -> Result<MaintenanceReport, TableError> {
+        Ok(self.maintain_collect().0)
+    }
+
+    /// [`DigestTables::maintain`], also returning the first failed epoch and its error.
+    fn maintain_collect(&self) -> (MaintenanceReport, Option<(u64, TableError)>) {
         let mut report = MaintenanceReport::default();
+        let mut first_failure = None;
         let work: Vec<(usize, u64)> = {
             let mut g = self.lock();
             g.maint_needed = false;
@@ -48,21 +70,30 @@ impl DigestTables {
                 .collect()
         };
         for (s, epoch) in work {
-            if self.spill_and_clear(s, epoch) {
-                report.spilled += 1;
+            match self.spill_and_clear(s, epoch) {
+                Spilled::Written => report.spilled += 1,
+                Spilled::NotConfigured => {}
+                Spilled::Failed(e) => {
+                    report.spill_failed += 1;
+                    if first_failure.is_none() {
+                        first_failure = Some((self.epoch_bounds(epoch).0, e));
+                    }
+                }
             }
             report.cleared += 1;
         }
         report.deleted_files = self.enforce_budget();
         self.count_sealed_ones();
-        Ok(report)
+        (report, first_failure)
     }
 
     /// Writes slot `s` (holding the expired `epoch`) to disk if spilling is configured, then
-    /// empties it and marks it clean. Returns whether the epoch was spilled. The slot must be
-    /// out of every writer's reach (state `Maintaining` or `Clearing`).
-    pub(super) fn spill_and_clear(&self, s: usize, epoch: u64) -> bool {
-        let mut spilled = false;
+    /// empties it and marks it clean. A failed write is counted, reported as an event (with
+    /// the error, returned too) and recorded as a lost epoch *before* the filter is cleared,
+    /// so no query can ever see the epoch as neither held nor lost. The slot must be out of
+    /// every writer's reach (state `Maintaining` or `Clearing`).
+    pub(super) fn spill_and_clear(&self, s: usize, epoch: u64) -> Spilled {
+        let mut spilled = Spilled::NotConfigured;
         if let Some(sp) = &self.cfg.spill {
             let slot = &self.slots[s];
             let ones = slot.bloom.count_ones();
@@ -89,10 +120,26 @@ impl DigestTables {
                     g.disk_bytes = g.disk_bytes.saturating_add(file.file_bytes());
                     g.disk.entry(epoch).or_default().push(Arc::new(file));
                     self.counters.spilled_epochs.fetch_add(1, Ordering::Relaxed);
-                    spilled = true;
+                    spilled = Spilled::Written;
                 }
-                Err(_) => {
+                Err(error) => {
                     self.counters.spill_errors.fetch_add(1, Ordering::Relaxed);
+                    self.lock().lost.insert(epoch, LossCause::SpillWriteFailed);
+                    // The event gets the error; the caller gets the same failure, re-stated
+                    // (`TableError` is not `Clone`: it carries `io::Error`s).
+                    let returned = restate(&error, &sp.dir);
+                    let path = match &returned {
+                        TableError::Spill { path, .. } | TableError::BadSpillFile { path, .. } => {
+                            path.clone()
+                        }
+                        _ => sp.dir.clone(),
+                    };
+                    self.emit(TableEvent::SpillWriteFailed {
+                        path,
+                        epoch_start_ns: header.epoch_start_ns,
+                        error,
+                    });
+                    spilled = Spilled::Failed(returned);
                 }
             }
         }
@@ -122,9 +169,10 @@ impl DigestTables {
                     victims.push(u.path);
                     continue;
                 }
-                let Some((_, files)) = g.disk.pop_first() else {
+                let Some((epoch, files)) = g.disk.pop_first() else {
                     break;
                 };
+                g.deleted_through = Some(g.deleted_through.map_or(epoch, |d| d.max(epoch)));
                 for f in files {
                     g.disk_bytes = g.disk_bytes.saturating_sub(f.file_bytes());
                     victims.push(f.path.clone());
@@ -132,10 +180,18 @@ impl DigestTables {
             }
             victims
         };
-        // In-flight queries may still hold a victim's mapping; unlinking a mapped file is fine.
+        // An in-flight query that opened a victim keeps reading it until it closes it; one that
+        // opens it after the unlink gets an error for that epoch, reported as unknown.
         for path in &victims {
-            if std::fs::remove_file(path).is_err() {
+            if let Err(source) = std::fs::remove_file(path) {
                 self.counters.spill_errors.fetch_add(1, Ordering::Relaxed);
+                self.emit(TableEvent::SpillDeleteFailed {
+                    path: path.clone(),
+                    error: TableError::Spill {
+                        path: path.clone(),
+                        source,
+                    },
+                });
             }
         }
         victims.len()
@@ -152,6 +208,13 @@ impl DigestTables {
     /// afterwards (the current epoch is kept; a later packet of a retired epoch opens a fresh
     /// filter for it, spilled later as a second file of that epoch), but that is not the
     /// intended use.
+    ///
+    /// # Errors
+    ///
+    /// [`TableError::EpochsNotSaved`] when spilling is configured and at least one epoch
+    /// could not be written (count, the first failed epoch and its error): the caller must
+    /// not report a clean shutdown. Run it after stopping the maintenance thread, or epochs
+    /// that thread takes meanwhile are written (or fail) outside this report.
     pub fn retire_all(&self) -> Result<MaintenanceReport, TableError> {
         {
             let mut g = self.lock();
@@ -168,7 +231,16 @@ impl DigestTables {
                 self.maint_cv.notify_all();
             }
         }
-        self.maintain()
+        let (report, first_failure) = self.maintain_collect();
+        match first_failure {
+            None => Ok(report),
+            Some((epoch_start_ns, source)) => Err(TableError::EpochsNotSaved {
+                failed: report.spill_failed,
+                spilled: report.spilled,
+                epoch_start_ns,
+                source: Box::new(source),
+            }),
+        }
     }
 
     /// Counts the ones of epochs older than the current one (again if late packets arrived),
@@ -282,4 +354,34 @@ impl Drop for MaintenanceHandle {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// A copy of a spill error: same path, same kind and message chain.
+fn restate(error: &TableError, dir: &std::path::Path) -> TableError {
+    match error {
+        TableError::Spill { path, source } => TableError::Spill {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), error_chain(source)),
+        },
+        TableError::BadSpillFile { path, reason } => TableError::BadSpillFile {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        other => TableError::Spill {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(error_chain(other)),
+        },
+    }
+}
+
+/// `error` and its sources, joined with ": ".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut cur = error.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
 }

@@ -23,10 +23,13 @@
 //! [`FUTURE_CONFIRM`] for the confirmation policy.
 
 mod maintain;
+mod query;
 mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_failures;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,10 +38,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use maintain::{MaintenanceHandle, MaintenanceReport};
+pub use query::{Search, SearchedEpoch};
 pub use writer::Writer;
 
 use crate::bloom::Bloom;
+use crate::coverage::{LossCause, LostEpochs};
 use crate::error::TableError;
+use crate::events::{EventSink, TableEvent};
 use crate::params::FilterParams;
 use crate::spill::{self, SpillFile};
 use crate::theory;
@@ -229,6 +235,12 @@ struct Index {
     unindexed: Vec<spill::Unindexed>,
     unindexed_bytes: u64,
     maint_needed: bool,
+    /// Oldest epoch recorded in this run (a packet reordered before the first one counts).
+    first: Option<u64>,
+    /// Newest epoch whose spill files the budget deleted (deletion goes oldest first).
+    deleted_through: Option<u64>,
+    /// Epochs that should be held but are not: spill write failed, file rejected at start.
+    lost: LostEpochs,
 }
 
 #[derive(Default)]
@@ -255,6 +267,10 @@ pub struct DigestTables {
     /// Bumped whenever slots are retired; writers drop their cached slots when it moves.
     generation: AtomicU64,
     counters: Counters,
+    /// Where failures are reported ([`DigestTables::with_events`]).
+    events: Option<EventSink>,
+    /// The spill directory's lock file, locked for the tables' lifetime.
+    _dir_lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for DigestTables {
@@ -265,31 +281,27 @@ impl std::fmt::Debug for DigestTables {
     }
 }
 
-/// An epoch to test in a query: its memory slot and/or spill files.
-struct Candidate {
-    epoch: u64,
-    slot: Option<usize>,
-    disk: Vec<Arc<SpillFile>>,
-}
-
-/// What one filter (memory or disk) of an epoch said about a batch.
-struct Part {
-    hits: Vec<bool>,
-    inserted: u64,
-    /// The filter's own false-positive rate (its own parameters).
-    fpr: f64,
-    on_disk: bool,
-}
-
-/// Probability that at least one of independent filters with these rates answers "present".
-fn union_fpr(rates: impl IntoIterator<Item = f64>) -> f64 {
-    rates.into_iter().fold(0.0, |acc, f| acc + f - acc * f)
-}
-
 impl DigestTables {
-    /// Allocates every filter up front (memory is bounded and known at start) and loads the
-    /// index of the spill files of this `table_id` (others are ignored and counted).
+    /// Allocates every filter up front (memory is bounded and known at start), locks the
+    /// spill directory and loads the index of the spill files of this `table_id` (others are
+    /// ignored and counted). Failures met later (spill writes, reads) are only counted: use
+    /// [`DigestTables::with_events`] to hear of them.
     pub fn new(cfg: TablesConfig) -> Result<Arc<Self>, TableError> {
+        Self::with_events(cfg, None)
+    }
+
+    /// [`DigestTables::new`], reporting every failure the tables survive — spill files
+    /// rejected at start, spill writes, reads and deletions that fail — to `events` (see
+    /// [`crate::events`]).
+    ///
+    /// The spill directory is locked (an exclusive `flock` on [`spill::LOCK_FILE`] in it,
+    /// held until the tables are dropped): a second table on the same directory, in this
+    /// process or another, fails with [`TableError::SpillDirLocked`] instead of deleting the
+    /// first one's files under its own budget.
+    pub fn with_events(
+        cfg: TablesConfig,
+        events: Option<EventSink>,
+    ) -> Result<Arc<Self>, TableError> {
         cfg.params.validate()?;
         if cfg.epoch_ns < MIN_EPOCH_NS {
             return Err(TableError::InvalidConfig(format!(
@@ -317,12 +329,31 @@ impl DigestTables {
         let mut disk_bytes = 0u64;
         let mut unindexed = Vec::new();
         let mut unindexed_bytes = 0u64;
+        let mut lost = LostEpochs::default();
+        let mut dir_lock = None;
         if let Some(sp) = &cfg.spill {
             std::fs::create_dir_all(&sp.dir).map_err(|source| TableError::Spill {
                 path: sp.dir.clone(),
                 source,
             })?;
+            dir_lock = Some(spill::lock_dir(&sp.dir)?);
             let scan = spill::scan(&sp.dir, cfg.table_id, cfg.epoch_ns)?;
+            for r in scan.rejected {
+                // A damaged file of an epoch makes that epoch unanswerable; a file another
+                // table wrote says nothing about ours.
+                if r.bad
+                    && let Some(start) = r.epoch_start_ns
+                {
+                    lost.insert(start / cfg.epoch_ns, LossCause::SpillFileRejected);
+                }
+                if let Some(sink) = &events {
+                    sink(TableEvent::SpillFileRejected {
+                        path: r.path,
+                        epoch_start_ns: r.epoch_start_ns,
+                        error: r.error,
+                    });
+                }
+            }
             counters.spill_errors.store(scan.bad, Ordering::Relaxed);
             counters
                 .ignored_files
@@ -350,6 +381,9 @@ impl DigestTables {
                 unindexed,
                 unindexed_bytes,
                 maint_needed: false,
+                first: None,
+                deleted_through: None,
+                lost,
             }),
             slots,
             cfg,
@@ -357,9 +391,18 @@ impl DigestTables {
             clean_cv: Condvar::new(),
             generation: AtomicU64::new(0),
             counters,
+            events,
+            _dir_lock: dir_lock,
         });
         tables.enforce_budget();
         Ok(tables)
+    }
+
+    /// Reports `event` to the sink, if any. Never called with the index lock held.
+    fn emit(&self, event: TableEvent) {
+        if let Some(sink) = &self.events {
+            sink(event);
+        }
     }
 
     /// Total RAM of all filters.
@@ -407,175 +450,6 @@ impl DigestTables {
             }
             _ => None,
         }
-    }
-
-    fn candidates(&self, from_epoch: u64, to_epoch: u64) -> Vec<Candidate> {
-        let g = self.lock();
-        let mut by_epoch: BTreeMap<u64, Candidate> = BTreeMap::new();
-        for (s, &state) in g.slots.iter().enumerate() {
-            if let Some(e) = self
-                .answerable(state)
-                .filter(|e| (from_epoch..=to_epoch).contains(e))
-            {
-                by_epoch.insert(
-                    e,
-                    Candidate {
-                        epoch: e,
-                        slot: Some(s),
-                        disk: Vec::new(),
-                    },
-                );
-            }
-        }
-        for (&e, files) in g.disk.range(from_epoch..=to_epoch) {
-            by_epoch
-                .entry(e)
-                .or_insert(Candidate {
-                    epoch: e,
-                    slot: None,
-                    disk: Vec::new(),
-                })
-                .disk
-                .clone_from(files);
-        }
-        by_epoch.into_values().collect()
-    }
-
-    /// Which epochs overlapping `[from_ns, to_ns]` (memory or disk) contain `h`, oldest first.
-    pub fn query(&self, h: u128, from_ns: u64, to_ns: u64) -> Vec<EpochMatch> {
-        self.query_batch(&[h], from_ns, to_ns)
-            .pop()
-            .unwrap_or_default()
-    }
-
-    /// [`DigestTables::query`] for many digests against one snapshot of the epoch index.
-    pub fn query_batch(&self, hs: &[u128], from_ns: u64, to_ns: u64) -> Vec<Vec<EpochMatch>> {
-        self.query_batch_with(hs, from_ns, to_ns, &mut || {})
-    }
-
-    /// The query, with `between` run after a slot's bits were read and before its epoch is
-    /// re-checked: the test hook for the recycle race.
-    fn query_batch_with(
-        &self,
-        hs: &[u128],
-        from_ns: u64,
-        to_ns: u64,
-        between: &mut dyn FnMut(),
-    ) -> Vec<Vec<EpochMatch>> {
-        let mut out = vec![Vec::new(); hs.len()];
-        if from_ns > to_ns || hs.is_empty() {
-            return out;
-        }
-        let (from_epoch, to_epoch) = (from_ns / self.cfg.epoch_ns, to_ns / self.cfg.epoch_ns);
-        for mut cand in self.candidates(from_epoch, to_epoch) {
-            let mut parts = Vec::new();
-            if let Some(s) = cand.slot {
-                let slot = &self.slots[s];
-                let read = slot.read_consistent(cand.epoch, |b| {
-                    let hits = hs.iter().map(|&h| b.contains(h)).collect::<Vec<_>>();
-                    between();
-                    hits
-                });
-                match read {
-                    Some((hits, inserted)) => parts.push(Part {
-                        hits,
-                        inserted,
-                        fpr: theory::fpr(&self.cfg.params, inserted),
-                        on_disk: false,
-                    }),
-                    // Recycled while we read: the epoch is gone from memory; it may have
-                    // reached disk just before.
-                    None => {
-                        cand.disk = self
-                            .lock()
-                            .disk
-                            .get(&cand.epoch)
-                            .cloned()
-                            .unwrap_or_default();
-                    }
-                }
-            }
-            for f in &cand.disk {
-                // Membership with the file's own parameters (its `Indexer`), FPR too.
-                parts.push(Part {
-                    hits: hs.iter().map(|&h| f.contains(h)).collect(),
-                    inserted: f.inserted(),
-                    fpr: f.fpr(),
-                    on_disk: true,
-                });
-            }
-            let (start, end) = self.epoch_bounds(cand.epoch);
-            let inserted = parts
-                .iter()
-                .fold(0u64, |acc, p| acc.saturating_add(p.inserted));
-            // The epoch answers "present" if any of its filters does (usually there is one;
-            // two after a restart re-spilled an epoch already on disk).
-            let fpr = union_fpr(parts.iter().map(|p| p.fpr));
-            for (j, matches) in out.iter_mut().enumerate() {
-                let mem_hit = parts.iter().any(|p| !p.on_disk && p.hits[j]);
-                if mem_hit || parts.iter().any(|p| p.hits[j]) {
-                    matches.push(EpochMatch {
-                        epoch_start_ns: start,
-                        epoch_end_ns: end,
-                        inserted,
-                        fpr,
-                        on_disk: !mem_hit,
-                    });
-                }
-            }
-        }
-        out
-    }
-
-    /// Every epoch currently answerable, memory and disk, oldest first.
-    pub fn epochs(&self) -> Vec<EpochInfo> {
-        let current = self.lock().current;
-        let mut out = Vec::new();
-        for cand in self.candidates(0, u64::MAX) {
-            let mut inserted = 0u64;
-            let mut ones = None;
-            let mut m_bits = 0u64;
-            let mut rates = Vec::new();
-            let mut in_memory = false;
-            if let Some(s) = cand.slot {
-                let slot = &self.slots[s];
-                if let Some(((n, o), _)) = slot.read_consistent(cand.epoch, |_| {
-                    (
-                        slot.inserted.load(Ordering::Relaxed),
-                        slot.ones.load(Ordering::Relaxed),
-                    )
-                }) {
-                    inserted = n;
-                    ones = (o != ONES_UNKNOWN).then_some(o);
-                    m_bits = self.cfg.params.m_bits;
-                    rates.push(theory::fpr(&self.cfg.params, n));
-                    in_memory = true;
-                }
-            }
-            for f in &cand.disk {
-                inserted = inserted.saturating_add(f.inserted());
-                rates.push(f.fpr());
-                if !in_memory {
-                    ones = Some(ones.unwrap_or(0u64).saturating_add(f.header.ones));
-                    m_bits = m_bits.saturating_add(f.header.params.m_bits);
-                }
-            }
-            if !in_memory && cand.disk.is_empty() {
-                continue;
-            }
-            let (start, end) = self.epoch_bounds(cand.epoch);
-            out.push(EpochInfo {
-                epoch_start_ns: start,
-                epoch_end_ns: end,
-                inserted,
-                ones,
-                m_bits,
-                fpr: union_fpr(rates),
-                on_disk: !in_memory,
-                current: Some(cand.epoch) == current,
-            });
-        }
-        out
     }
 
     /// Counters and the state of the current epoch.
@@ -715,6 +589,7 @@ impl DigestTables {
             if let Some(s) = g.slots.iter().position(|&st| st == SlotState::Clean) {
                 self.slots[s].epoch.store(epoch, Ordering::Release);
                 g.slots[s] = SlotState::Live(epoch);
+                g.first = Some(g.first.map_or(epoch, |f| f.min(epoch)));
                 return Some((s, generation));
             }
             // No clean slot: maintenance is behind. Take the oldest retired slot here: spill
@@ -737,7 +612,8 @@ impl DigestTables {
             if let Some((e, s)) = oldest_retired {
                 g.slots[s] = SlotState::Clearing;
                 drop(g);
-                self.spill_and_clear(s, e);
+                // A failure is reported (event, lost epoch) inside; the writer goes on.
+                let _ = self.spill_and_clear(s, e);
                 g = self.lock();
             } else {
                 g = self.clean_cv.wait(g).unwrap_or_else(|e| e.into_inner());

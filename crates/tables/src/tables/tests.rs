@@ -10,9 +10,13 @@ use crate::params::{FilterKind, FilterParams};
 use crate::rng::Xoshiro256pp;
 use crate::spill::HEADER_LEN;
 
-const E: u64 = 1_000;
+pub(super) const E: u64 = 1_000;
 
-fn config(kind: FilterKind, retention: u32, spill: Option<(&Path, u64)>) -> TablesConfig {
+pub(super) fn config(
+    kind: FilterKind,
+    retention: u32,
+    spill: Option<(&Path, u64)>,
+) -> TablesConfig {
     let params = FilterParams {
         kind,
         m_bits: 1 << 14,
@@ -36,9 +40,23 @@ fn file_bytes(t: &DigestTables) -> u64 {
     HEADER_LEN as u64 + t.config().params.bytes()
 }
 
+/// Spill files in `dir` (the directory also holds its lock file).
+pub(super) fn spill_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == crate::spill::EXTENSION)
+        })
+        .count()
+}
+
 /// A digest-like value for a small label: real digests are uniformly random, and the filters
 /// rely on that (small integers would all share their bit positions).
-fn d(x: u64) -> u128 {
+pub(super) fn d(x: u64) -> u128 {
     Xoshiro256pp::new(x).next_u128()
 }
 
@@ -360,15 +378,17 @@ fn query_racing_a_recycle_never_reports_the_recycled_epoch() {
     let mut raced = false;
     // Between reading epoch 0's bits (42 is present) and re-checking the slot, epoch 0 leaves
     // retention, its slot is cleared, and 42 goes into new epochs that may reuse that slot.
-    let out = t.query_batch_with(&[d(42)], 0, u64::MAX, &mut || {
-        if !raced {
-            raced = true;
-            w.insert(E, d(1));
-            t2.maintain().unwrap();
-            w.insert(2 * E, d(42));
-            w.insert(3 * E, d(42));
-        }
-    });
+    let out = t
+        .search_with(&[d(42)], 0, u64::MAX, &mut || {
+            if !raced {
+                raced = true;
+                w.insert(E, d(1));
+                t2.maintain().unwrap();
+                w.insert(2 * E, d(42));
+                w.insert(3 * E, d(42));
+            }
+        })
+        .matches;
     assert!(raced);
     assert!(out[0].is_empty(), "{out:?}");
     assert_eq!(found_in(&t, d(42)), vec![3]);
@@ -384,9 +404,11 @@ fn recycle_race_with_spill_falls_back_to_disk() {
     w.insert(E, d(1)); // epoch 0 retired but still answerable until spilled
     assert_eq!(found_in(&t, d(42)), vec![0]);
     let t2 = Arc::clone(&t);
-    let out = t.query_batch_with(&[d(42)], 0, 0, &mut || {
-        t2.maintain().unwrap();
-    });
+    let out = t
+        .search_with(&[d(42)], 0, 0, &mut || {
+            t2.maintain().unwrap();
+        })
+        .matches;
     assert_eq!(out[0].len(), 1);
     assert!(out[0][0].on_disk);
 }
@@ -424,7 +446,7 @@ fn spill_round_trip_budget_and_reload() {
     assert_eq!(on_disk, vec![2, 3]);
     assert_eq!(found_in(&t, d(502)), vec![2]);
     assert!(found_in(&t, d(500)).is_empty());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    assert_eq!(spill_files(dir.path()), 2);
     // New spills push out the oldest again. The jump from 10 to 20 is far (more than
     // `max_jump`): it takes `FUTURE_CONFIRM` packets.
     let mut w = t.writer();
@@ -479,6 +501,7 @@ fn corrupt_and_foreign_spill_files_are_ignored() {
     // foreign (the payload is not even read), the truncated one and the junk as errors.
     let mut other = cfg;
     other.table_id ^= 1;
+    drop(t);
     let t = DigestTables::new(other).unwrap();
     assert!(t.epochs().is_empty());
     assert_eq!((t.stats().ignored_files, t.stats().spill_errors), (2, 2));
@@ -494,7 +517,7 @@ fn spill_write_error_is_counted_not_fatal() {
         Some((&spill_dir, u64::MAX)),
     ))
     .unwrap();
-    std::fs::remove_dir(&spill_dir).unwrap();
+    std::fs::remove_dir_all(&spill_dir).unwrap();
     let mut w = t.writer();
     w.insert(0, d(5));
     w.insert(E, d(6));
@@ -840,11 +863,12 @@ fn budget_counts_and_deletes_unindexed_files_first() {
     // A budget of one file: the junk goes too, our epoch stays.
     let mut one = cfg;
     one.spill.as_mut().unwrap().budget_bytes = per_file;
+    drop(t);
     let t = DigestTables::new(one).unwrap();
     let s = t.stats();
     assert_eq!((s.ignored_bytes, s.spill_bytes), (0, per_file));
     assert_eq!(found_in(&t, d(2)), vec![0]);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert_eq!(spill_files(dir.path()), 1);
 }
 
 /// A concurrent writer still holding batched inserts when another writer's rotation seals the
