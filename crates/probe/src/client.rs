@@ -80,6 +80,19 @@ pub enum ClientError {
         /// The deadline.
         timeout: Duration,
     },
+    /// The probe answered from tables of another federation key or digest version: its
+    /// "not seen" means nothing for our digests, so the answer must not be used.
+    #[error(
+        "{addr}: the probe's tables have id {found}, not {expected}: it uses another federation key or digest version, so its answer cannot be used"
+    )]
+    ForeignTable {
+        /// The service.
+        addr: String,
+        /// The table id we expected (16 hex digits).
+        expected: String,
+        /// The table id the probe answered with.
+        found: String,
+    },
 }
 
 /// A client for one service address.
@@ -109,6 +122,19 @@ impl ServiceClient {
     /// `POST /v1/query`.
     pub async fn query(&self, req: &QueryRequest) -> Result<QueryResponse, ClientError> {
         self.call("POST", "/v1/query", Some(req)).await
+    }
+
+    /// `POST /v1/query`, refusing an answer from tables other than `table_id` (the id of our
+    /// federation key and digest version, `Key::table_id`). Without this check a probe of
+    /// another federation answers "not seen" for every digest, which reads as a clean result.
+    pub async fn query_expecting(
+        &self,
+        req: &QueryRequest,
+        table_id: u64,
+    ) -> Result<QueryResponse, ClientError> {
+        let resp = self.query(req).await?;
+        check_table_id(&self.addr, &resp.table_id, table_id)?;
+        Ok(resp)
     }
 
     /// `GET /v1/status`.
@@ -250,6 +276,25 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Accepts `found` (an answer's `table_id`) only when it is exactly the 16 lower-case hex
+/// digits of `expected`.
+fn check_table_id(addr: &str, found: &str, expected: u64) -> Result<(), ClientError> {
+    let want = format!("{expected:016x}");
+    if found == want {
+        return Ok(());
+    }
+    Err(ClientError::ForeignTable {
+        addr: addr.to_string(),
+        expected: want,
+        // A hostile probe chooses this text: keep it short and printable.
+        found: found
+            .chars()
+            .take(32)
+            .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+            .collect(),
+    })
+}
+
 /// Refuses plaintext to anything but loopback: `addr` must resolve only to loopback
 /// addresses (the client side of `--dev-insecure`).
 pub fn check_insecure_target(addr: &str) -> Result<(), String> {
@@ -288,6 +333,36 @@ mod tests {
         assert_eq!(host_of("probe.example:1").as_deref(), Some("probe.example"));
         assert_eq!(host_of("no-port"), None);
         assert_eq!(host_of("h:notaport"), None);
+    }
+
+    #[test]
+    fn table_id_must_match_exactly() {
+        use super::{ClientError, check_table_id};
+        assert!(check_table_id("p:1", "00000000000000ff", 0xff).is_ok());
+        for found in [
+            "00000000000000fe",
+            "ff",
+            "00000000000000FF",
+            "",
+            "0x00000000000000ff",
+        ] {
+            match check_table_id("p:1", found, 0xff) {
+                Err(ClientError::ForeignTable {
+                    expected, found: f, ..
+                }) => {
+                    assert_eq!(expected, "00000000000000ff");
+                    assert_eq!(f, found);
+                }
+                other => panic!("{found:?} accepted: {other:?}"),
+            }
+        }
+        let e = check_table_id("p:1", "\u{1b}[31m", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains('\u{1b}') && e.contains("another federation key"),
+            "{e}"
+        );
     }
 
     #[test]
