@@ -31,19 +31,40 @@ pub enum ClientError {
     #[error("bad service address {0:?}: expected host:port")]
     Address(String),
     /// TCP connection failed.
-    #[error("{addr}: connect: {source}")]
+    #[error("{addr}: cannot connect")]
     Connect {
         /// The service.
         addr: String,
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The TLS handshake failed (wrong CA, no client certificate accepted, ...).
-    #[error("{addr}: TLS handshake: {source}")]
+    /// The TLS handshake failed (no client certificate accepted, garbage, ...).
+    #[error("{addr}: TLS handshake failed")]
     Tls {
         /// The service.
         addr: String,
         /// The reason.
+        source: std::io::Error,
+    },
+    /// The service's certificate is not signed by our federation CA: it belongs to another
+    /// federation, or our CA file is the wrong one.
+    #[error(
+        "{addr}: TLS handshake failed: the service's certificate is not from our federation CA (unknown issuer); it belongs to another federation, or the CA file is the wrong one"
+    )]
+    ForeignServer {
+        /// The service.
+        addr: String,
+        /// rustls' reason (UnknownIssuer).
+        source: std::io::Error,
+    },
+    /// The service refused our certificate because its CA does not know the issuer.
+    #[error(
+        "{addr}: TLS handshake failed: the service does not accept our certificate, which is not from its federation CA (unknown CA)"
+    )]
+    ForeignClient {
+        /// The service.
+        addr: String,
+        /// rustls' reason (the UnknownCA alert).
         source: std::io::Error,
     },
     /// HTTP failed.
@@ -210,15 +231,12 @@ impl ServiceClient {
             Some(cfg) => {
                 let name = crate::tls::server_name(&host).map_err(|e| ClientError::Tls {
                     addr: self.addr.clone(),
-                    source: std::io::Error::other(e.to_string()),
+                    source: std::io::Error::other(e),
                 })?;
                 let tls = TlsConnector::from(cfg.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|source| ClientError::Tls {
-                        addr: self.addr.clone(),
-                        source,
-                    })?;
+                    .map_err(|source| handshake_error(&self.addr, source))?;
                 self.send(tls, req).await
             }
             None => self.send(tcp, req).await,
@@ -235,10 +253,16 @@ impl ServiceClient {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| self.http(chain(&e)))?;
+        let resp = sender.send_request(req).await.map_err(|e| {
+            if rustls_cause(&e).is_some_and(is_unknown_ca_alert) {
+                ClientError::ForeignClient {
+                    addr: self.addr.clone(),
+                    source: std::io::Error::other(e),
+                }
+            } else {
+                self.http(chain(&e))
+            }
+        })?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
             .collect()
@@ -263,9 +287,54 @@ impl ServiceClient {
     }
 }
 
-/// An error with its causes: hyper's "connection error" alone hides the TLS alert (e.g. a
-/// server refusing a client without a certificate) that explains it.
-fn chain(e: &dyn std::error::Error) -> String {
+/// Names the two federation mix-ups a failed handshake can stand for: a server certificate
+/// from another CA (we see UnknownIssuer) and ours refused by a server of another CA (we
+/// receive the UnknownCA alert; with TLS 1.3 it arrives after our side of the handshake, so
+/// hyper reports it, see [`ServiceClient::send`]).
+fn handshake_error(addr: &str, source: std::io::Error) -> ClientError {
+    use rustls::{CertificateError, Error};
+    let addr = addr.to_string();
+    match rustls_cause(&source) {
+        Some(Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+            ClientError::ForeignServer { addr, source }
+        }
+        Some(e) if is_unknown_ca_alert(e) => ClientError::ForeignClient { addr, source },
+        _ => ClientError::Tls { addr, source },
+    }
+}
+
+fn is_unknown_ca_alert(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA)
+    )
+}
+
+/// The rustls error in `e`'s chain, looking inside `io::Error`s too (whose `source()` skips
+/// the error they wrap).
+fn rustls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(r) = c.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(r) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(r);
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// An error with its causes, `: `-separated (as anyhow's `{:#}` prints them): hyper's
+/// "connection error" alone hides the TLS alert (e.g. a server refusing a client without a
+/// certificate) that explains it. Also for logging errors whose Display leaves the cause to
+/// the chain.
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

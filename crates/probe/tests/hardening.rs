@@ -280,3 +280,61 @@ async fn limits_that_let_one_peer_hold_every_slot_are_refused() {
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     assert!(e.to_string().contains("per_ip"), "{e}");
 }
+
+/// The full message of an error: itself and its causes.
+fn full(e: &dyn std::error::Error) -> String {
+    ashiato_probe::client::chain(e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_federations_certificates_are_named_as_such() {
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for d in [&ours, &theirs] {
+        generate_pki(d.path(), &["probe".into(), "client".into()], &[]).unwrap();
+    }
+    let server = server_config(&TlsFiles::in_dir(theirs.path(), "probe")).unwrap();
+    let svc = start("127.0.0.1", Some(server), ServerLimits::default()).await;
+    let addr = svc.addr.to_string();
+    // Our client, their probe: their certificate is from an issuer we do not know.
+    let client = client_config(&TlsFiles::in_dir(ours.path(), "client")).unwrap();
+    let e = ServiceClient::new(&addr, Some(client))
+        .status()
+        .await
+        .unwrap_err();
+    let msg = full(&e);
+    assert!(matches!(e, ClientError::ForeignServer { .. }), "{msg}");
+    assert!(
+        msg.contains("not from our federation CA") && msg.contains("UnknownIssuer"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("DecryptError") && !msg.contains("BadSignature"),
+        "{msg}"
+    );
+    // Trusting their CA but presenting our certificate: they refuse it as from an unknown CA.
+    let mut files = TlsFiles::in_dir(ours.path(), "client");
+    files.ca = theirs.path().join("ca.pem");
+    let e = ServiceClient::new(&addr, Some(client_config(&files).unwrap()))
+        .status()
+        .await
+        .unwrap_err();
+    let msg = full(&e);
+    assert!(matches!(e, ClientError::ForeignClient { .. }), "{msg}");
+    assert!(!msg.contains("DecryptError"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_name_their_cause_once() {
+    // A port with nothing behind it: bind, note the port, close.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let e = ServiceClient::new(&format!("127.0.0.1:{port}"), None)
+        .status()
+        .await
+        .unwrap_err();
+    let msg = full(&e);
+    let cause = std::error::Error::source(&e).unwrap().to_string();
+    assert_eq!(msg.matches(&cause).count(), 1, "{msg}");
+}
