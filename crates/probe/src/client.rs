@@ -250,19 +250,33 @@ impl ServiceClient {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.http(chain(&e)))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let resp = sender.send_request(req).await.map_err(|e| {
-            if rustls_cause(&e).is_some_and(is_unknown_ca_alert) {
-                ClientError::ForeignClient {
-                    addr: self.addr.clone(),
-                    source: std::io::Error::other(e),
+        let conn = tokio::spawn(conn);
+        let resp = match sender.send_request(req).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                // When the server ends the connection with a TLS alert, the request often
+                // sees only "canceled" and the connection task holds the reason.
+                let conn_err = match conn.await {
+                    Ok(Err(ce)) => Some(ce),
+                    _ => None,
+                };
+                let (reason, other) = match conn_err {
+                    Some(ce) => (ce, Some(e)),
+                    None => (e, None),
+                };
+                if rustls_cause(&reason).is_some_and(is_unknown_ca_alert) {
+                    return Err(ClientError::ForeignClient {
+                        addr: self.addr.clone(),
+                        source: std::io::Error::other(reason),
+                    });
                 }
-            } else {
-                self.http(chain(&e))
+                let mut msg = chain(&reason);
+                if let Some(o) = other {
+                    msg = format!("{} ({msg})", chain(&o));
+                }
+                return Err(self.http(msg));
             }
-        })?;
+        };
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
             .collect()
