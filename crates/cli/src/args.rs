@@ -241,6 +241,30 @@ pub enum PkiCommand {
         /// Extra subject alternative names (addresses or host names) for every identity.
         #[arg(long)]
         san: Vec<String>,
+        /// Lifetime of each identity certificate in days (1 to 3650); the CA lasts 10 years.
+        #[arg(long, default_value_t = ashiato_probe::tls::DEFAULT_DAYS)]
+        days: u32,
+        /// A federation name, put into the CA's name with a random suffix.
+        #[arg(long)]
+        federation: Option<String>,
+    },
+    /// Issue one more identity from the CA in a directory made by `pki init`.
+    Issue {
+        /// Directory holding ca.pem and ca-key.pem.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The identity (<name>.pem, <name>-key.pem).
+        #[arg(long)]
+        name: String,
+        /// Extra subject alternative names (addresses or host names).
+        #[arg(long)]
+        san: Vec<String>,
+        /// Lifetime in days (1 to 3650, and not past the CA's end).
+        #[arg(long, default_value_t = ashiato_probe::tls::DEFAULT_DAYS)]
+        days: u32,
+        /// Replace an existing identity of that name.
+        #[arg(long)]
+        force: bool,
     },
 }
 

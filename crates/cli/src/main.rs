@@ -73,19 +73,59 @@ fn init_logging(json: bool, verbose: u8) {
     }
 }
 
+fn pki(cmd: PkiCommand) -> anyhow::Result<()> {
+    use ashiato_probe::tls::{PkiOptions, init_pki, issue_identity};
+    let now = std::time::SystemTime::now();
+    match cmd {
+        PkiCommand::Init {
+            dir,
+            name,
+            san,
+            days,
+            federation,
+        } => {
+            let opts = PkiOptions {
+                names: name,
+                extra_sans: san,
+                days,
+                federation,
+            };
+            let done = init_pki(&dir, &opts, now)?;
+            println!(
+                "wrote federation CA \"{}\" (until {}) and {} identities valid until {} to {}",
+                done.ca_name,
+                done.ca_not_after,
+                done.certs.len(),
+                done.not_after,
+                dir.display()
+            );
+        }
+        PkiCommand::Issue {
+            dir,
+            name,
+            san,
+            days,
+            force,
+        } => {
+            let done = issue_identity(&dir, &name, &san, days, force, now)?;
+            for c in &done.certs {
+                println!(
+                    "wrote {} from CA \"{}\", valid until {}",
+                    c.display(),
+                    done.ca_name,
+                    done.not_after
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Digest(a) => digest_cmd::run(&a),
         Command::Key(KeyCommand::Generate { out }) => digest_cmd::generate_key(out.as_deref()),
-        Command::Pki(PkiCommand::Init { dir, name, san }) => {
-            ashiato_probe::tls::generate_pki(&dir, &name, &san)?;
-            println!(
-                "wrote federation CA and {} identities to {}",
-                name.len(),
-                dir.display()
-            );
-            Ok(())
-        }
+        Command::Pki(cmd) => pki(cmd),
         Command::Probe(p) => match *p {
             ProbeCommand::Run(a) => probe_cmd::run(a),
             ProbeCommand::Query(a) => probe_cmd::query(a),

@@ -396,3 +396,69 @@ fn expired_epochs_spill_to_disk_and_stay_queryable() {
     let v = query_plaintext(&s.1, &f, 1004);
     assert_eq!(v["answers"][0]["epochs"][0]["on_disk"], false, "{v}");
 }
+
+#[test]
+fn pki_init_with_days_then_issue_from_the_same_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let d = tls.to_str().unwrap();
+    let o = run(&[
+        "pki",
+        "init",
+        "--dir",
+        d,
+        "--days",
+        "30",
+        "--federation",
+        "lab",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ashiato federation CA lab "),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&[
+        "pki",
+        "issue",
+        "--dir",
+        d,
+        "--name",
+        "probe-2",
+        "--san",
+        "192.0.2.9",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tls.join("probe-2.pem").exists() && tls.join("probe-2-key.pem").exists());
+    // No silent overwrite; --force replaces.
+    let o = run(&["pki", "issue", "--dir", d, "--name", "probe-2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let o = run(&["pki", "issue", "--dir", d, "--name", "probe-2", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Bad names and lifetimes are refused with one line; a missing CA names its file once.
+    let o = run(&["pki", "issue", "--dir", d, "--name", "../x"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = run(&[
+        "pki",
+        "init",
+        "--dir",
+        dir.path().join("t2").to_str().unwrap(),
+        "--days",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let none = dir.path().join("none");
+    let o = run(&[
+        "pki",
+        "issue",
+        "--dir",
+        none.to_str().unwrap(),
+        "--name",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("ca.pem"), "{err}");
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}

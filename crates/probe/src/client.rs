@@ -31,19 +31,40 @@ pub enum ClientError {
     #[error("bad service address {0:?}: expected host:port")]
     Address(String),
     /// TCP connection failed.
-    #[error("{addr}: connect: {source}")]
+    #[error("{addr}: cannot connect")]
     Connect {
         /// The service.
         addr: String,
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The TLS handshake failed (wrong CA, no client certificate accepted, ...).
-    #[error("{addr}: TLS handshake: {source}")]
+    /// The TLS handshake failed (no client certificate accepted, garbage, ...).
+    #[error("{addr}: TLS handshake failed")]
     Tls {
         /// The service.
         addr: String,
         /// The reason.
+        source: std::io::Error,
+    },
+    /// The service's certificate is not signed by our federation CA: it belongs to another
+    /// federation, or our CA file is the wrong one.
+    #[error(
+        "{addr}: TLS handshake failed: the service's certificate is not from our federation CA (unknown issuer); it belongs to another federation, or the CA file is the wrong one"
+    )]
+    ForeignServer {
+        /// The service.
+        addr: String,
+        /// rustls' reason (UnknownIssuer).
+        source: std::io::Error,
+    },
+    /// The service refused our certificate because its CA does not know the issuer.
+    #[error(
+        "{addr}: TLS handshake failed: the service does not accept our certificate, which is not from its federation CA (unknown CA)"
+    )]
+    ForeignClient {
+        /// The service.
+        addr: String,
+        /// rustls' reason (the UnknownCA alert).
         source: std::io::Error,
     },
     /// HTTP failed.
@@ -80,6 +101,19 @@ pub enum ClientError {
         /// The deadline.
         timeout: Duration,
     },
+    /// The probe answered from tables of another federation key or digest version: its
+    /// "not seen" means nothing for our digests, so the answer must not be used.
+    #[error(
+        "{addr}: the probe's tables have id {found}, not {expected}: it uses another federation key or digest version, so its answer cannot be used"
+    )]
+    ForeignTable {
+        /// The service.
+        addr: String,
+        /// The table id we expected (16 hex digits).
+        expected: String,
+        /// The table id the probe answered with.
+        found: String,
+    },
 }
 
 /// A client for one service address.
@@ -109,6 +143,19 @@ impl ServiceClient {
     /// `POST /v1/query`.
     pub async fn query(&self, req: &QueryRequest) -> Result<QueryResponse, ClientError> {
         self.call("POST", "/v1/query", Some(req)).await
+    }
+
+    /// `POST /v1/query`, refusing an answer from tables other than `table_id` (the id of our
+    /// federation key and digest version, `Key::table_id`). Without this check a probe of
+    /// another federation answers "not seen" for every digest, which reads as a clean result.
+    pub async fn query_expecting(
+        &self,
+        req: &QueryRequest,
+        table_id: u64,
+    ) -> Result<QueryResponse, ClientError> {
+        let resp = self.query(req).await?;
+        check_table_id(&self.addr, &resp.table_id, table_id)?;
+        Ok(resp)
     }
 
     /// `GET /v1/status`.
@@ -179,20 +226,17 @@ impl ServiceClient {
             .header(hyper::header::HOST, host.clone())
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| self.http(chain(&e)))?;
+            .map_err(|e| self.http(crate::error_chain(&e)))?;
         match &self.tls {
             Some(cfg) => {
                 let name = crate::tls::server_name(&host).map_err(|e| ClientError::Tls {
                     addr: self.addr.clone(),
-                    source: std::io::Error::other(e.to_string()),
+                    source: std::io::Error::other(e),
                 })?;
                 let tls = TlsConnector::from(cfg.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|source| ClientError::Tls {
-                        addr: self.addr.clone(),
-                        source,
-                    })?;
+                    .map_err(|source| handshake_error(&self.addr, source))?;
                 self.send(tls, req).await
             }
             None => self.send(tcp, req).await,
@@ -205,19 +249,39 @@ impl ServiceClient {
     {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| self.http(chain(&e)))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| self.http(chain(&e)))?;
+            .map_err(|e| self.http(crate::error_chain(&e)))?;
+        let conn = tokio::spawn(conn);
+        let resp = match sender.send_request(req).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                // When the server ends the connection with a TLS alert, the request often
+                // sees only "canceled" and the connection task holds the reason.
+                let conn_err = match conn.await {
+                    Ok(Err(ce)) => Some(ce),
+                    _ => None,
+                };
+                let (reason, other) = match conn_err {
+                    Some(ce) => (ce, Some(e)),
+                    None => (e, None),
+                };
+                if rustls_cause(&reason).is_some_and(is_unknown_ca_alert) {
+                    return Err(ClientError::ForeignClient {
+                        addr: self.addr.clone(),
+                        source: std::io::Error::other(reason),
+                    });
+                }
+                let mut msg = crate::error_chain(&reason);
+                if let Some(o) = other {
+                    msg = format!("{} ({msg})", crate::error_chain(&o));
+                }
+                return Err(self.http(msg));
+            }
+        };
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|e| self.http(chain(&*e)))?
+            .map_err(|e| self.http(crate::error_chain(&*e)))?
             .to_bytes();
         if !status.is_success() {
             return Err(ClientError::Status {
@@ -237,17 +301,66 @@ impl ServiceClient {
     }
 }
 
-/// An error with its causes: hyper's "connection error" alone hides the TLS alert (e.g. a
-/// server refusing a client without a certificate) that explains it.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
+/// Names the two federation mix-ups a failed handshake can stand for: a server certificate
+/// from another CA (we see UnknownIssuer) and ours refused by a server of another CA (we
+/// receive the UnknownCA alert; with TLS 1.3 it arrives after our side of the handshake, so
+/// hyper reports it, see [`ServiceClient::send`]).
+fn handshake_error(addr: &str, source: std::io::Error) -> ClientError {
+    use rustls::{CertificateError, Error};
+    let addr = addr.to_string();
+    match rustls_cause(&source) {
+        Some(Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+            ClientError::ForeignServer { addr, source }
+        }
+        Some(e) if is_unknown_ca_alert(e) => ClientError::ForeignClient { addr, source },
+        _ => ClientError::Tls { addr, source },
+    }
+}
+
+fn is_unknown_ca_alert(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA)
+    )
+}
+
+/// The rustls error in `e`'s chain, looking inside `io::Error`s too (whose `source()` skips
+/// the error they wrap).
+fn rustls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        if let Some(r) = c.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(r) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(r);
+        }
         cur = c.source();
     }
-    s
+    None
+}
+
+/// Accepts `found` (an answer's `table_id`) only when it is exactly the 16 lower-case hex
+/// digits of `expected`.
+fn check_table_id(addr: &str, found: &str, expected: u64) -> Result<(), ClientError> {
+    let want = format!("{expected:016x}");
+    if found == want {
+        return Ok(());
+    }
+    Err(ClientError::ForeignTable {
+        addr: addr.to_string(),
+        expected: want,
+        // A hostile probe chooses this text: keep it short and printable.
+        found: found
+            .chars()
+            .take(32)
+            .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+            .collect(),
+    })
 }
 
 /// Refuses plaintext to anything but loopback: `addr` must resolve only to loopback
@@ -288,6 +401,36 @@ mod tests {
         assert_eq!(host_of("probe.example:1").as_deref(), Some("probe.example"));
         assert_eq!(host_of("no-port"), None);
         assert_eq!(host_of("h:notaport"), None);
+    }
+
+    #[test]
+    fn table_id_must_match_exactly() {
+        use super::{ClientError, check_table_id};
+        assert!(check_table_id("p:1", "00000000000000ff", 0xff).is_ok());
+        for found in [
+            "00000000000000fe",
+            "ff",
+            "00000000000000FF",
+            "",
+            "0x00000000000000ff",
+        ] {
+            match check_table_id("p:1", found, 0xff) {
+                Err(ClientError::ForeignTable {
+                    expected, found: f, ..
+                }) => {
+                    assert_eq!(expected, "00000000000000ff");
+                    assert_eq!(f, found);
+                }
+                other => panic!("{found:?} accepted: {other:?}"),
+            }
+        }
+        let e = check_table_id("p:1", "\u{1b}[31m", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains('\u{1b}') && e.contains("another federation key"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,22 +9,34 @@
 //! ca.pem  ca-key.pem            the federation CA (keep ca-key.pem offline in production)
 //! <name>.pem  <name>-key.pem    one identity per service or operator, e.g. probe, client
 //! ```
+//!
+//! Each CA has its own name (`ashiato federation CA [<federation>] <16 hex digits>`), so a
+//! certificate from another federation is reported as "unknown issuer" rather than as a bad
+//! signature. Loading a configuration checks the validity dates of the certificate and of
+//! the CA ([`check_certificates`]): an expired or not-yet-valid one is refused at start.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
-/// Errors of certificate handling.
+mod der;
+mod pki;
+pub mod validity;
+
+pub use self::der::DerError;
+pub use self::pki::{
+    CA_DAYS, DEFAULT_DAYS, Issued, MAX_DAYS, PkiOptions, generate_pki, init_pki, issue_identity,
+};
+use self::validity::{Standing, UtcTime, standing};
+
+/// Errors of certificate handling. Each names the file; the operating system's or the
+/// library's reason is the error's source.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -36,19 +48,80 @@ pub enum TlsError {
         /// What was wrong.
         what: String,
     },
+    /// A certificate's DER could not be read.
+    #[error("{path}: cannot read certificate {index}")]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// Which certificate of the file (0 = first).
+        index: usize,
+        /// Where and why.
+        source: DerError,
+    },
+    /// A certificate is not valid yet: a clock behind, or a certificate made for later.
+    #[error(
+        "{path}: the {what} is not valid before {not_before} (valid {not_before} to {not_after}; now {now}): check the clock"
+    )]
+    NotYetValid {
+        /// The file.
+        path: PathBuf,
+        /// "certificate" or "CA certificate".
+        what: &'static str,
+        /// Start of validity.
+        not_before: UtcTime,
+        /// End of validity.
+        not_after: UtcTime,
+        /// The time of the check.
+        now: UtcTime,
+    },
+    /// A certificate has expired.
+    #[error(
+        "{path}: the {what} expired on {not_after} (valid {not_before} to {not_after}; now {now}): issue a new one"
+    )]
+    Expired {
+        /// The file.
+        path: PathBuf,
+        /// "certificate" or "CA certificate".
+        what: &'static str,
+        /// Start of validity.
+        not_before: UtcTime,
+        /// End of validity.
+        not_after: UtcTime,
+        /// The time of the check.
+        now: UtcTime,
+    },
+    /// Reading a file failed.
+    #[error("{path}: cannot read")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: io::Error,
+    },
     /// Writing the PKI failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot write")]
     Write {
         /// The file.
         path: PathBuf,
         /// The operating system's reason.
         source: io::Error,
     },
+    /// A file that would be overwritten already exists.
+    #[error("{path}: {what}")]
+    Exists {
+        /// The file.
+        path: PathBuf,
+        /// Why it must not be replaced.
+        what: &'static str,
+    },
+    /// A request to make or issue certificates is invalid (name, lifetime, ...).
+    #[error("{0}")]
+    Invalid(String),
     /// rustls refused the configuration.
-    #[error("TLS configuration: {0}")]
+    #[error("TLS configuration refused")]
     Rustls(#[from] rustls::Error),
     /// Certificate generation failed.
-    #[error("certificate generation: {0}")]
+    #[error("certificate generation failed")]
     Generate(#[from] rcgen::Error),
     /// The client verifier could not be built (e.g. empty CA file).
     #[error("client verifier: {0}")]
@@ -83,7 +156,7 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Pem {
@@ -106,7 +179,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
+pub(crate) fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for c in read_certs(ca)? {
         store.add(c).map_err(|e| TlsError::Pem {
@@ -117,9 +190,106 @@ fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
     Ok(store)
 }
 
-/// A server configuration that requires a client certificate signed by the CA.
+/// A certificate that expires within [`validity::EXPIRY_WARNING_DAYS`]: still served, but
+/// the operator should renew it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiryNotice {
+    /// The file.
+    pub path: PathBuf,
+    /// "certificate" or "CA certificate".
+    pub what: &'static str,
+    /// When it expires.
+    pub not_after: UtcTime,
+    /// Whole days left.
+    pub days_left: i64,
+}
+
+impl std::fmt::Display for ExpiryNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: the {} expires on {} ({} days left): issue a new one",
+            self.path.display(),
+            self.what,
+            self.not_after,
+            self.days_left
+        )
+    }
+}
+
+/// Checks the validity dates of `cert` (its first certificate, the leaf, if given) and of
+/// every certificate in `ca` at `now`: an error for one expired or not yet valid, a notice
+/// for each that expires within [`validity::EXPIRY_WARNING_DAYS`].
+pub fn check_certificates(
+    ca: &Path,
+    cert: Option<&Path>,
+    now: SystemTime,
+) -> Result<Vec<ExpiryNotice>, TlsError> {
+    let now = UtcTime::from_system(now);
+    let mut notices = Vec::new();
+    let mut check = |path: &Path, index: usize, der: &[u8], what: &'static str| {
+        let info = der::parse_certificate(der).map_err(|source| TlsError::Certificate {
+            path: path.to_owned(),
+            index,
+            source,
+        })?;
+        let (not_before, not_after) = (UtcTime(info.not_before), UtcTime(info.not_after));
+        let path = path.to_owned();
+        match standing(not_before, not_after, now) {
+            Standing::Valid => Ok(()),
+            Standing::ExpiresSoon { days_left } => {
+                notices.push(ExpiryNotice {
+                    path,
+                    what,
+                    not_after,
+                    days_left,
+                });
+                Ok(())
+            }
+            Standing::NotYetValid => Err(TlsError::NotYetValid {
+                path,
+                what,
+                not_before,
+                not_after,
+                now,
+            }),
+            Standing::Expired => Err(TlsError::Expired {
+                path,
+                what,
+                not_before,
+                not_after,
+                now,
+            }),
+        }
+    };
+    for (i, c) in read_certs(ca)?.iter().enumerate() {
+        check(ca, i, c, "CA certificate")?;
+    }
+    if let Some(cert) = cert {
+        check(cert, 0, &read_certs(cert)?[0], "certificate")?;
+    }
+    Ok(notices)
+}
+
+/// [`check_certificates`] now, with each notice logged as a warning.
+fn check_now(ca: &Path, cert: Option<&Path>) -> Result<(), TlsError> {
+    for n in check_certificates(ca, cert, SystemTime::now())? {
+        tracing::warn!(
+            file = %n.path.display(),
+            expires = %n.not_after,
+            days_left = n.days_left,
+            "the {} expires soon: issue a new one",
+            n.what
+        );
+    }
+    Ok(())
+}
+
+/// A server configuration that requires a client certificate signed by the CA. Refuses an
+/// expired or not-yet-valid certificate or CA ([`check_certificates`]).
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     install_crypto_provider();
+    check_now(&files.ca, Some(&files.cert))?;
     let verifier = WebPkiClientVerifier::builder(Arc::new(roots(&files.ca)?))
         .build()
         .map_err(|e| TlsError::Verifier(e.to_string()))?;
@@ -130,9 +300,11 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(cfg))
 }
 
-/// A client configuration that presents our certificate and trusts only the CA.
+/// A client configuration that presents our certificate and trusts only the CA. Refuses an
+/// expired or not-yet-valid certificate or CA ([`check_certificates`]).
 pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, TlsError> {
     install_crypto_provider();
+    check_now(&files.ca, Some(&files.cert))?;
     let mut cfg = ClientConfig::builder()
         .with_root_certificates(roots(&files.ca)?)
         .with_client_auth_cert(read_certs(&files.cert)?, read_key(&files.key)?)?;
@@ -143,6 +315,7 @@ pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, TlsError> {
 /// A client configuration without a client certificate (used to prove that servers refuse it).
 pub fn anonymous_client_config(ca: &Path) -> Result<Arc<ClientConfig>, TlsError> {
     install_crypto_provider();
+    check_now(ca, None)?;
     let mut cfg = ClientConfig::builder()
         .with_root_certificates(roots(ca)?)
         .with_no_client_auth();
@@ -154,111 +327,4 @@ pub fn anonymous_client_config(ca: &Path) -> Result<Arc<ClientConfig>, TlsError>
 /// the loopback addresses, so an IP literal works in labs.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(host.to_owned()).map_err(|e| TlsError::Verifier(format!("{host}: {e}")))
-}
-
-/// Writes a fresh federation CA and one identity per name into `dir` (created if missing).
-///
-/// Each identity's certificate is valid for TLS server and client use, for the DNS name
-/// `name`, `localhost`, 127.0.0.1, ::1 and any `extra_sans` (addresses or names), so the same
-/// files serve a probe and the operator querying it. Keys are written with mode 0600.
-pub fn generate_pki(dir: &Path, names: &[String], extra_sans: &[String]) -> Result<(), TlsError> {
-    install_crypto_provider();
-    fs::create_dir_all(dir).map_err(|source| TlsError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let ca_path = dir.join("ca.pem");
-    if ca_path.exists() {
-        // A new CA would silently invalidate every certificate the old one issued.
-        return Err(TlsError::Write {
-            path: ca_path,
-            source: io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "this directory already holds a federation CA; use another directory",
-            ),
-        });
-    }
-    let year = current_year();
-    let mut ca_params = CertificateParams::new(Vec::new())?;
-    ca_params.distinguished_name = rcgen::DistinguishedName::new();
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "ashiato federation CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
-    ca_params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    write_file(&dir.join("ca.pem"), ca_cert.pem().as_bytes(), false)?;
-    write_file(
-        &dir.join("ca-key.pem"),
-        ca_key.serialize_pem().as_bytes(),
-        true,
-    )?;
-    let issuer = Issuer::new(ca_params, ca_key);
-    for name in names {
-        let mut sans = vec![
-            name.clone(),
-            "localhost".into(),
-            "127.0.0.1".into(),
-            "::1".into(),
-        ];
-        sans.extend(extra_sans.iter().cloned());
-        sans.dedup();
-        let mut p = CertificateParams::new(sans)?;
-        p.distinguished_name = rcgen::DistinguishedName::new();
-        p.distinguished_name.push(DnType::CommonName, name.as_str());
-        p.use_authority_key_identifier_extension = true;
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        p.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
-        p.not_after = rcgen::date_time_ymd(year + 2, 1, 1);
-        let key = KeyPair::generate()?;
-        let cert = p.signed_by(&key, &issuer)?;
-        write_file(
-            &dir.join(format!("{name}.pem")),
-            cert.pem().as_bytes(),
-            false,
-        )?;
-        write_file(
-            &dir.join(format!("{name}-key.pem")),
-            key.serialize_pem().as_bytes(),
-            true,
-        )?;
-    }
-    Ok(())
-}
-
-fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<(), TlsError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    if secret {
-        opts.mode(0o600);
-    }
-    let r = opts.open(path).and_then(|mut f| {
-        if secret {
-            // An existing file keeps its mode on open: tighten it before writing the key.
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        }
-        io::Write::write_all(&mut f, data)
-    });
-    r.map_err(|source| TlsError::Write {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn current_year() -> i32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    // Good to within a day at year boundaries, which the one-year margin absorbs.
-    1970 + (secs / 31_556_952) as i32
 }
