@@ -248,15 +248,40 @@ impl<W: Write> DarkflowCsv<W> {
 pub fn write_report(dir: &Path, report: &Report, meta: &Meta) -> io::Result<Vec<PathBuf>> {
     fs::create_dir_all(dir)?;
     let mut paths = Vec::new();
-    let mut file = |name: &str, body: &dyn Fn(&mut dyn Write) -> io::Result<()>| {
+    let with_darkflows = dir.join("darkflows.csv").is_file();
+    emit(report, meta, with_darkflows, &mut |name, body| {
         let path = dir.join(name);
         let mut w = BufWriter::new(File::create(&path)?);
         body(&mut w)?;
         w.flush()?;
         paths.push(path);
-        io::Result::Ok(())
-    };
+        Ok(())
+    })?;
+    Ok(paths)
+}
 
+/// The files [`write_report`] writes, as (name, contents) in memory: for tests and fuzzing.
+pub fn render_in_memory(report: &Report, meta: &Meta) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    emit(report, meta, false, &mut |name, body| {
+        let mut w = Vec::new();
+        body(&mut w)?;
+        files.push((name.to_owned(), w));
+        Ok(())
+    })?;
+    Ok(files)
+}
+
+/// Writes one named report file through the caller's writer.
+type Body<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
+
+/// Every report file, each handed to `file` by name with the function that writes it.
+fn emit(
+    report: &Report,
+    meta: &Meta,
+    with_darkflows: bool,
+    file: &mut dyn FnMut(&str, Body<'_>) -> io::Result<()>,
+) -> io::Result<()> {
     file("ports.csv", &|w| {
         writeln!(w, "port,darkflows,syns,unique_sources")?;
         for p in &report.ports {
@@ -314,13 +339,12 @@ pub fn write_report(dir: &Path, report: &Report, meta: &Meta) -> io::Result<Vec<
         writeln!(w)
     })?;
     let mut data: Vec<&str> = Vec::new();
-    if dir.join("darkflows.csv").is_file() {
+    if with_darkflows {
         data.push("darkflows.csv");
     }
     data.extend(DATA_FILES);
     let html = render_page(report, meta, &data);
-    file("index.html", &|w| w.write_all(html.as_bytes()))?;
-    Ok(paths)
+    file("index.html", &|w| w.write_all(html.as_bytes()))
 }
 
 /// The data files [`write_report`] writes next to the page.
