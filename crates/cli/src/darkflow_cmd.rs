@@ -13,7 +13,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use ashiato_darkflow::detector::MAX_TIMEOUT_NS;
-use ashiato_darkflow::report::{DarkflowCsv, Meta, rfc3339, write_report};
+use ashiato_darkflow::report::{Meta, rfc3339};
+use ashiato_darkflow::report_dir::ReportDir;
 use ashiato_darkflow::synth::{SynthConfig, generate};
 use ashiato_darkflow::{
     Config, Counters, Detector, Event, FlowId, Record, Report, Summary, SummaryConfig, offline,
@@ -176,10 +177,8 @@ pub struct Sinks {
     pub summary: Summary,
     /// The DarkFlow set, when asked for.
     pub set: Option<BTreeSet<FlowId>>,
-    /// darkflows.csv of the report, streamed.
-    pub csv: Option<DarkflowCsv<BufWriter<File>>>,
-    /// First IO error of the CSV (reported at the end; detection goes on).
-    pub csv_error: Option<std::io::Error>,
+    /// The report directory, darkflows.csv streamed into it.
+    pub report: Option<ReportDir>,
     /// Which events go out as JSON lines (`--json`), if any.
     pub json: Option<EventFilter>,
     /// First IO error writing those lines (reported at the end; detection goes on).
@@ -190,27 +189,20 @@ impl Sinks {
     /// Sinks for the flags given; creates the report directory.
     pub fn new(a: &DarkflowArgs) -> Result<Self> {
         let filter = EventFilter::new(&a.events);
-        let csv = match &a.report {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("--report {}", dir.display()))?;
-                let p = dir.join("darkflows.csv");
-                let f = File::create(&p).with_context(|| format!("creating {}", p.display()))?;
-                Some(
-                    DarkflowCsv::new(BufWriter::new(f))
-                        .with_context(|| format!("writing {}", p.display()))?,
-                )
-            }
-            None => None,
-        };
+        let report = a
+            .report
+            .as_deref()
+            .map(|dir| {
+                ReportDir::create(dir).with_context(|| format!("--report {}", dir.display()))
+            })
+            .transpose()?;
         Ok(Self {
             summary: Summary::new(SummaryConfig {
                 interval_ns: a.interval,
                 ..SummaryConfig::default()
             }),
             set: a.set_out.as_ref().map(|_| BTreeSet::new()),
-            csv,
-            csv_error: None,
+            report,
             json: a.json.then_some(filter),
             json_error: None,
         })
@@ -233,21 +225,13 @@ impl Sinks {
     /// Takes one event.
     pub fn observe(&mut self, e: &Event) {
         self.summary.observe(e);
-        match e {
-            Event::Dark { record, .. } => {
-                if let Some(s) = &mut self.set {
-                    s.insert(record.flow);
-                }
-            }
-            Event::Closed { record, .. } => {
-                if let Some(c) = &mut self.csv
-                    && self.csv_error.is_none()
-                    && let Err(err) = c.write(record)
-                {
-                    self.csv_error = Some(err);
-                }
-            }
-            _ => {}
+        if let Event::Dark { record, .. } = e
+            && let Some(s) = &mut self.set
+        {
+            s.insert(record.flow);
+        }
+        if let Some(r) = &mut self.report {
+            r.observe(e);
         }
     }
 
@@ -257,21 +241,18 @@ impl Sinks {
         if let (Some(path), Some(set)) = (&a.set_out, &self.set) {
             write_set(path, set)?;
         }
-        if let Some(e) = self.csv_error {
-            bail!("writing darkflows.csv: {e}");
-        }
         if let Some(e) = self.json_error {
             bail!("writing events: {e}");
         }
-        if let (Some(dir), Some(csv)) = (&a.report, self.csv) {
-            csv.finish()
-                .with_context(|| format!("writing {}", dir.join("darkflows.csv").display()))?;
-            let files = write_report(dir, &report, &meta)
+        if let Some(r) = self.report {
+            let dir = r.dir().to_path_buf();
+            let files = r
+                .finish(&report, &meta)
                 .with_context(|| format!("writing the report in {}", dir.display()))?;
             eprintln!(
                 "report: {} ({} files)",
                 dir.join("index.html").display(),
-                files.len() + 1
+                files.len()
             );
         }
         Ok(report)
@@ -332,7 +313,7 @@ fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
     };
     let report = sinks.finish(a, counters, meta)?;
     if a.json {
-        let v = json!({"event": "summary", "frames": stats.frames, "malformed": stats.malformed, "report": report});
+        let v = json!({"event": "summary", "frames": stats.frames, "malformed": stats.malformed, "report": report.json(cfg.timeout_ns)});
         writeln!(out, "{v}")?;
     } else {
         print_summary(
@@ -397,14 +378,14 @@ pub fn print_summary(
     if !r.ports.is_empty() {
         writeln!(
             w,
-            "\n{:>6} {:>10} {:>10} {:>8}",
-            "port", "darkflows", "syns", "sources"
+            "\n{:>6} {:>10} {:>10} {:>14}",
+            "port", "darkflows", "syns", "unique_sources"
         )?;
         for p in r.ports.iter().take(10) {
             writeln!(
                 w,
-                "{:>6} {:>10} {:>10} {:>8}",
-                p.port, p.darkflows, p.syns, p.sources
+                "{:>6} {:>10} {:>10} {:>14}",
+                p.port, p.darkflows, p.syns, p.unique_sources
             )?;
         }
         if r.ports.len() > 10 {

@@ -22,6 +22,11 @@ use serde::Serialize;
 
 use crate::detector::{Counters, Event, NS};
 
+mod json;
+pub use json::{
+    AnswerStat, CDF_AT, CdfPoint, DelayBucket, JSON_INTERVALS, JSON_TOP, ReportJson, delay_buckets,
+};
+
 /// Summary settings.
 #[derive(Clone, Copy, Debug)]
 pub struct SummaryConfig {
@@ -50,7 +55,7 @@ pub struct PortStat {
     /// SYN packets of those DarkFlows (retransmissions included).
     pub syns: u64,
     /// Distinct source addresses of those DarkFlows.
-    pub sources: u64,
+    pub unique_sources: u64,
 }
 
 /// One address (as a source, or as a destination).
@@ -117,8 +122,9 @@ pub struct Summary {
     unsolicited: HashMap<IpAddr, u64>,
 }
 
-/// The summary as numbers: what `--json` prints and the report renders.
-#[derive(Clone, Debug, Serialize)]
+/// The summary as numbers, complete: what the report's CSV files and page render. The JSON
+/// (`summary.json`, the `--json` summary line) is its bounded form, [`Report::json`].
+#[derive(Clone, Debug)]
 pub struct Report {
     /// Detector totals.
     pub counters: Counters,
@@ -135,7 +141,8 @@ pub struct Report {
     pub intervals: Vec<Interval>,
     /// Answered SYNs per answer-delay bucket (upper edges [`DELAY_EDGES_NS`], then T).
     pub answer_delays: Vec<u64>,
-    /// Addresses that sent unsolicited SYN/ACKs or RSTs, most first.
+    /// Addresses that sent unsolicited SYN/ACKs or RSTs, most first (`syns` holds the number
+    /// of answers; the JSON calls it `answers`).
     pub unsolicited: Vec<AddrStat>,
     /// Distinct keys not kept because a per-address table was full.
     pub dropped_keys: u64,
@@ -250,7 +257,7 @@ impl Summary {
                     || self.port_sources.contains(&(f.dport, f.src))
                 {
                     if self.port_sources.insert((f.dport, f.src)) {
-                        port.sources += 1;
+                        port.unique_sources += 1;
                     }
                 } else {
                     self.dropped_keys += 1;

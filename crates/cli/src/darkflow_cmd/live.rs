@@ -191,7 +191,7 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
             next_summary += every;
             let rep = sinks.summary.report(det.counters());
             if a.json {
-                let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": rep});
+                let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": rep.json(cfg.timeout_ns)});
                 let _ = writeln!(out, "{v}").and_then(|_| out.flush());
             } else {
                 eprintln!("--- {} ---", super::rfc3339(now_ns()));
@@ -216,7 +216,7 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
     };
     let report = sinks.finish(a, det.counters(), meta)?;
     if a.json {
-        let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": report});
+        let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": report.json(cfg.timeout_ns)});
         writeln!(out, "{v}")?;
     } else {
         print_summary(&mut out, &report, frames, malformed, cfg.timeout_ns)?;

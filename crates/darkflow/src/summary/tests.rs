@@ -129,3 +129,76 @@ proptest! {
         }
     }
 }
+
+/// Runs a synthetic capture through parser, detector and summary; returns the report and
+/// the number of DarkFlow records closed, written to `dir` through a [`ReportDir`].
+fn synth_report(flows: u64, dir: &std::path::Path) -> (crate::Report, u64) {
+    use crate::report_dir::ReportDir;
+    use crate::synth::{SynthConfig, generate};
+    let cfg = SynthConfig {
+        flows,
+        seed: 7,
+        ..SynthConfig::default()
+    };
+    let mut det = Detector::new(Config::default());
+    let mut sum = Summary::new(SummaryConfig::default());
+    let mut rd = ReportDir::create(dir).unwrap();
+    let mut last = 0;
+    let mut out = |e: Event| {
+        sum.observe(&e);
+        rd.observe(&e);
+    };
+    generate::<()>(&cfg, |ts, frame| {
+        let p = ashiato_wire::packet::parse(ashiato_wire::LinkType::Ethernet, frame).unwrap();
+        last = ts;
+        det.packet(ts, &p, &mut out);
+        Ok(())
+    })
+    .unwrap();
+    det.finish(last, &mut out);
+    let report = sum.report(det.counters());
+    let rows = rd.rows();
+    rd.finish(&report, &meta()).unwrap();
+    (report, rows)
+}
+
+/// Many sources: summary.json lists the top ones with their totals and stays small; the full
+/// lists are in the CSV files.
+#[test]
+fn summary_json_stays_small_for_many_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, _) = synth_report(20_000, dir.path());
+    assert!(r.sources.len() > 5_000, "{} sources", r.sources.len());
+    let json = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
+    assert!(
+        json.len() < 96 * 1024,
+        "summary.json is {} bytes",
+        json.len()
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["sources_listed"], 100);
+    assert_eq!(v["sources_total"], r.sources.len());
+    assert_eq!(v["sources"].as_array().unwrap().len(), 100);
+    assert_eq!(v["destinations_total"], r.destinations.len());
+    assert!(v["source_syns_cdf"].as_array().unwrap().len() > 5);
+    let csv = std::fs::read_to_string(dir.path().join("sources.csv")).unwrap();
+    assert_eq!(csv.lines().count(), r.sources.len() + 1);
+}
+
+/// A report always has darkflows.csv: streamed through ReportDir it has one row per
+/// DarkFlow; written by write_report alone it has the header.
+#[test]
+fn report_always_has_darkflows_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, rows) = synth_report(2_000, dir.path());
+    let csv = std::fs::read_to_string(dir.path().join("darkflows.csv")).unwrap();
+    assert_eq!(rows, r.counters.darkflows);
+    assert_eq!(csv.lines().count() as u64, r.counters.darkflows + 1);
+    let bare = tempfile::tempdir().unwrap();
+    let paths = write_report(bare.path(), &r, &meta()).unwrap();
+    assert!(paths.iter().any(|p| p.ends_with("darkflows.csv")));
+    let csv = std::fs::read_to_string(bare.path().join("darkflows.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1);
+    let html = std::fs::read_to_string(bare.path().join("index.html")).unwrap();
+    assert!(html.contains("darkflows.csv"));
+}
