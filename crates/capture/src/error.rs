@@ -50,6 +50,24 @@ pub enum CaptureError {
     },
     /// No interface has that name.
     NoSuchInterface(String),
+    /// The process may not capture (or send) on the interface: `EPERM` or `EACCES`.
+    #[error("interface {iface}: {op}: permission denied (needs root or CAP_NET_RAW)")]
+    PermissionDenied {
+        /// The interface name.
+        iface: String,
+        /// The operation that was refused.
+        op: &'static str,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// The interface exists but is down (`ENETDOWN`).
+    #[error("interface {iface} is down ({op})")]
+    InterfaceDown {
+        /// The interface name.
+        iface: String,
+        /// The operation that found it down.
+        op: &'static str,
+    },
     /// A configuration value is out of range.
     Config(String),
 }

@@ -49,6 +49,12 @@
 //! (`PACKET_OUTGOING`). They are kept by default: a probe must record the traffic its host
 //! forwards or originates. On a mirror (SPAN) port nothing is outgoing, so the setting does not
 //! matter there. [`LiveConfig::ignore_outgoing`] drops them in the kernel.
+//!
+//! Loopback is the exception: every frame sent on `lo` passes the socket twice, once leaving
+//! (`PACKET_OUTGOING`) and once coming back in (`PACKET_HOST`), so a SYN would look like its
+//! own retransmission. [`LiveConfig::skip_loopback_outgoing`] (on by default) skips the
+//! outgoing copy while walking the ring (the `sll_pkttype` the kernel writes after each
+//! packet header), which leaves each frame once.
 //! The kernel strips 802.1Q tags before packet sockets see the frame (they are reported
 //! beside the packet, not in it); the digest covers only IP and transport bytes, so frames are
 //! delivered as captured, without re-inserting the tag.
@@ -127,6 +133,9 @@ pub struct LiveConfig {
     /// Do not capture packets this host sends on the interface (`PACKET_IGNORE_OUTGOING`,
     /// Linux 4.20+). Default false: see the module documentation.
     pub ignore_outgoing: bool,
+    /// On a loopback interface, skip the outgoing copy of each frame: the same frame comes
+    /// back as incoming. Default true. Ignored on other interfaces.
+    pub skip_loopback_outgoing: bool,
 }
 
 impl Default for LiveConfig {
@@ -140,6 +149,7 @@ impl Default for LiveConfig {
             promiscuous: true,
             fanout: None,
             ignore_outgoing: false,
+            skip_loopback_outgoing: true,
         }
     }
 }
@@ -218,8 +228,11 @@ pub struct LiveSource {
     cur: usize,
     link: LinkType,
     snaplen: u32,
+    /// Skip `PACKET_OUTGOING` entries (loopback with [`LiveConfig::skip_loopback_outgoing`]).
+    skip_outgoing: bool,
     totals: KernelStats,
     malformed: u64,
+    skipped_outgoing: u64,
 }
 
 // SAFETY: the mapping is owned exclusively by this value (no other handle to it exists in the
@@ -239,7 +252,8 @@ impl LiveSource {
         let frame_nr = cfg.validate(page)?;
         let ifindex = ifindex(iface)?;
         let fd = packet_socket(iface, 0)?;
-        let link = link_type(&fd, iface)?;
+        let arphrd = hardware_type(&fd, iface)?;
+        let link = link_from_arphrd(arphrd);
 
         let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
         set_opt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)
@@ -294,8 +308,10 @@ impl LiveSource {
             cur: 0,
             link,
             snaplen: cfg.snaplen,
+            skip_outgoing: cfg.skip_loopback_outgoing && arphrd == libc::ARPHRD_LOOPBACK,
             totals: KernelStats::default(),
             malformed: 0,
+            skipped_outgoing: 0,
         };
 
         bind_ll(&src.fd, iface, ifindex, libc::ETH_P_ALL as u16)?;
@@ -341,6 +357,12 @@ impl LiveSource {
         self.malformed
     }
 
+    /// Outgoing copies skipped on loopback (see [`LiveConfig::skip_loopback_outgoing`]); the
+    /// kernel's packet count includes them.
+    pub fn skipped_outgoing(&self) -> u64 {
+        self.skipped_outgoing
+    }
+
     /// Waits up to `timeout` for the next retired block (poll), hands every frame of every
     /// ready block to `f`, returns blocks to the kernel, returns the number of frames delivered
     /// (0 on timeout).
@@ -374,10 +396,11 @@ impl LiveSource {
                         self.block_size,
                     )
                 };
-                walk_block(block, self.link, self.snaplen, &mut f)
+                walk_block(block, self.link, self.snaplen, self.skip_outgoing, &mut f)
             };
             delivered += walk.frames;
             self.malformed += u64::from(walk.malformed);
+            self.skipped_outgoing += walk.outgoing as u64;
         }
         Ok(delivered)
     }
@@ -433,11 +456,7 @@ impl LiveSource {
             if e.kind() == io::ErrorKind::Interrupted {
                 return Ok(());
             }
-            return Err(CaptureError::Live {
-                iface: self.iface.clone(),
-                op: "poll",
-                source: e,
-            });
+            return Err(classify(&self.iface, "poll", e));
         }
         if pfd.revents & libc::POLLERR != 0 {
             // E.g. ENETDOWN when the interface disappears; reading SO_ERROR clears it.
@@ -454,11 +473,11 @@ impl LiveSource {
                 )
             };
             if rc == 0 && err != 0 {
-                return Err(CaptureError::Live {
-                    iface: self.iface.clone(),
-                    op: "poll",
-                    source: io::Error::from_raw_os_error(err),
-                });
+                return Err(classify(
+                    &self.iface,
+                    "poll",
+                    io::Error::from_raw_os_error(err),
+                ));
             }
         }
         Ok(())
@@ -510,11 +529,17 @@ const PKT_SNAPLEN: usize = offset_of!(libc::tpacket3_hdr, tp_snaplen);
 const PKT_LEN: usize = offset_of!(libc::tpacket3_hdr, tp_len);
 const PKT_MAC: usize = offset_of!(libc::tpacket3_hdr, tp_mac);
 const PKT_HDR_LEN: usize = size_of::<libc::tpacket3_hdr>();
+/// The `sockaddr_ll` the kernel writes after each packet header (`TPACKET_ALIGN`ed), and its
+/// packet type (`PACKET_HOST`, `PACKET_OUTGOING`, ...).
+const PKT_SLL: usize = libc::TPACKET3_HDRLEN - size_of::<libc::sockaddr_ll>();
+const PKT_PKTTYPE: usize = PKT_SLL + offset_of!(libc::sockaddr_ll, sll_pkttype);
 
 /// What one block yielded.
 #[derive(Debug, PartialEq, Eq)]
 struct BlockWalk {
     frames: usize,
+    /// Outgoing entries skipped.
+    outgoing: usize,
     /// The block had an entry pointing outside it; the rest of the block was skipped.
     malformed: bool,
 }
@@ -535,10 +560,12 @@ fn walk_block<F: FnMut(Frame<'_>)>(
     block: &[u8],
     link: LinkType,
     snaplen: u32,
+    skip_outgoing: bool,
     f: &mut F,
 ) -> BlockWalk {
     let mut walk = BlockWalk {
         frames: 0,
+        outgoing: 0,
         malformed: false,
     };
     let (Some(num), Some(first)) = (rd_u32(block, BLK_NUM_PKTS), rd_u32(block, BLK_FIRST_PKT))
@@ -552,8 +579,12 @@ fn walk_block<F: FnMut(Frame<'_>)>(
             walk.malformed = true;
             return walk;
         };
-        f(pkt.frame);
-        walk.frames += 1;
+        if skip_outgoing && pkt.pkttype == libc::PACKET_OUTGOING {
+            walk.outgoing += 1;
+        } else {
+            f(pkt.frame);
+            walk.frames += 1;
+        }
         if i + 1 == num {
             break;
         }
@@ -571,6 +602,8 @@ fn walk_block<F: FnMut(Frame<'_>)>(
 struct Packet<'a> {
     frame: Frame<'a>,
     next: u32,
+    /// `sll_pkttype`.
+    pkttype: u8,
 }
 
 fn decode_packet(block: &[u8], off: usize, link: LinkType, snaplen: u32) -> Option<Packet<'_>> {
@@ -578,6 +611,7 @@ fn decode_packet(block: &[u8], off: usize, link: LinkType, snaplen: u32) -> Opti
     let sec = rd_u32(hdr, PKT_SEC)?;
     let nsec = rd_u32(hdr, PKT_NSEC)?;
     let caplen = rd_u32(hdr, PKT_SNAPLEN)?.min(snaplen);
+    let pkttype = *block.get(off.checked_add(PKT_PKTTYPE)?)?;
     let start = off.checked_add(usize::from(rd_u16(hdr, PKT_MAC)?))?;
     let data = block.get(start..start.checked_add(caplen as usize)?)?;
     Some(Packet {
@@ -590,6 +624,7 @@ fn decode_packet(block: &[u8], off: usize, link: LinkType, snaplen: u32) -> Opti
             data,
         },
         next: rd_u32(hdr, PKT_NEXT)?,
+        pkttype,
     })
 }
 
@@ -609,7 +644,8 @@ fn link_from_arphrd(arphrd: u16) -> LinkType {
 /// `ARPHRD_RAWIP` from linux/if_arp.h (not in every libc release).
 const ARPHRD_RAWIP: u16 = 519;
 
-fn link_type(fd: &OwnedFd, iface: &str) -> Result<LinkType, CaptureError> {
+/// The interface's hardware type (`ARPHRD_*`).
+fn hardware_type(fd: &OwnedFd, iface: &str) -> Result<u16, CaptureError> {
     // SAFETY: ifreq is plain data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(iface.bytes()) {
@@ -622,8 +658,7 @@ fn link_type(fd: &OwnedFd, iface: &str) -> Result<LinkType, CaptureError> {
         return Err(last_err(iface, "ioctl SIOCGIFHWADDR"));
     }
     // SAFETY: SIOCGIFHWADDR fills the hwaddr member of the union.
-    let family = unsafe { req.ifr_ifru.ifru_hwaddr.sa_family };
-    Ok(link_from_arphrd(family))
+    Ok(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family })
 }
 
 fn attach_snaplen_filter(fd: &OwnedFd, iface: &str, snaplen: u32) -> Result<(), CaptureError> {
@@ -739,19 +774,36 @@ pub(crate) fn set_opt<T>(
     Ok(())
 }
 
-/// Maps an `io::Error` to [`CaptureError::Live`] for `iface` and `op`.
-pub(crate) fn op_err(iface: &str, op: &'static str) -> impl FnOnce(io::Error) -> CaptureError {
+/// The error for `op` on `iface` failing with `e`, by what it means: no such interface
+/// (`ENODEV`, `ENXIO`), no permission (`EPERM`, `EACCES`), interface down (`ENETDOWN`), or
+/// the system call and its reason.
+pub(crate) fn classify(iface: &str, op: &'static str, e: io::Error) -> CaptureError {
     let iface = iface.to_string();
-    move |source| CaptureError::Live { iface, op, source }
+    match e.raw_os_error() {
+        Some(libc::ENODEV | libc::ENXIO) => CaptureError::NoSuchInterface(iface),
+        Some(libc::EPERM | libc::EACCES) => CaptureError::PermissionDenied {
+            iface,
+            op,
+            source: e,
+        },
+        Some(libc::ENETDOWN) => CaptureError::InterfaceDown { iface, op },
+        _ => CaptureError::Live {
+            iface,
+            op,
+            source: e,
+        },
+    }
 }
 
-/// [`CaptureError::Live`] from `errno`.
+/// Maps an `io::Error` of `op` on `iface` to a [`CaptureError`] (see [`classify`]).
+pub(crate) fn op_err(iface: &str, op: &'static str) -> impl FnOnce(io::Error) -> CaptureError {
+    let iface = iface.to_string();
+    move |e| classify(&iface, op, e)
+}
+
+/// The [`CaptureError`] for `errno` after `op` on `iface` (see [`classify`]).
 pub(crate) fn last_err(iface: &str, op: &'static str) -> CaptureError {
-    CaptureError::Live {
-        iface: iface.to_string(),
-        op,
-        source: io::Error::last_os_error(),
-    }
+    classify(iface, op, io::Error::last_os_error())
 }
 
 impl AsRawFd for LiveSource {

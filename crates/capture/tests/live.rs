@@ -275,3 +275,69 @@ fn outgoing_packets_are_kept_unless_ignored() {
     });
     assert_eq!(counts, [5, 0], "[kept, ignored]");
 }
+
+/// On `lo` every frame passes the socket twice (leaving, then coming back in): by default the
+/// outgoing copy is skipped, so N datagrams are N frames; kept, they are 2N.
+#[test]
+fn loopback_frames_are_seen_once() {
+    const N: u32 = 200;
+    let ns = Netns::new(&unique_name("ashlo")).expect("ip netns add (these tests need root)");
+    let [once, twice] = in_netns(&ns, || {
+        let open = |skip_loopback_outgoing| {
+            let cfg = LiveConfig {
+                block_size: 1 << 16,
+                block_count: 8,
+                skip_loopback_outgoing,
+                ..LiveConfig::default()
+            };
+            LiveSource::open("lo", &cfg).expect("open lo")
+        };
+        let mut srcs = [open(true), open(false)];
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind receiver");
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+        for i in 0..N {
+            let mut payload = MAGIC.to_vec();
+            payload.extend_from_slice(&i.to_be_bytes());
+            tx.send_to(&payload, rx.local_addr().unwrap())
+                .expect("send_to");
+        }
+        // Wait until each source has every datagram at least once (the skipping one) or
+        // twice (the other), then take one more pass for any late extra copy.
+        let mut seen = [HashMap::<u32, usize>::new(), HashMap::new()];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let done = |seen: &[HashMap<u32, usize>; 2]| {
+            seen[0].len() == N as usize && seen[1].values().sum::<usize>() >= 2 * N as usize
+        };
+        while !done(&seen) && Instant::now() < deadline {
+            for (src, seen) in srcs.iter_mut().zip(seen.iter_mut()) {
+                src.poll_frames(Duration::from_millis(20), |f| {
+                    if let Some(i) = counter(f.data) {
+                        *seen.entry(i).or_default() += 1;
+                    }
+                })
+                .expect("poll");
+            }
+        }
+        for (src, seen) in srcs.iter_mut().zip(seen.iter_mut()) {
+            src.poll_frames(Duration::from_millis(20), |f| {
+                if let Some(i) = counter(f.data) {
+                    *seen.entry(i).or_default() += 1;
+                }
+            })
+            .expect("poll");
+        }
+        assert!(srcs[0].skipped_outgoing() >= u64::from(N));
+        assert_eq!(srcs[1].skipped_outgoing(), 0);
+        seen.map(|s| (s.len(), s.values().sum::<usize>()))
+    });
+    assert_eq!(
+        once,
+        (N as usize, N as usize),
+        "(distinct, frames) skipping outgoing"
+    );
+    assert_eq!(
+        twice,
+        (N as usize, 2 * N as usize),
+        "(distinct, frames) keeping them"
+    );
+}

@@ -43,7 +43,7 @@ pub enum Command {
 
 /// `ashiato darkflow [--pcap FILE... | --iface IF] ...` or `ashiato darkflow <subcommand>`.
 #[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DarkflowCli {
     /// Helpers: synthetic traffic, the inline gateway, benchmarks.
     #[command(subcommand)]
@@ -67,26 +67,43 @@ pub enum DarkflowCommand {
 /// Detector settings shared by every DarkFlow mode.
 #[derive(Args, Debug, Clone)]
 pub struct DetectorArgs {
-    /// T: how long a SYN waits for a SYN/ACK or RST before it is a DarkFlow.
-    #[arg(long, default_value = "5s")]
-    pub timeout: String,
+    /// T: how long a SYN waits for a SYN/ACK or RST before it is a DarkFlow (above 0, at
+    /// most 1h).
+    #[arg(long, default_value = "5s", value_parser = crate::darkflow_cmd::timeout_arg)]
+    pub timeout: u64,
     /// How long a DarkFlow is kept after its last packet.
-    #[arg(long, default_value = "60s")]
-    pub expiry: String,
+    #[arg(long, default_value = "60s", value_parser = crate::darkflow_cmd::duration_arg)]
+    pub expiry: u64,
     /// How long an answer that arrives before its SYN waits for it (0: same timestamp).
-    #[arg(long, default_value = "0s")]
-    pub reorder_window: String,
+    #[arg(long, default_value = "0s", value_parser = crate::darkflow_cmd::duration_arg)]
+    pub reorder_window: u64,
     /// Most pending SYNs per address family (the SYN-flood bound); more are counted as
     /// untracked.
-    #[arg(long, default_value_t = 4 << 20)]
+    #[arg(long, default_value = "4194304", value_parser = crate::darkflow_cmd::table_bound_arg)]
     pub max_pending: usize,
     /// Most DarkFlows kept per address family; the least recently active is closed early.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value = "1048576", value_parser = crate::darkflow_cmd::table_bound_arg)]
     pub max_flows: usize,
+}
+
+/// An event kind `--events` can select.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A flow became a DarkFlow.
+    Darkflow,
+    /// A DarkFlow got its first answer after T.
+    Late,
+    /// A DarkFlow left the table.
+    Closed,
+    /// A SYN the full delay queue could not take.
+    Untracked,
+    /// A SYN/ACK or RST that answered no SYN.
+    Unsolicited,
 }
 
 /// `ashiato darkflow --pcap ... | --iface ...`
 #[derive(Args, Debug, Clone)]
+#[command(group = clap::ArgGroup::new("input").args(["pcap", "iface"]).required(true))]
 pub struct DarkflowArgs {
     /// Capture files (pcap or pcapng), read in time order across files.
     #[arg(long, num_args = 1.., conflicts_with = "iface")]
@@ -103,7 +120,7 @@ pub struct DarkflowArgs {
     /// Which events to print with --json (comma list of darkflow, late, closed, untracked,
     /// unsolicited).
     #[arg(long, default_value = "darkflow,late,closed", value_delimiter = ',')]
-    pub events: Vec<String>,
+    pub events: Vec<EventKind>,
     /// Write CSV files and an HTML report with plots into this directory.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -111,17 +128,18 @@ pub struct DarkflowArgs {
     #[arg(long)]
     pub set_out: Option<PathBuf>,
     /// Width of the delay-queue intervals in the summary (adds, forwards, deletes).
-    #[arg(long, default_value = "10s")]
-    pub interval: String,
-    /// Live: print the summary this often.
-    #[arg(long, default_value = "60s")]
-    pub summary_every: String,
-    /// Live: serve Prometheus metrics on this address (mutual TLS unless --dev-insecure).
+    #[arg(long, default_value = "10s", value_parser = crate::darkflow_cmd::positive_duration_arg)]
+    pub interval: u64,
+    /// Live: print the summary this often (at least 1ms).
+    #[arg(long, default_value = "60s", value_parser = crate::darkflow_cmd::positive_duration_arg)]
+    pub summary_every: u64,
+    /// Live: serve Prometheus metrics on this address, ip:port (mutual TLS unless
+    /// --dev-insecure).
     #[arg(long)]
-    pub metrics_listen: Option<String>,
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Live: stop after this long (default: until Ctrl-C).
-    #[arg(long)]
-    pub duration: Option<String>,
+    #[arg(long, value_parser = crate::darkflow_cmd::duration_arg)]
+    pub duration: Option<u64>,
     /// Live capture snap length.
     #[arg(long, default_value_t = 128)]
     pub snaplen: u32,
@@ -145,17 +163,17 @@ pub struct SynthArgs {
     /// Number of flows.
     #[arg(long, default_value_t = 10_000)]
     pub flows: u64,
-    /// Flow arrivals per second.
-    #[arg(long, default_value_t = 1_000)]
+    /// Flow arrivals per second (at least 1).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: u64,
     /// T the truth is computed for.
-    #[arg(long, default_value = "5s")]
-    pub timeout: String,
+    #[arg(long, default_value = "5s", value_parser = crate::darkflow_cmd::timeout_arg)]
+    pub timeout: u64,
     /// Seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Percent of flows over IPv6.
-    #[arg(long, default_value_t = 15)]
+    /// Percent of flows over IPv6 (0 to 100).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub ipv6_percent: u8,
 }
 
@@ -168,10 +186,10 @@ pub struct InlineArgs {
     /// The sensor or honeypot DarkFlows are handed to (its address on a directly connected
     /// network of this gateway).
     #[arg(long)]
-    pub honeypot: Option<String>,
+    pub honeypot: Option<std::net::Ipv4Addr>,
     /// The IPv6 honeypot address, if IPv6 DarkFlows are to be handed over too.
     #[arg(long)]
-    pub honeypot6: Option<String>,
+    pub honeypot6: Option<std::net::Ipv6Addr>,
     /// Install the iptables mangle rules and policy routes at start and remove them at exit.
     #[arg(long)]
     pub setup: bool,
@@ -179,8 +197,9 @@ pub struct InlineArgs {
     #[arg(long)]
     pub honeypot_iface: Option<String>,
     /// Firewall mark (and routing table number) for flows handed to the honeypot; the mark
-    /// plus one marks flows cut off after a late answer.
-    #[arg(long, default_value_t = 0x4446)]
+    /// plus one marks flows cut off after a late answer (1 to 2^32 - 2).
+    #[arg(long, default_value_t = 0x4446,
+          value_parser = clap::value_parser!(u32).range(1..i64::from(u32::MAX)))]
     pub mark: u32,
     /// Detector settings.
     #[command(flatten)]
@@ -189,8 +208,8 @@ pub struct InlineArgs {
     #[arg(long)]
     pub json: bool,
     /// Stop after this long (default: until Ctrl-C).
-    #[arg(long)]
-    pub duration: Option<String>,
+    #[arg(long, value_parser = crate::darkflow_cmd::duration_arg)]
+    pub duration: Option<u64>,
 }
 
 /// `ashiato darkflow bench`

@@ -13,7 +13,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use ashiato_darkflow::detector::MAX_TIMEOUT_NS;
-use ashiato_darkflow::report::{DarkflowCsv, Meta, rfc3339, write_report};
+use ashiato_darkflow::report::{Meta, rfc3339};
+use ashiato_darkflow::report_dir::ReportDir;
 use ashiato_darkflow::synth::{SynthConfig, generate};
 use ashiato_darkflow::{
     Config, Counters, Detector, Event, FlowId, Record, Report, Summary, SummaryConfig, offline,
@@ -22,7 +23,7 @@ use ashiato_wire::LinkType;
 use ashiato_wire::capfile::PcapWriter;
 use serde_json::json;
 
-use crate::args::{DarkflowArgs, DarkflowCli, DarkflowCommand, DetectorArgs, SynthArgs};
+use crate::args::{DarkflowArgs, DarkflowCli, DarkflowCommand, DetectorArgs, EventKind, SynthArgs};
 use crate::units::parse_duration_ns;
 
 /// `ashiato darkflow ...`
@@ -32,36 +33,56 @@ pub fn run(d: DarkflowCli) -> Result<()> {
         Some(DarkflowCommand::Inline(a)) => inline::run(&a),
         Some(DarkflowCommand::Bench(a)) => bench::run(&a),
         None if d.run.iface.is_some() => live::run(&d.run),
-        None if !d.run.pcap.is_empty() => offline_cmd(&d.run),
-        None => {
-            bail!("give capture files (--pcap FILE...) or an interface (--iface IF); see --help")
-        }
+        // clap requires one of --pcap and --iface.
+        None => offline_cmd(&d.run),
+    }
+}
+
+// Typed flag parsers: clap runs them at parse time, so a bad value is a usage error (exit 2)
+// with clap's message, before anything is opened or printed.
+
+/// A duration flag (`250ms`, `5s`, `1m`), in ns.
+pub fn duration_arg(s: &str) -> Result<u64, String> {
+    parse_duration_ns(s).map_err(|e| format!("{e:#}"))
+}
+
+/// A duration flag that must be above 0.
+pub fn positive_duration_arg(s: &str) -> Result<u64, String> {
+    match duration_arg(s)? {
+        0 => Err("must be above 0".into()),
+        ns => Ok(ns),
+    }
+}
+
+/// T: above 0 and at most [`MAX_TIMEOUT_NS`] (the pending table keeps 32-bit µs offsets).
+pub fn timeout_arg(s: &str) -> Result<u64, String> {
+    match duration_arg(s)? {
+        ns if ns == 0 || ns > MAX_TIMEOUT_NS => Err("must be above 0 and at most 1h".into()),
+        ns => Ok(ns),
+    }
+}
+
+/// A table bound: 1 to `u32::MAX - 1` entries (slots are 32-bit indices).
+pub fn table_bound_arg(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n > 0 && n < u32::MAX => Ok(n as usize),
+        _ => Err(format!(
+            "expected a number of entries from 1 to {}",
+            u32::MAX - 1
+        )),
     }
 }
 
 /// Detector settings from flags, validated.
 pub fn detector_config(a: &DetectorArgs) -> Result<Config> {
-    let timeout_ns = parse_duration_ns(&a.timeout).context("--timeout")?;
-    if timeout_ns == 0 || timeout_ns > MAX_TIMEOUT_NS {
-        bail!("--timeout {}: must be above 0 and at most 1h", a.timeout);
-    }
-    let expiry_ns = parse_duration_ns(&a.expiry).context("--expiry")?;
-    let reorder_ns = parse_duration_ns(&a.reorder_window).context("--reorder-window")?;
-    if reorder_ns >= timeout_ns {
+    // Each value was checked by its parser; only their relation is left.
+    if a.reorder_window >= a.timeout {
         bail!("--reorder-window must be shorter than --timeout");
     }
-    for (name, v) in [
-        ("--max-pending", a.max_pending),
-        ("--max-flows", a.max_flows),
-    ] {
-        if v == 0 || v >= u32::MAX as usize {
-            bail!("{name} {v}: must be between 1 and {}", u32::MAX - 1);
-        }
-    }
     Ok(Config {
-        timeout_ns,
-        expiry_ns,
-        reorder_ns,
+        timeout_ns: a.timeout,
+        expiry_ns: a.expiry,
+        reorder_ns: a.reorder_window,
         max_pending: a.max_pending,
         max_flows: a.max_flows,
         hash_seed: random_seed()?,
@@ -72,13 +93,6 @@ pub fn detector_config(a: &DetectorArgs) -> Result<Config> {
 /// A seed for the tables' hash from the kernel's random source.
 fn random_seed() -> Result<u64> {
     Ok(u64::from_ne_bytes(crate::digest_cmd::random_bytes()?))
-}
-
-/// An optional duration flag.
-pub fn optional_duration(v: Option<&str>, flag: &str) -> Result<Option<u64>> {
-    v.map(parse_duration_ns)
-        .transpose()
-        .context(flag.to_string())
 }
 
 /// Which events `--events` selects.
@@ -92,23 +106,19 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    /// Parses the `--events` list.
-    pub fn parse(list: &[String]) -> Result<Self> {
+    /// The filter for an `--events` list.
+    pub fn new(list: &[EventKind]) -> Self {
         let mut f = Self::default();
         for e in list {
-            match e.trim() {
-                "darkflow" => f.dark = true,
-                "late" => f.late = true,
-                "closed" => f.closed = true,
-                "untracked" => f.untracked = true,
-                "unsolicited" => f.unsolicited = true,
-                "" => {}
-                other => bail!(
-                    "--events: unknown event {other:?} (darkflow, late, closed, untracked, unsolicited)"
-                ),
+            match e {
+                EventKind::Darkflow => f.dark = true,
+                EventKind::Late => f.late = true,
+                EventKind::Closed => f.closed = true,
+                EventKind::Untracked => f.untracked = true,
+                EventKind::Unsolicited => f.unsolicited = true,
             }
         }
-        Ok(f)
+        f
     }
 }
 
@@ -167,10 +177,8 @@ pub struct Sinks {
     pub summary: Summary,
     /// The DarkFlow set, when asked for.
     pub set: Option<BTreeSet<FlowId>>,
-    /// darkflows.csv of the report, streamed.
-    pub csv: Option<DarkflowCsv<BufWriter<File>>>,
-    /// First IO error of the CSV (reported at the end; detection goes on).
-    pub csv_error: Option<std::io::Error>,
+    /// The report directory, darkflows.csv streamed into it.
+    pub report: Option<ReportDir>,
     /// Which events go out as JSON lines (`--json`), if any.
     pub json: Option<EventFilter>,
     /// First IO error writing those lines (reported at the end; detection goes on).
@@ -180,33 +188,21 @@ pub struct Sinks {
 impl Sinks {
     /// Sinks for the flags given; creates the report directory.
     pub fn new(a: &DarkflowArgs) -> Result<Self> {
-        // Checked even without --json: a bad flag is an error, not a silent no-op.
-        let filter = EventFilter::parse(&a.events)?;
-        let interval_ns = parse_duration_ns(&a.interval).context("--interval")?;
-        if interval_ns == 0 {
-            bail!("--interval must be above 0");
-        }
-        let csv = match &a.report {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("--report {}", dir.display()))?;
-                let p = dir.join("darkflows.csv");
-                let f = File::create(&p).with_context(|| format!("creating {}", p.display()))?;
-                Some(
-                    DarkflowCsv::new(BufWriter::new(f))
-                        .with_context(|| format!("writing {}", p.display()))?,
-                )
-            }
-            None => None,
-        };
+        let filter = EventFilter::new(&a.events);
+        let report = a
+            .report
+            .as_deref()
+            .map(|dir| {
+                ReportDir::create(dir).with_context(|| format!("--report {}", dir.display()))
+            })
+            .transpose()?;
         Ok(Self {
             summary: Summary::new(SummaryConfig {
-                interval_ns,
+                interval_ns: a.interval,
                 ..SummaryConfig::default()
             }),
             set: a.set_out.as_ref().map(|_| BTreeSet::new()),
-            csv,
-            csv_error: None,
+            report,
             json: a.json.then_some(filter),
             json_error: None,
         })
@@ -229,21 +225,13 @@ impl Sinks {
     /// Takes one event.
     pub fn observe(&mut self, e: &Event) {
         self.summary.observe(e);
-        match e {
-            Event::Dark { record, .. } => {
-                if let Some(s) = &mut self.set {
-                    s.insert(record.flow);
-                }
-            }
-            Event::Closed { record, .. } => {
-                if let Some(c) = &mut self.csv
-                    && self.csv_error.is_none()
-                    && let Err(err) = c.write(record)
-                {
-                    self.csv_error = Some(err);
-                }
-            }
-            _ => {}
+        if let Event::Dark { record, .. } = e
+            && let Some(s) = &mut self.set
+        {
+            s.insert(record.flow);
+        }
+        if let Some(r) = &mut self.report {
+            r.observe(e);
         }
     }
 
@@ -253,21 +241,18 @@ impl Sinks {
         if let (Some(path), Some(set)) = (&a.set_out, &self.set) {
             write_set(path, set)?;
         }
-        if let Some(e) = self.csv_error {
-            bail!("writing darkflows.csv: {e}");
-        }
         if let Some(e) = self.json_error {
             bail!("writing events: {e}");
         }
-        if let (Some(dir), Some(csv)) = (&a.report, self.csv) {
-            csv.finish()
-                .with_context(|| format!("writing {}", dir.join("darkflows.csv").display()))?;
-            let files = write_report(dir, &report, &meta)
+        if let Some(r) = self.report {
+            let dir = r.dir().to_path_buf();
+            let files = r
+                .finish(&report, &meta)
                 .with_context(|| format!("writing the report in {}", dir.display()))?;
             eprintln!(
                 "report: {} ({} files)",
                 dir.join("index.html").display(),
-                files.len() + 1
+                files.len()
             );
         }
         Ok(report)
@@ -288,6 +273,9 @@ pub fn write_set(path: &Path, set: &BTreeSet<FlowId>) -> Result<()> {
 
 fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
     let cfg = detector_config(&a.detector)?;
+    // Every input is opened and checked before anything is written or printed: a missing or
+    // garbage file is an error on its own, not a summary of zeros followed by one.
+    let src = offline::open(&a.pcap)?;
     let mut det = Detector::new(cfg);
     let mut sinks = Sinks::new(a)?;
     let stdout = std::io::stdout();
@@ -302,8 +290,8 @@ fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
         );
         b
     });
-    let (stats, result) = offline::run(
-        &a.pcap,
+    let (stats, result) = offline::run_source(
+        src,
         &mut det,
         &mut |e| sinks.take(&e, &mut out, false),
         |done, total| {
@@ -325,7 +313,7 @@ fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
     };
     let report = sinks.finish(a, counters, meta)?;
     if a.json {
-        let v = json!({"event": "summary", "frames": stats.frames, "malformed": stats.malformed, "report": report});
+        let v = json!({"event": "summary", "frames": stats.frames, "malformed": stats.malformed, "report": report.json(cfg.timeout_ns)});
         writeln!(out, "{v}")?;
     } else {
         print_summary(
@@ -390,14 +378,14 @@ pub fn print_summary(
     if !r.ports.is_empty() {
         writeln!(
             w,
-            "\n{:>6} {:>10} {:>10} {:>8}",
-            "port", "darkflows", "syns", "sources"
+            "\n{:>6} {:>10} {:>10} {:>14}",
+            "port", "darkflows", "syns", "unique_sources"
         )?;
         for p in r.ports.iter().take(10) {
             writeln!(
                 w,
-                "{:>6} {:>10} {:>10} {:>8}",
-                p.port, p.darkflows, p.syns, p.sources
+                "{:>6} {:>10} {:>10} {:>14}",
+                p.port, p.darkflows, p.syns, p.unique_sources
             )?;
         }
         if r.ports.len() > 10 {
@@ -430,14 +418,10 @@ pub fn print_summary(
 }
 
 fn synth(a: &SynthArgs) -> Result<()> {
-    let timeout_ns = parse_duration_ns(&a.timeout).context("--timeout")?;
-    if a.ipv6_percent > 100 {
-        bail!("--ipv6-percent must be at most 100");
-    }
     let cfg = SynthConfig {
         flows: a.flows,
-        flows_per_sec: a.rate.max(1),
-        timeout_ns,
+        flows_per_sec: a.rate,
+        timeout_ns: a.timeout,
         seed: a.seed,
         ipv6_percent: a.ipv6_percent,
         ..SynthConfig::default()

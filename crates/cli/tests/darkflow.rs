@@ -223,44 +223,209 @@ fn truncated_capture_reports_what_was_read_and_fails() {
     );
 }
 
+/// Inputs that cannot be read are refused before anything is printed: exit 1, the file
+/// named on stderr, nothing on stdout, no report directory.
 #[test]
-fn garbage_and_bad_flags_are_refused_with_a_reason() {
+fn unreadable_inputs_fail_before_any_output() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.pcap");
     std::fs::write(&junk, b"this is not a capture file at all").unwrap();
-    let o = run(&["darkflow", "--pcap", junk.to_str().unwrap()]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("junk.pcap"), "{}", stderr(&o));
-    let o = run(&[
-        "darkflow",
-        "--pcap",
-        data(CAPTURES[0]).to_str().unwrap(),
-        "--timeout",
-        "0s",
+    let missing = dir.path().join("nonexistent.pcap");
+    let good = data(CAPTURES[0]);
+    let report = dir.path().join("report");
+    for (files, bad) in [
+        (vec![&missing], &missing),
+        (vec![&junk], &junk),
+        (vec![&good, &missing], &missing),
+        (vec![&good, &junk], &junk),
+    ] {
+        for json in [false, true] {
+            let mut args = vec!["darkflow".to_string(), "--pcap".into()];
+            args.extend(files.iter().map(|f| f.display().to_string()));
+            args.extend(["--report".into(), report.display().to_string()]);
+            if json {
+                args.push("--json".into());
+            }
+            let o = bin().args(&args).output().unwrap();
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains(&bad.display().to_string()), "{err}");
+            assert!(o.stdout.is_empty(), "{args:?} printed {:?}", o.stdout);
+            assert!(!report.exists(), "{args:?} created the report directory");
+        }
+    }
+}
+
+/// Bad flag values and a missing input are usage errors: clap refuses them at parse time
+/// with exit code 2, naming the flag.
+#[test]
+fn usage_errors_exit_2() {
+    let scan = data(CAPTURES[0]);
+    let scan = scan.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["darkflow"], "--pcap"),
+        (&["darkflow", "--json"], "--pcap"),
+        (&["darkflow", "--pcap", scan, "--events", "bogus"], "bogus"),
+        (
+            &["darkflow", "--pcap", scan, "--events", "darkflow,nope"],
+            "nope",
+        ),
+        (
+            &["darkflow", "--pcap", scan, "--timeout", "0s"],
+            "--timeout",
+        ),
+        (
+            &["darkflow", "--pcap", scan, "--timeout", "2h"],
+            "--timeout",
+        ),
+        (
+            &["darkflow", "--pcap", scan, "--timeout", "soon"],
+            "--timeout",
+        ),
+        (
+            &["darkflow", "--pcap", scan, "--expiry", "5 parsecs"],
+            "--expiry",
+        ),
+        (
+            &["darkflow", "--pcap", scan, "--interval", "0"],
+            "--interval",
+        ),
+        (
+            &["darkflow", "--pcap", scan, "--max-pending", "0"],
+            "--max-pending",
+        ),
+        (
+            &["darkflow", "--pcap", scan, "--max-flows", "4294967295"],
+            "--max-flows",
+        ),
+        (
+            &["darkflow", "--iface", "lo", "--metrics-listen", "here"],
+            "--metrics-listen",
+        ),
+        (
+            &["darkflow", "--iface", "lo", "--duration", "forever"],
+            "--duration",
+        ),
+        (
+            &["darkflow", "--iface", "lo", "--summary-every", "0s"],
+            "--summary-every",
+        ),
+        (
+            &["darkflow", "synth", "--out", "x.pcap", "--rate", "0"],
+            "--rate",
+        ),
+        (
+            &[
+                "darkflow",
+                "synth",
+                "--out",
+                "x.pcap",
+                "--ipv6-percent",
+                "101",
+            ],
+            "--ipv6-percent",
+        ),
+        (
+            &["darkflow", "synth", "--out", "x.pcap", "--timeout", "0"],
+            "--timeout",
+        ),
+        (&["darkflow", "inline", "--honeypot", "::1"], "--honeypot"),
+        (
+            &["darkflow", "inline", "--honeypot6", "192.0.2.1"],
+            "--honeypot6",
+        ),
+        (&["darkflow", "inline", "--mark", "0"], "--mark"),
+    ];
+    for (args, flag) in cases {
+        let o = run(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// A one-SYN pcapng; `tsresol` is the `if_tsresol` option (none: microseconds).
+fn one_syn_pcapng(ts_units: u64, tsresol: Option<u8>) -> Vec<u8> {
+    let mut f = Vec::new();
+    // Section header: type, length, byte-order magic, version 1.0, section length unknown.
+    for v in [0x0a0d_0d0a_u32, 28, 0x1a2b_3c4d] {
+        f.extend(v.to_le_bytes());
+    }
+    f.extend([1, 0, 0, 0]);
+    f.extend(u64::MAX.to_le_bytes());
+    f.extend(28u32.to_le_bytes());
+    // Interface description: Ethernet, snaplen 0, optional if_tsresol.
+    let opts: Vec<u8> = match tsresol {
+        Some(r) => [9u16.to_le_bytes(), 1u16.to_le_bytes()]
+            .concat()
+            .into_iter()
+            .chain([r, 0, 0, 0, 0, 0, 0, 0])
+            .collect(),
+        None => Vec::new(),
+    };
+    let len = 20 + opts.len() as u32;
+    f.extend(1u32.to_le_bytes());
+    f.extend(len.to_le_bytes());
+    f.extend([1, 0, 0, 0, 0, 0, 0, 0]);
+    f.extend(&opts);
+    f.extend(len.to_le_bytes());
+    // Ethernet, IPv4 192.0.2.1 -> 198.51.100.1, TCP 40000 -> 80, SYN.
+    let mut pkt = vec![0u8; 12];
+    pkt.extend([0x08, 0x00]);
+    pkt.extend([
+        0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1,
     ]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("--timeout"),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&[
-        "darkflow",
-        "--pcap",
-        data(CAPTURES[0]).to_str().unwrap(),
-        "--events",
-        "bogus",
-    ]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("bogus"),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&["darkflow"]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("--pcap"),
-        "{}",
-        stderr(&o)
-    );
+    pkt.extend(40000u16.to_be_bytes());
+    pkt.extend(80u16.to_be_bytes());
+    pkt.extend([0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    while !pkt.len().is_multiple_of(4) {
+        pkt.push(0);
+    }
+    let len = 32 + pkt.len() as u32;
+    f.extend(6u32.to_le_bytes());
+    f.extend(len.to_le_bytes());
+    f.extend(0u32.to_le_bytes());
+    f.extend(((ts_units >> 32) as u32).to_le_bytes());
+    f.extend((ts_units as u32).to_le_bytes());
+    f.extend(54u32.to_le_bytes());
+    f.extend(54u32.to_le_bytes());
+    f.extend(&pkt);
+    f.extend(len.to_le_bytes());
+    f
+}
+
+/// A SYN stamped at (or saturating to) the largest time, as a one-byte corruption of a
+/// timestamp can make: one DarkFlow, a small report, no runaway memory.
+#[test]
+fn a_syn_at_the_end_of_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, ts, res) in [
+        ("max-us.pcapng", u64::MAX, None),
+        ("max-ns.pcapng", u64::MAX - 1, Some(9)),
+        ("zero.pcapng", 0, Some(9)),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, one_syn_pcapng(ts, res)).unwrap();
+        let report = dir.path().join(format!("{name}.report"));
+        let o = run(&[
+            "darkflow",
+            "--pcap",
+            p.to_str().unwrap(),
+            "--json",
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(last["report"]["counters"]["darkflows"], 1, "{name}");
+        for e in std::fs::read_dir(&report).unwrap() {
+            let e = e.unwrap();
+            let len = e.metadata().unwrap().len();
+            assert!(len < 1 << 20, "{name}: {:?} is {len} bytes", e.file_name());
+        }
+    }
 }
 
 /// A SYN flood larger than the delay queue: the bound holds and the overflow is counted.

@@ -174,3 +174,25 @@ fn socket_for(to: &SocketAddr) -> (std::os::fd::OwnedFd, u16) {
         )
     }
 }
+
+/// A missing interface is named as missing, not blamed on permissions (these tests run as
+/// root), and nothing is printed on stdout.
+#[test]
+fn missing_interface_is_named() {
+    let o = Command::new(env!("CARGO_BIN_EXE_ashiato"))
+        .args(["darkflow", "--iface", "nonexist0", "--duration", "1s"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("nonexist0"), "{err}");
+    assert!(
+        err.contains("does not exist") || err.contains("no such interface"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("CAP_NET_RAW") && !err.contains("root"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+}

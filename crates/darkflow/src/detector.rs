@@ -641,7 +641,7 @@ fn go_dark<A: Addr>(
     };
     let dark = Dark {
         first_syn: first,
-        last_packet: first + u64::from(p.last_us) * 1000,
+        last_packet: first.saturating_add(u64::from(p.last_us) * 1000),
         syns_at_dark: p.syns,
         syns: p.syns,
         packets: p.syns,

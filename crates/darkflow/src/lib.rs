@@ -8,7 +8,8 @@
 //!   and memory bounds are documented there).
 //! * [`table`] — the bounded, time-ordered hash table both of its queues are made of.
 //! * [`summary`] — the pure aggregation of events into per-port, per-address and per-interval
-//!   figures; [`report`] renders them as CSV and an HTML page with SVG plots.
+//!   figures; [`report`] renders them as CSV and an HTML page with SVG plots, and
+//!   [`report_dir`] writes a whole report directory, per-flow CSV included, as events come.
 //! * [`synth`] — synthetic traffic with a known answer, for tests and benchmarks.
 //! * IO shells: [`offline`] replays capture files by packet time; [`live`] reads an AF_PACKET
 //!   ring by the clock; [`inline`] is the NFQUEUE gateway that hands DarkFlows to a
@@ -20,6 +21,7 @@ pub mod inline;
 pub mod metrics;
 pub mod offline;
 pub mod report;
+pub mod report_dir;
 pub mod summary;
 pub mod synth;
 pub mod table;

@@ -3,7 +3,9 @@
 //! Several files are merged in timestamp order. The detector's clock is the packet clock, so
 //! a capture replays to the same events every time. A damaged file (truncated record, bad
 //! block) stops the reading with the file and byte offset, but what was read before is still
-//! decided and reported: [`run`] returns the error *after* finishing the detector.
+//! decided and reported: [`run`] returns the error *after* finishing the detector. A file
+//! that cannot be opened or is not a capture at all is found by [`open`] before anything is
+//! read, so a caller can refuse it before printing anything.
 
 use std::path::PathBuf;
 
@@ -33,6 +35,12 @@ pub struct ReadStats {
 /// Frames between two calls of the progress callback.
 pub const PROGRESS_EVERY: u64 = 1 << 16;
 
+/// Opens every file of `paths` and checks that it starts as a capture (header and first
+/// record); the error names the file.
+pub fn open(paths: &[PathBuf]) -> Result<MultiFileSource, CaptureError> {
+    MultiFileSource::open(paths)
+}
+
 /// Replays `paths` through `det`, then finishes it at the last frame's time. `progress` gets
 /// (bytes read, total bytes) now and then. On a read or format error the detector is still
 /// finished with what was read, then the error is returned with the stats.
@@ -40,13 +48,22 @@ pub fn run(
     paths: &[PathBuf],
     det: &mut Detector,
     out: &mut impl FnMut(Event),
+    progress: impl FnMut(u64, u64),
+) -> (ReadStats, Result<(), CaptureError>) {
+    match open(paths) {
+        Ok(src) => run_source(src, det, out, progress),
+        Err(e) => (ReadStats::default(), Err(e)),
+    }
+}
+
+/// [`run`] over files already opened with [`open`].
+pub fn run_source(
+    mut src: MultiFileSource,
+    det: &mut Detector,
+    out: &mut impl FnMut(Event),
     mut progress: impl FnMut(u64, u64),
 ) -> (ReadStats, Result<(), CaptureError>) {
     let mut st = ReadStats::default();
-    let mut src = match MultiFileSource::open(paths) {
-        Ok(s) => s,
-        Err(e) => return (st, Err(e)),
-    };
     let total = src.file_len();
     let result = loop {
         match src.next_frame() {

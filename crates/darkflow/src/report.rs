@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::detector::{AnswerKind, NS, Record};
-use crate::summary::{AddrStat, DELAY_EDGES_NS, Interval, PortStat, Report};
+use crate::summary::{AddrStat, DELAY_EDGES_NS, Interval, PortStat, Report, delay_buckets};
 
 /// Rows in each "top" table and bars in the port chart.
 const TOP: usize = 20;
@@ -243,24 +243,59 @@ impl<W: Write> DarkflowCsv<W> {
 
 /// Writes the report into `dir` (created if needed) and returns the paths written:
 /// `ports.csv`, `sources.csv`, `destinations.csv`, `intervals.csv`, `answer_delays.csv`,
-/// `unsolicited.csv`, `summary.json` and `index.html` (see [`render_html`]). A
-/// `darkflows.csv` already in `dir` (from [`DarkflowCsv`]) is linked from the page.
+/// `unsolicited.csv`, `summary.json` and `index.html` (see [`render_html`]). The page links
+/// `darkflows.csv`, the per-flow rows streamed by [`crate::report_dir::ReportDir`]; when
+/// none is in `dir` one with the header only is written (and returned), so a report always
+/// has the same files.
 pub fn write_report(dir: &Path, report: &Report, meta: &Meta) -> io::Result<Vec<PathBuf>> {
     fs::create_dir_all(dir)?;
     let mut paths = Vec::new();
-    let mut file = |name: &str, body: &dyn Fn(&mut dyn Write) -> io::Result<()>| {
+    let flows = dir.join("darkflows.csv");
+    if !flows.is_file() {
+        DarkflowCsv::new(File::create(&flows)?)?.finish()?;
+        paths.push(flows);
+    }
+    emit(report, meta, true, &mut |name, body| {
         let path = dir.join(name);
         let mut w = BufWriter::new(File::create(&path)?);
         body(&mut w)?;
         w.flush()?;
         paths.push(path);
-        io::Result::Ok(())
-    };
+        Ok(())
+    })?;
+    Ok(paths)
+}
 
+/// The files [`write_report`] writes, as (name, contents) in memory: for tests and fuzzing.
+pub fn render_in_memory(report: &Report, meta: &Meta) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    emit(report, meta, false, &mut |name, body| {
+        let mut w = Vec::new();
+        body(&mut w)?;
+        files.push((name.to_owned(), w));
+        Ok(())
+    })?;
+    Ok(files)
+}
+
+/// Writes one named report file through the caller's writer.
+type Body<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
+
+/// Every report file, each handed to `file` by name with the function that writes it.
+fn emit(
+    report: &Report,
+    meta: &Meta,
+    with_darkflows: bool,
+    file: &mut dyn FnMut(&str, Body<'_>) -> io::Result<()>,
+) -> io::Result<()> {
     file("ports.csv", &|w| {
         writeln!(w, "port,darkflows,syns,unique_sources")?;
         for p in &report.ports {
-            writeln!(w, "{},{},{},{}", p.port, p.darkflows, p.syns, p.sources)?;
+            writeln!(
+                w,
+                "{},{},{},{}",
+                p.port, p.darkflows, p.syns, p.unique_sources
+            )?;
         }
         Ok(())
     })?;
@@ -293,12 +328,10 @@ pub fn write_report(dir: &Path, report: &Report, meta: &Meta) -> io::Result<Vec<
         Ok(())
     })?;
     file("answer_delays.csv", &|w| {
-        writeln!(w, "upper_edge_ms,answered")?;
-        for (i, n) in report.answer_delays.iter().enumerate() {
-            match DELAY_EDGES_NS.get(i) {
-                Some(&edge) => writeln!(w, "{},{n}", trim_decimals(edge as f64 / 1e6))?,
-                None => writeln!(w, "T,{n}")?,
-            }
+        // Delay d in lower_ns < d <= upper_ns (the first bucket includes 0); the last ends at T.
+        writeln!(w, "lower_ns,upper_ns,answered")?;
+        for b in delay_buckets(&report.answer_delays, meta.timeout_ns) {
+            writeln!(w, "{},{},{}", b.lower_ns, b.upper_ns, b.answered)?;
         }
         Ok(())
     })?;
@@ -310,17 +343,16 @@ pub fn write_report(dir: &Path, report: &Report, meta: &Meta) -> io::Result<Vec<
         Ok(())
     })?;
     file("summary.json", &|w| {
-        serde_json::to_writer_pretty(&mut *w, report)?;
+        serde_json::to_writer_pretty(&mut *w, &report.json(meta.timeout_ns))?;
         writeln!(w)
     })?;
     let mut data: Vec<&str> = Vec::new();
-    if dir.join("darkflows.csv").is_file() {
+    if with_darkflows {
         data.push("darkflows.csv");
     }
     data.extend(DATA_FILES);
     let html = render_page(report, meta, &data);
-    file("index.html", &|w| w.write_all(html.as_bytes()))?;
-    Ok(paths)
+    file("index.html", &|w| w.write_all(html.as_bytes()))
 }
 
 /// The data files [`write_report`] writes next to the page.
@@ -695,7 +727,7 @@ fn port_table(h: &mut String, ports: &[PortStat], darkflows: u64) {
             thousands(p.darkflows),
             pct(p.darkflows, darkflows),
             thousands(p.syns),
-            thousands(p.sources)
+            thousands(p.unique_sources)
         );
     }
     h.push_str("</table>\n");
@@ -1255,13 +1287,13 @@ mod tests {
                     port: 23,
                     darkflows: 6,
                     syns: 12,
-                    sources: 4,
+                    unique_sources: 4,
                 },
                 PortStat {
                     port: 445,
                     darkflows: 4,
                     syns: 8,
-                    sources: 2,
+                    unique_sources: 2,
                 },
             ],
             sources: vec![
@@ -1407,6 +1439,7 @@ mod tests {
         names.sort();
         let mut want: Vec<String> = DATA_FILES.iter().map(|s| s.to_string()).collect();
         want.push("index.html".into());
+        want.push("darkflows.csv".into());
         want.sort();
         assert_eq!(names, want);
         for p in &paths {
@@ -1446,20 +1479,32 @@ mod tests {
         );
         assert_eq!(lines(&out.join("unsolicited.csv")), 1 + r.unsolicited.len());
         let delays = fs::read_to_string(out.join("answer_delays.csv")).unwrap();
-        assert!(delays.starts_with("upper_edge_ms,answered\n1,1\n10,2\n30,3\n"));
-        assert!(delays.ends_with("3000,0\nT,0\n"));
+        assert!(delays.starts_with(
+            "lower_ns,upper_ns,answered\n0,1000000,1\n1000000,10000000,2\n10000000,30000000,3\n"
+        ));
+        assert!(delays.ends_with("\n3000000000,5000000000,0\n"), "{delays}");
         let intervals = fs::read_to_string(out.join("intervals.csv")).unwrap();
         assert!(intervals.contains("\n2026-01-01T00:00:10.000000000Z,8,7,4,1,0\n"));
         let json: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
         assert_eq!(json["ports"][0]["port"], 23);
+        // One name per quantity, the same as in the CSV files.
+        assert!(json["ports"][0]["unique_sources"].is_u64(), "{json}");
+        assert!(json["ports"][0].get("sources").is_none());
+        assert_eq!(json["sources_total"], r.sources.len());
+        assert_eq!(json["answer_delays"][0]["lower_ns"], 0);
+        assert_eq!(json["answer_delays"][0]["upper_ns"], 1_000_000);
+        assert_eq!(json["answer_delays"][6]["upper_ns"], 5_000_000_000u64);
+        if let Some(u) = json["unsolicited"].get(0) {
+            assert!(u["answers"].is_u64() && u.get("syns").is_none(), "{u}");
+        }
     }
 
     #[test]
     fn empty_report_says_no_data() {
         let dir = tempfile::tempdir().unwrap();
         let paths = write_report(dir.path(), &empty(), &meta("")).unwrap();
-        assert_eq!(paths.len(), 8);
+        assert_eq!(paths.len(), 9);
         let html = fs::read_to_string(dir.path().join("index.html")).unwrap();
         assert!(html.contains("no data"));
         assert!(html.contains("no events"));
@@ -1484,7 +1529,7 @@ mod tests {
             port: 80,
             darkflows: 1,
             syns: 1,
-            sources: 1,
+            unique_sources: 1,
         }];
         r.interval_ns = 0;
         let html = render_html(&r, &meta("x"));

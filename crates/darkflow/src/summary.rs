@@ -9,7 +9,11 @@
 //!
 //! Pure: events in, numbers out. Memory is bounded by [`SummaryConfig::max_keys`] distinct
 //! addresses (and port/source pairs); beyond that new keys are counted in
-//! [`Summary::dropped_keys`] and the per-key tables say so.
+//! [`Summary::dropped_keys`] and the per-key tables say so. The interval series holds only
+//! intervals that saw an event, and at most [`MAX_INTERVALS`] of them: past that the interval
+//! width doubles (neighbouring intervals merge) until the series fits again, so timestamps
+//! years apart, or a corrupt one near `u64::MAX`, cost a bounded number of intervals and
+//! nothing is lost but resolution. The report says which width it ended with.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -17,6 +21,11 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::detector::{Counters, Event, NS};
+
+mod json;
+pub use json::{
+    AnswerStat, CDF_AT, CdfPoint, DelayBucket, JSON_INTERVALS, JSON_TOP, ReportJson, delay_buckets,
+};
 
 /// Summary settings.
 #[derive(Clone, Copy, Debug)]
@@ -46,7 +55,7 @@ pub struct PortStat {
     /// SYN packets of those DarkFlows (retransmissions included).
     pub syns: u64,
     /// Distinct source addresses of those DarkFlows.
-    pub sources: u64,
+    pub unique_sources: u64,
 }
 
 /// One address (as a source, or as a destination).
@@ -80,6 +89,11 @@ pub struct Interval {
 /// Longest series filled with empty intervals; sparser spans list only non-empty ones.
 pub const MAX_DENSE_INTERVALS: u64 = 100_000;
 
+/// Most non-empty intervals the summary holds; past it the width doubles (see the module
+/// docs). A report therefore lists at most `MAX_DENSE_INTERVALS.max(MAX_INTERVALS)`
+/// intervals.
+pub const MAX_INTERVALS: usize = 100_000;
+
 /// Upper edges (ns) of the answer-delay histogram buckets; the last bucket is "up to T".
 pub const DELAY_EDGES_NS: [u64; 6] = [
     1_000_000,
@@ -108,8 +122,9 @@ pub struct Summary {
     unsolicited: HashMap<IpAddr, u64>,
 }
 
-/// The summary as numbers: what `--json` prints and the report renders.
-#[derive(Clone, Debug, Serialize)]
+/// The summary as numbers, complete: what the report's CSV files and page render. The JSON
+/// (`summary.json`, the `--json` summary line) is its bounded form, [`Report::json`].
+#[derive(Clone, Debug)]
 pub struct Report {
     /// Detector totals.
     pub counters: Counters,
@@ -126,11 +141,13 @@ pub struct Report {
     pub intervals: Vec<Interval>,
     /// Answered SYNs per answer-delay bucket (upper edges [`DELAY_EDGES_NS`], then T).
     pub answer_delays: Vec<u64>,
-    /// Addresses that sent unsolicited SYN/ACKs or RSTs, most first.
+    /// Addresses that sent unsolicited SYN/ACKs or RSTs, most first (`syns` holds the number
+    /// of answers; the JSON calls it `answers`).
     pub unsolicited: Vec<AddrStat>,
     /// Distinct keys not kept because a per-address table was full.
     pub dropped_keys: u64,
-    /// Interval width (ns).
+    /// Interval width (ns): the configured one, doubled as often as needed to hold at most
+    /// [`MAX_INTERVALS`] intervals.
     pub interval_ns: u64,
 }
 
@@ -155,15 +172,49 @@ impl Summary {
     }
 
     fn interval(&mut self, ts: u64) -> &mut Interval {
-        let start = ts - ts % self.cfg.interval_ns;
         self.span = Some(match self.span {
             None => (ts, ts),
             Some((a, b)) => (a.min(ts), b.max(ts)),
         });
+        if self.intervals.len() >= MAX_INTERVALS
+            && !self
+                .intervals
+                .contains_key(&(ts - ts % self.cfg.interval_ns))
+        {
+            self.coarsen();
+        }
+        let start = ts - ts % self.cfg.interval_ns;
         self.intervals.entry(start).or_insert(Interval {
             start,
             ..Interval::default()
         })
+    }
+
+    /// Doubles the interval width, merging neighbours, until at most half of
+    /// [`MAX_INTERVALS`] are held. Ends: at a width of `u64::MAX` at most two remain.
+    fn coarsen(&mut self) {
+        while self.intervals.len() > MAX_INTERVALS / 2 {
+            let width = self.cfg.interval_ns.saturating_mul(2);
+            self.cfg.interval_ns = width;
+            let old = std::mem::take(&mut self.intervals);
+            for (start, i) in old {
+                let start = start - start % width;
+                let m = self.intervals.entry(start).or_insert(Interval {
+                    start,
+                    ..Interval::default()
+                });
+                m.adds += i.adds;
+                m.forwards += i.forwards;
+                m.deletes += i.deletes;
+                m.late += i.late;
+                m.untracked += i.untracked;
+            }
+        }
+    }
+
+    /// Intervals held now (for tests of the bound).
+    pub fn intervals_held(&self) -> usize {
+        self.intervals.len()
     }
 
     fn addr<'m>(
@@ -206,7 +257,7 @@ impl Summary {
                     || self.port_sources.contains(&(f.dport, f.src))
                 {
                     if self.port_sources.insert((f.dport, f.src)) {
-                        port.sources += 1;
+                        port.unique_sources += 1;
                     }
                 } else {
                     self.dropped_keys += 1;
@@ -268,7 +319,11 @@ impl Summary {
                         start: t,
                         ..Interval::default()
                     }));
-                    t += self.cfg.interval_ns;
+                    // The last interval may start within one width of u64::MAX.
+                    match t.checked_add(self.cfg.interval_ns) {
+                        Some(next) => t = next,
+                        None => break,
+                    }
                 }
             } else {
                 // Captures years apart: only the intervals that saw something.
@@ -308,3 +363,6 @@ pub fn cdf(values: &[u64], edges: &[u64]) -> Vec<f64> {
         .map(|&e| values.iter().filter(|&&v| v <= e).count() as f64 / n)
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

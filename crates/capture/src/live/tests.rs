@@ -5,20 +5,31 @@ use ashiato_wire::{Frame, LinkType};
 
 use super::{
     BLK_FIRST_PKT, BLK_NUM_PKTS, BLK_STATUS, BlockWalk, LiveConfig, LiveSource, PKT_LEN, PKT_MAC,
-    PKT_NEXT, PKT_NSEC, PKT_SEC, PKT_SNAPLEN, link_from_arphrd, walk_block,
+    PKT_NEXT, PKT_NSEC, PKT_PKTTYPE, PKT_SEC, PKT_SNAPLEN, classify, link_from_arphrd, walk_block,
 };
 use crate::CaptureError;
 
 /// Builds a block image the way the kernel lays it out: descriptor, then packets at
 /// 16-byte aligned offsets with the data at `tp_mac`.
 fn block(pkts: &[(&[u8], u32, u32)], size: usize) -> Vec<u8> {
+    block_typed(
+        &pkts
+            .iter()
+            .map(|&(d, s, n)| (d, s, n, libc::PACKET_HOST))
+            .collect::<Vec<_>>(),
+        size,
+    )
+}
+
+/// [`block`] with each packet's `sll_pkttype`.
+fn block_typed(pkts: &[(&[u8], u32, u32, u8)], size: usize) -> Vec<u8> {
     let mut b = vec![0u8; size];
     let first = 48usize;
     b[BLK_STATUS..BLK_STATUS + 4].copy_from_slice(&libc::TP_STATUS_USER.to_ne_bytes());
     b[BLK_NUM_PKTS..BLK_NUM_PKTS + 4].copy_from_slice(&(pkts.len() as u32).to_ne_bytes());
     b[BLK_FIRST_PKT..BLK_FIRST_PKT + 4].copy_from_slice(&(first as u32).to_ne_bytes());
     let mut off = first;
-    for (i, (data, sec, nsec)) in pkts.iter().enumerate() {
+    for (i, &(data, sec, nsec, pkttype)) in pkts.iter().enumerate() {
         let mac = 82u16;
         let len = (mac as usize + data.len()).next_multiple_of(16);
         let next = if i + 1 == pkts.len() { 0 } else { len as u32 };
@@ -31,6 +42,7 @@ fn block(pkts: &[(&[u8], u32, u32)], size: usize) -> Vec<u8> {
         put(&mut b, PKT_SNAPLEN, &(data.len() as u32).to_ne_bytes());
         put(&mut b, PKT_LEN, &(data.len() as u32 + 100).to_ne_bytes());
         put(&mut b, PKT_MAC, &mac.to_ne_bytes());
+        put(&mut b, PKT_PKTTYPE, &[pkttype]);
         put(&mut b, mac as usize, data);
         off += len;
     }
@@ -38,10 +50,22 @@ fn block(pkts: &[(&[u8], u32, u32)], size: usize) -> Vec<u8> {
 }
 
 fn collect(b: &[u8], snaplen: u32) -> (Vec<(u64, u32, Vec<u8>)>, BlockWalk) {
+    collect_skipping(b, snaplen, false)
+}
+
+fn collect_skipping(
+    b: &[u8],
+    snaplen: u32,
+    skip_outgoing: bool,
+) -> (Vec<(u64, u32, Vec<u8>)>, BlockWalk) {
     let mut out = Vec::new();
-    let walk = walk_block(b, LinkType::Ethernet, snaplen, &mut |f: Frame<'_>| {
-        out.push((f.ts_nanos, f.orig_len, f.data.to_vec()))
-    });
+    let walk = walk_block(
+        b,
+        LinkType::Ethernet,
+        snaplen,
+        skip_outgoing,
+        &mut |f: Frame<'_>| out.push((f.ts_nanos, f.orig_len, f.data.to_vec())),
+    );
     (out, walk)
 }
 
@@ -53,11 +77,56 @@ fn walks_every_packet() {
         walk,
         BlockWalk {
             frames: 2,
+            outgoing: 0,
             malformed: false
         }
     );
     assert_eq!(out[0], (1_000_000_002, 103, b"abc".to_vec()));
     assert_eq!(out[1], (3_999_999_999, 160, vec![7; 60]));
+}
+
+/// Loopback shows each frame leaving and coming back: the outgoing copy is skipped when
+/// asked, and only then.
+#[test]
+fn skips_outgoing_copies_when_asked() {
+    let b = block_typed(
+        &[
+            (b"one", 1, 0, libc::PACKET_OUTGOING),
+            (b"one", 1, 1, libc::PACKET_HOST),
+            (b"two", 2, 0, libc::PACKET_OUTGOING),
+            (b"two", 2, 1, libc::PACKET_OTHERHOST),
+        ],
+        4096,
+    );
+    let (out, walk) = collect_skipping(&b, 256, true);
+    assert_eq!((walk.frames, walk.outgoing, walk.malformed), (2, 2, false));
+    assert_eq!(out[0], (1_000_000_001, 103, b"one".to_vec()));
+    assert_eq!(out[1], (2_000_000_001, 103, b"two".to_vec()));
+    let (out, walk) = collect_skipping(&b, 256, false);
+    assert_eq!((out.len(), walk.outgoing), (4, 0));
+}
+
+/// Each errno becomes the error that says what is wrong.
+#[test]
+fn errors_say_what_is_wrong() {
+    let e = |n| classify("eth9", "bind", std::io::Error::from_raw_os_error(n));
+    assert!(matches!(e(libc::ENODEV), CaptureError::NoSuchInterface(ref n) if n == "eth9"));
+    assert!(matches!(e(libc::ENXIO), CaptureError::NoSuchInterface(_)));
+    for n in [libc::EPERM, libc::EACCES] {
+        let err = e(n);
+        assert!(
+            matches!(err, CaptureError::PermissionDenied { ref iface, op: "bind", .. } if iface == "eth9"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("CAP_NET_RAW"), "{err}");
+    }
+    assert!(matches!(
+        e(libc::ENETDOWN),
+        CaptureError::InterfaceDown { .. }
+    ));
+    let err = e(libc::ENOMEM);
+    assert!(matches!(err, CaptureError::Live { .. }), "{err}");
+    assert!(!err.to_string().contains("CAP_NET_RAW"), "{err}");
 }
 
 #[test]
@@ -74,6 +143,7 @@ fn empty_block() {
         collect(&b, 256).1,
         BlockWalk {
             frames: 0,
+            outgoing: 0,
             malformed: false
         }
     );

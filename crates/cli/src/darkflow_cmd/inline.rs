@@ -17,8 +17,8 @@ use ashiato_darkflow::inline::{CHAIN, CHAIN_OUT, InlineConfig, InlineStats, rule
 use ashiato_darkflow::metrics::ShellStats;
 
 use super::live::{Shared, start_service};
-use super::{EventFilter, detector_config, event_json, optional_duration};
-use crate::args::{InlineArgs, TlsArgs};
+use super::{EventFilter, detector_config, event_json};
+use crate::args::{EventKind, InlineArgs, TlsArgs};
 
 fn sh(cmd: &mut Command) -> Result<()> {
     let out = cmd
@@ -141,25 +141,15 @@ impl Drop for Setup {
 /// `ashiato darkflow inline`
 pub fn run(a: &InlineArgs) -> Result<()> {
     let detector = detector_config(&a.detector)?;
-    let duration = optional_duration(a.duration.as_deref(), "--duration")?;
+    let duration = a.duration;
     let hp_iface = a
         .honeypot_iface
         .as_deref()
         .context("--honeypot-iface IF is required (the interface facing the honeypot)")?;
     let honeypot_ifindex = ifindex(hp_iface)?;
-    let parse = |s: &Option<String>, what: &str| -> Result<Option<IpAddr>> {
-        s.as_deref()
-            .map(|v| v.parse::<IpAddr>().with_context(|| format!("{what} {v:?}")))
-            .transpose()
-    };
-    let hp4 = parse(&a.honeypot, "--honeypot")?;
-    let hp6 = parse(&a.honeypot6, "--honeypot6")?;
-    if hp4.is_some_and(|h| !h.is_ipv4()) || hp6.is_some_and(|h| !h.is_ipv6()) {
-        bail!("--honeypot takes an IPv4 address, --honeypot6 an IPv6 one");
-    }
-    if a.mark == 0 || a.mark == u32::MAX {
-        bail!("--mark must be between 1 and {}", u32::MAX - 1);
-    }
+    // Address families and the mark's range were checked by clap.
+    let hp4 = a.honeypot.map(IpAddr::V4);
+    let hp6 = a.honeypot6.map(IpAddr::V6);
     let setup = if a.setup {
         if hp4.is_none() && hp6.is_none() {
             bail!("--setup needs --honeypot (and/or --honeypot6)");
@@ -178,7 +168,7 @@ pub fn run(a: &InlineArgs) -> Result<()> {
     let stats = Arc::new(InlineStats::default());
     let shared = Arc::new(Mutex::new(Shared::default()));
     let service = start_service(None, &TlsArgs::default(), shared, stop.clone())?;
-    let filter = EventFilter::parse(&["darkflow".into(), "late".into(), "closed".into()])?;
+    let filter = EventFilter::new(&[EventKind::Darkflow, EventKind::Late, EventKind::Closed]);
     let json = a.json;
     let worker = {
         let (stop, stats) = (stop.clone(), stats.clone());

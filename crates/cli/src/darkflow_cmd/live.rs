@@ -22,10 +22,9 @@ use ashiato_probe::tls::server_config;
 use ashiato_wire::packet;
 use serde_json::json;
 
-use super::{Sinks, detector_config, optional_duration, print_summary};
+use super::{Sinks, detector_config, print_summary};
 use crate::args::{DarkflowArgs, TlsArgs};
 use crate::probe_cmd::{shutdown_signal, tls_files};
-use crate::units::parse_duration_ns;
 
 /// How far behind the clock the live detector decides deadlines.
 pub const CLOCK_LAG_NS: u64 = 250_000_000;
@@ -50,17 +49,11 @@ pub fn now_ns() -> u64 {
 /// Starts the signal watcher and, if asked, the metrics server. Returns the stop flag and the
 /// runtime's thread handle (it ends when `stop` is set).
 pub fn start_service(
-    metrics_listen: Option<&str>,
+    listen: Option<SocketAddr>,
     tls: &TlsArgs,
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    let listen: Option<SocketAddr> = metrics_listen
-        .map(|l| {
-            l.parse()
-                .with_context(|| format!("--metrics-listen {l:?}: expected ip:port"))
-        })
-        .transpose()?;
     let tls_cfg = match listen {
         Some(addr) if tls.dev_insecure => {
             check_insecure_listen(&addr).map_err(anyhow::Error::msg)?;
@@ -129,10 +122,8 @@ pub fn start_service(
 pub fn run(a: &DarkflowArgs) -> Result<()> {
     let iface = a.iface.as_deref().unwrap_or_default();
     let cfg = detector_config(&a.detector)?;
-    let every = parse_duration_ns(&a.summary_every)
-        .context("--summary-every")?
-        .max(1_000_000);
-    let duration = optional_duration(a.duration.as_deref(), "--duration")?;
+    let every = a.summary_every.max(1_000_000);
+    let duration = a.duration;
     let mut src = LiveSource::open(
         iface,
         &LiveConfig {
@@ -140,17 +131,12 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
             ..LiveConfig::default()
         },
     )
-    .with_context(|| format!("capturing on {iface} (needs root or CAP_NET_RAW)"))?;
+    .with_context(|| format!("capturing on {iface}"))?;
     let mut det = Detector::new(cfg);
     let mut sinks = Sinks::new(a)?;
     let shared = Arc::new(Mutex::new(Shared::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let service = start_service(
-        a.metrics_listen.as_deref(),
-        &a.tls,
-        shared.clone(),
-        stop.clone(),
-    )?;
+    let service = start_service(a.metrics_listen, &a.tls, shared.clone(), stop.clone())?;
     let bound = det.memory_bound();
     eprintln!(
         "watching {iface}: T {} s, tables bounded to {:.1} MiB; Ctrl-C to stop",
@@ -205,7 +191,7 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
             next_summary += every;
             let rep = sinks.summary.report(det.counters());
             if a.json {
-                let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": rep});
+                let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": rep.json(cfg.timeout_ns)});
                 let _ = writeln!(out, "{v}").and_then(|_| out.flush());
             } else {
                 eprintln!("--- {} ---", super::rfc3339(now_ns()));
@@ -230,7 +216,7 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
     };
     let report = sinks.finish(a, det.counters(), meta)?;
     if a.json {
-        let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": report});
+        let v = json!({"event": "summary", "frames": frames, "kernel_drops": kernel.1, "report": report.json(cfg.timeout_ns)});
         writeln!(out, "{v}")?;
     } else {
         print_summary(&mut out, &report, frames, malformed, cfg.timeout_ns)?;
