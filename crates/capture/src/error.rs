@@ -51,7 +51,6 @@ pub enum CaptureError {
     /// No interface has that name.
     NoSuchInterface(String),
     /// The process may not capture (or send) on the interface: `EPERM` or `EACCES`.
-    #[error("interface {iface}: {op}: permission denied (needs root or CAP_NET_RAW)")]
     PermissionDenied {
         /// The interface name.
         iface: String,
@@ -61,7 +60,6 @@ pub enum CaptureError {
         source: io::Error,
     },
     /// The interface exists but is down (`ENETDOWN`).
-    #[error("interface {iface} is down ({op})")]
     InterfaceDown {
         /// The interface name.
         iface: String,
@@ -82,6 +80,13 @@ impl fmt::Display for CaptureError {
             CaptureError::Format { path, source } => write!(f, "{}: {source}", path.display()),
             CaptureError::Live { iface, op, .. } => write!(f, "interface {iface}: {op} failed"),
             CaptureError::NoSuchInterface(name) => write!(f, "interface {name:?} does not exist"),
+            CaptureError::PermissionDenied { iface, op, .. } => write!(
+                f,
+                "interface {iface}: {op}: permission denied (needs root or CAP_NET_RAW)"
+            ),
+            CaptureError::InterfaceDown { iface, op } => {
+                write!(f, "interface {iface} is down ({op})")
+            }
             CaptureError::Config(what) => write!(f, "invalid capture configuration: {what}"),
         }
     }
@@ -92,8 +97,10 @@ impl std::error::Error for CaptureError {
         match self {
             CaptureError::Open { source, .. }
             | CaptureError::Read { source, .. }
-            | CaptureError::Live { source, .. } => Some(source),
+            | CaptureError::Live { source, .. }
+            | CaptureError::PermissionDenied { source, .. } => Some(source),
             CaptureError::Format { .. }
+            | CaptureError::InterfaceDown { .. }
             | CaptureError::NoSuchInterface(_)
             | CaptureError::Config(_) => None,
         }

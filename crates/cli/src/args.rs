@@ -249,7 +249,7 @@ pub enum KeyCommand {
 /// `ashiato pki ...`
 #[derive(Subcommand, Debug)]
 pub enum PkiCommand {
-    /// Create a federation CA and identities (<name>.pem, <name>-key.pem) in a directory.
+    /// Create a federation CA and identities (`NAME.pem`, `NAME-key.pem`) in a directory.
     Init {
         /// Directory to write.
         #[arg(long)]
@@ -272,7 +272,7 @@ pub enum PkiCommand {
         /// Directory holding ca.pem and ca-key.pem.
         #[arg(long)]
         dir: PathBuf,
-        /// The identity (<name>.pem, <name>-key.pem).
+        /// The identity (`NAME.pem`, `NAME-key.pem`).
         #[arg(long)]
         name: String,
         /// Extra subject alternative names (addresses or host names).
@@ -327,7 +327,7 @@ pub enum ProbeCommand {
 /// TLS identity flags shared by servers and clients.
 #[derive(Args, Debug, Clone, Default)]
 pub struct TlsArgs {
-    /// Directory made by `ashiato pki init` (ca.pem, <identity>.pem, <identity>-key.pem).
+    /// Directory made by `ashiato pki init` (`ca.pem`, `IDENTITY.pem`, `IDENTITY-key.pem`).
     #[arg(long, env = "ASHIATO_TLS_DIR")]
     pub tls_dir: Option<PathBuf>,
     /// Which identity in --tls-dir to use (default: probe for servers, client for clients).

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ashiato_capture::file::FileSource;
 use ashiato_digest::DEMO_KEY;
-use ashiato_probe::api::{QueryRequest, router};
+use ashiato_probe::api::{QueryRequest, Verdict, router};
 use ashiato_probe::client::ServiceClient;
 use ashiato_probe::server::{ServerLimits, serve};
 use ashiato_probe::tls::{
@@ -119,7 +119,8 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         }));
         println!("3/6 probe serving over mutual TLS on {addr}");
         let client = ServiceClient::new(&addr, Some(client_tls));
-        let window = 5_000_000_000u64;
+        // ±3 s lies inside the capture, so "not seen" is a real answer, not "unknown".
+        let window = 3_000_000_000u64;
         let ask = |d: &ashiato_digest::Digest| QueryRequest {
             digests: vec![d.to_string()],
             from_ns: Some(ts - window),
@@ -133,7 +134,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         for d in [&original, &rehopped, &unsent] {
             let resp = client.query(&ask(d)).await?;
             print_answer(&resp);
-            answers.push(resp.answers[0].seen);
+            answers.push(resp.answers[0].verdict());
         }
         let anon = ServiceClient::new(&addr, Some(anon_tls))
             .with_timeout(Duration::from_secs(5))
@@ -143,7 +144,9 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             Err(e) => println!("5/6 a client without a certificate was refused: {e}"),
             Ok(_) => println!("5/6 a client without a certificate was served (this is a failure)"),
         }
-        let ok = answers == [true, true, false] && original == rehopped && anon.is_err();
+        let ok = answers == [Verdict::Seen, Verdict::Seen, Verdict::NotSeen]
+            && original == rehopped
+            && anon.is_err();
         if !ok {
             let _ = tx.send(());
             return Err(CheckFailed("the demo's answers were not the expected ones".into()).into());
@@ -184,27 +187,33 @@ fn frame_at(path: &std::path::Path, index: u64) -> Result<(u64, ashiato_wire::Li
 
 /// DarkFlow over the same capture: which SYNs of the scan got no answer within 5 s.
 fn darkflow_step(pcap: &std::path::Path, dir: &std::path::Path) -> Result<()> {
-    use ashiato_darkflow::report::{Meta, write_report};
+    use ashiato_darkflow::report::Meta;
+    use ashiato_darkflow::report_dir::ReportDir;
     use ashiato_darkflow::{Config, Detector, Summary, SummaryConfig, offline};
     let mut det = Detector::new(Config::default());
     let mut sum = Summary::new(SummaryConfig::default());
+    let out = dir.join("darkflow-report");
+    let mut rd = ReportDir::create(&out).with_context(|| format!("{}", out.display()))?;
     let (_, r) = offline::run(
         &[pcap.to_path_buf()],
         &mut det,
-        &mut |e| sum.observe(&e),
+        &mut |e| {
+            sum.observe(&e);
+            rd.observe(&e);
+        },
         |_, _| {},
     );
     r?;
     let c = det.counters();
     let report = sum.report(c);
-    let out = dir.join("darkflow-report");
     let meta = Meta {
         title: "DarkFlow: nmap SYN scan (demo)".into(),
         inputs: vec![pcap.display().to_string()],
         timeout_ns: 5_000_000_000,
         generated_by: "ashiato demo".into(),
     };
-    write_report(&out, &report, &meta).with_context(|| format!("{}", out.display()))?;
+    rd.finish(&report, &meta)
+        .with_context(|| format!("{}", out.display()))?;
     println!(
         "6/6 DarkFlow over the same capture: {} SYNs, {} answered by SYN/ACK, {} by RST, {} DarkFlows (no answer within 5 s) to {} ports",
         c.syns,

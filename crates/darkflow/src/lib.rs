@@ -11,9 +11,9 @@
 //!   figures; [`report`] renders them as CSV and an HTML page with SVG plots, and
 //!   [`report_dir`] writes a whole report directory, per-flow CSV included, as events come.
 //! * [`synth`] — synthetic traffic with a known answer, for tests and benchmarks.
-//! * IO shells: [`offline`] replays capture files by packet time; [`live`] reads an AF_PACKET
-//!   ring by the clock; [`inline`] is the NFQUEUE gateway that hands DarkFlows to a
-//!   honeypot.
+//! * IO shells: [`offline`] replays capture files by packet time; [`inline`] is the NFQUEUE
+//!   gateway that hands DarkFlows to a honeypot. The live shell (an AF_PACKET ring read by
+//!   the clock) is in the `ashiato` binary's `darkflow` command.
 
 pub mod detector;
 pub mod flow;

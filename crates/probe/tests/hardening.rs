@@ -39,6 +39,9 @@ fn state(key: Key) -> Arc<ProbeState> {
         tables,
         counters: Arc::new(IngestCounters::default()),
         started: Instant::now(),
+        answer_budget: Arc::new(tokio::sync::Semaphore::new(
+            ashiato_probe::api::ANSWER_BUDGET_BYTES,
+        )),
     })
 }
 
