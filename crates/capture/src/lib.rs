@@ -4,7 +4,7 @@
 //! epoch, link type, original length, captured bytes) borrowed from its own buffer, so the
 //! consumer (the probe's digest pipeline, later the DarkFlow detector) never copies a packet.
 //!
-//! - [`file`]: pcap and pcapng files read in large chunks; several files in time order.
+//! - [`file`](mod@file): pcap and pcapng files read in large chunks; several files in time order.
 //! - [`live`]: a Linux AF_PACKET socket with a TPACKET_V3 memory-mapped ring, with the
 //!   kernel's drop counters.
 //! - [`send`]: a raw AF_PACKET sender with rate control, for labs and the live benchmark.

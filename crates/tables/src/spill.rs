@@ -1,5 +1,5 @@
 //! Spill files: expired epochs written to disk and read back with positioned reads for
-//! queries (never mapped: see [`SpillFile`]).
+//! queries (never mapped: see `SpillFile`).
 //!
 //! Layout (all integers little-endian), a 128-byte header so the words start cache-line
 //! aligned in the file:
