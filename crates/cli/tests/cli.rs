@@ -1,35 +1,11 @@
 //! The `ashiato` binary as a user runs it: real captures, bad files, the probe over HTTP.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ashiato"));
-    c.env_remove("ASHIATO_KEY_FILE")
-        .env_remove("ASHIATO_TLS_DIR");
-    c
-}
+use std::path::Path;
+use std::process::{Command, Output};
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data")
-        .join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run ashiato")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-const MASSCAN: &str = "esnet-masscan-tcp_0_1000_20190821.pcap";
+use common::{MASSCAN, data, run, start_probe, stderr, stdout};
 
 #[test]
 fn digest_prints_one_line_per_packet_in_file_order() {
@@ -187,43 +163,6 @@ fn fpr_command_agrees_with_theory() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["worst_relative_error"].as_f64().unwrap() <= 0.10);
     assert_eq!(v["points"].as_array().unwrap().len(), 12);
-}
-
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_probe(extra: &[&str]) -> Server {
-    let mut c = bin()
-        .args([
-            "probe",
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--print-addr",
-            "--rate",
-            "10kpps",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(c.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Server(c, addr)
 }
 
 fn query_json(args: &[&str]) -> serde_json::Value {

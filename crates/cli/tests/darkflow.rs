@@ -2,28 +2,12 @@
 //! answers and against argus, synthetic traffic with a known answer, the report, bad input.
 
 use std::collections::BTreeSet;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ashiato"))
-}
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p)
-}
-
-fn data(name: &str) -> PathBuf {
-    repo("tests/data").join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run ashiato")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{bin, data, repo, run, stderr};
 
 /// A set file: `src sport dst dport` per line, compared as a set of normalised lines.
 fn read_set(p: &Path) -> BTreeSet<String> {

@@ -2,109 +2,24 @@
 //! answers from another federation refused, a probe that cannot record refusing to start, a
 //! dead capture visible in `/healthz`, plans beyond the machine refused, quiet plain logs.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ashiato"));
-    c.env_remove("ASHIATO_KEY_FILE")
-        .env_remove("ASHIATO_TLS_DIR")
-        .env_remove("ASHIATO_LOG");
-    c
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data")
-        .join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run ashiato")
-}
+use common::{MASSCAN, bin, data, http_get, run, spawn_probe, start_probe, wait_input_done};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-const MASSCAN: &str = "esnet-masscan-tcp_0_1000_20190821.pcap";
-
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_probe(extra: &[&str]) -> Server {
-    let mut c = bin()
-        .args([
-            "probe",
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--print-addr",
-            "--rate",
-            "10kpps",
-            "--dev-insecure",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(c.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Server(c, addr)
-}
-
-/// A plaintext HTTP GET on loopback: status code and body.
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {out:?}"));
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (code, body)
-}
-
-/// Waits until the probe has read its whole capture.
-fn wait_input_done(addr: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (code, body) = http_get(addr, "/v1/status");
-        assert_eq!(code, 200, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if v["input_done"] == true {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the probe never finished its input"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// `probe run` over plaintext loopback, with its logs discarded.
+fn start_plain(extra: &[&str]) -> common::Server {
+    let mut args = vec!["--dev-insecure"];
+    args.extend_from_slice(extra);
+    start_probe(&args)
 }
 
 #[test]
@@ -112,7 +27,7 @@ fn packets_far_apart_are_each_searched_around_their_own_time() {
     // Packets 0 and 1004 of the masscan capture lie about 10 s apart: one window of ±5 s
     // around the earliest would miss the second.
     let f = data(MASSCAN);
-    let s = start_probe(&["--pcap", f.to_str().unwrap()]);
+    let s = start_plain(&["--pcap", f.to_str().unwrap()]);
     wait_input_done(&s.1);
     let o = run(&[
         "probe",
@@ -155,7 +70,7 @@ fn an_answer_from_another_federation_key_is_refused() {
     );
     let f = data(MASSCAN);
     // The probe runs with the demo key; the query digests with another one.
-    let s = start_probe(&["--pcap", f.to_str().unwrap()]);
+    let s = start_plain(&["--pcap", f.to_str().unwrap()]);
     wait_input_done(&s.1);
     for how in [
         vec!["--pcap", f.to_str().unwrap(), "--index", "3"],
@@ -230,7 +145,7 @@ fn a_capture_that_dies_later_shows_in_healthz_and_status() {
     let src = std::fs::read(data(MASSCAN)).unwrap();
     let cut = dir.path().join("cut.pcap");
     std::fs::write(&cut, &src[..src.len() / 2 + 7]).unwrap();
-    let s = start_probe(&["--pcap", cut.to_str().unwrap()]);
+    let s = start_plain(&["--pcap", cut.to_str().unwrap()]);
     let status = wait_input_done(&s.1);
     let reason = status["capture_error"]
         .as_str()
@@ -245,7 +160,7 @@ fn a_capture_that_dies_later_shows_in_healthz_and_status() {
     // It still answers for what it recorded before the cut.
     assert!(status["digested"].as_u64().unwrap() > 400, "{status}");
     // A whole capture leaves it healthy.
-    let whole = start_probe(&["--pcap", data(MASSCAN).to_str().unwrap()]);
+    let whole = start_plain(&["--pcap", data(MASSCAN).to_str().unwrap()]);
     wait_input_done(&whole.1);
     assert_eq!(http_get(&whole.1, "/healthz"), (200, "ok".to_string()));
 }
@@ -340,43 +255,25 @@ fn sigterm_saves_the_epochs_in_memory_or_exits_1() {
     for lose in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let spill = dir.path().join("spill");
-        let mut c = bin()
-            .args([
-                "probe",
-                "run",
-                "--listen",
-                "127.0.0.1:0",
-                "--print-addr",
+        let mut probe = spawn_probe(
+            &[
                 "--dev-insecure",
-            ])
-            .args(["--rate", "10kpps", "--pcap", f.to_str().unwrap()])
-            .args(["--spill-dir", spill.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(c.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
-        wait_input_done(&addr);
+                "--pcap",
+                f.to_str().unwrap(),
+                "--spill-dir",
+                spill.to_str().unwrap(),
+            ],
+            Stdio::piped(),
+        );
+        wait_input_done(&probe.1);
         if lose {
             // The disk "fails": the directory is gone when shutdown writes.
             std::fs::remove_dir_all(&spill).unwrap();
         }
+        let c = &mut probe.0;
         let pid = c.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        let killed = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(killed.unwrap().success());
         let status = c.wait().unwrap();
         let mut err = String::new();
         c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
@@ -388,11 +285,8 @@ fn sigterm_saves_the_epochs_in_memory_or_exits_1() {
             let files = std::fs::read_dir(&spill)
                 .unwrap()
                 .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "ashbloom")
+                    let p = e.as_ref().unwrap().path();
+                    p.extension().is_some_and(|x| x == "ashbloom")
                 })
                 .count();
             // The 10 s capture, all of it still in memory, is written at shutdown.

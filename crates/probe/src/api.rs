@@ -200,9 +200,11 @@ pub struct QueryResponse {
     pub digest_version: u8,
     /// Public identifier of key + version; differs if the probe uses another federation key.
     pub table_id: String,
-    /// Window actually searched (clamped to what the probe holds).
+    /// Start of the window the answer speaks for: the requested window without the parts at
+    /// its ends that the probe does not hold (those are in `gaps`). Epochs inside it that
+    /// hold no packets were recorded empty, and count as searched ground.
     pub from_ns: u64,
-    /// End of the searched window.
+    /// End of that window.
     pub to_ns: u64,
     /// Epochs searched (read from memory or disk).
     pub epochs_searched: usize,
@@ -447,16 +449,23 @@ pub fn answer_at(
         .collect();
     let searched = &search.searched;
     let epoch_ns = state.tables.config().epoch_ns;
+    let held = held_window(from, to, &all_gaps).unwrap_or_else(|| {
+        // Nothing of the window is held: the epochs searched (if any) bound it.
+        (
+            searched
+                .first()
+                .map_or(from, |e| e.epoch_start_ns.max(from)),
+            searched
+                .last()
+                .map_or(to, |e| e.epoch_start_ns.saturating_add(epoch_ns).min(to)),
+        )
+    });
     Ok(QueryResponse {
         probe: state.name.clone(),
         digest_version: ashiato_digest::DIGEST_VERSION,
         table_id: format!("{:016x}", state.table_id),
-        from_ns: searched
-            .first()
-            .map_or(from, |e| e.epoch_start_ns.max(from)),
-        to_ns: searched
-            .last()
-            .map_or(to, |e| e.epoch_start_ns.saturating_add(epoch_ns).min(to)),
+        from_ns: held.0,
+        to_ns: held.1,
         epochs_searched: searched.len(),
         false_match_probability: union_fpr(searched.iter().map(|e| e.fpr)),
         answers,
@@ -468,6 +477,24 @@ pub fn answer_at(
             .collect(),
         truncated: truncated_any,
     })
+}
+
+/// The window `[from, to]` without the gaps at its ends: the part the answer speaks for,
+/// epochs without packets included (the probe was recording then). `None` when gaps cover
+/// all of it. Gaps in the middle stay inside (they are listed in the answer's `gaps`).
+fn held_window(from: u64, to: u64, gaps: &[Gap]) -> Option<(u64, u64)> {
+    let (mut lo, mut hi) = (from, to);
+    for g in gaps {
+        if g.from_ns <= lo && g.to_ns > lo {
+            lo = g.to_ns;
+        }
+    }
+    for g in gaps.iter().rev() {
+        if g.to_ns >= hi && g.from_ns <= hi {
+            hi = g.from_ns;
+        }
+    }
+    (lo < hi).then_some((lo, hi))
 }
 
 /// The distinct reasons of `gaps`, e.g. `expired, lost (spill_write_failed)`, or `None` when

@@ -102,9 +102,15 @@ fn verdicts_follow_what_the_window_holds() {
     let r = ask(&st, &[absent], 19 * E, 30 * E, false);
     assert_eq!(r.gaps[0].reason, "not_yet_recorded");
     assert_eq!(r.answers[0].verdict(), Verdict::Unknown);
+    // The window an answer speaks for loses the gaps at its ends, never the covered part.
+    assert_eq!((r.from_ns, r.to_ns), (19 * E, 21 * E));
     let r = ask(&st, &[absent], 19 * E, 30 * E, true);
     assert!(r.gaps.is_empty());
     assert_eq!(r.answers[0].verdict(), Verdict::NotSeen);
+    // A finished input covers the empty time after its last packet: all of it is answered.
+    assert_eq!((r.from_ns, r.to_ns), (19 * E, 30 * E));
+    let r = ask(&st, &[absent], 12 * E, 21 * E - 1, false);
+    assert_eq!((r.from_ns, r.to_ns), (18 * E, 21 * E - 1));
     // Without a window: everything held, no gap at the ends.
     let r = answer_at(&st, &request(&[absent], None, None), &[absent], 0, false).unwrap();
     assert!(r.gaps.is_empty());

@@ -1,0 +1,129 @@
+//! Helpers shared by the CLI's integration tests: run the binary as a user would, start a
+//! probe on a port the kernel picks, talk plain HTTP to it.
+// Each test binary includes this module and uses a subset of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `ashiato` binary, without the environment variables that would change its defaults.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ashiato"));
+    c.env_remove("ASHIATO_KEY_FILE")
+        .env_remove("ASHIATO_TLS_DIR")
+        .env_remove("ASHIATO_LOG");
+    c
+}
+
+/// A path in the repository.
+pub fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p)
+}
+
+/// A bundled capture (tests/data/README.md says where each comes from).
+pub fn data(name: &str) -> PathBuf {
+    repo("tests/data").join(name)
+}
+
+/// Runs the binary to completion.
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run ashiato")
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The masscan capture: 1001 SYNs and 4 RSTs over about 10 s.
+pub const MASSCAN: &str = "esnet-masscan-tcp_0_1000_20190821.pcap";
+
+/// A running `ashiato probe run` and the address it serves; killed when dropped.
+pub struct Server(pub Child, pub String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ashiato probe run` on 127.0.0.1 port 0 (sized for 10 kpps) with `extra` flags,
+/// and waits for the address it prints. Its standard error goes to `stderr`.
+pub fn spawn_probe(extra: &[&str], stderr: Stdio) -> Server {
+    let mut c = bin()
+        .args([
+            "probe",
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--print-addr",
+            "--rate",
+            "10kpps",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(c.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Server(c, addr)
+}
+
+/// [`spawn_probe`] with its logs discarded.
+pub fn start_probe(extra: &[&str]) -> Server {
+    spawn_probe(extra, Stdio::null())
+}
+
+/// A plaintext HTTP GET on loopback: status code and body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {out:?}"));
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (code, body)
+}
+
+/// Waits until a plaintext probe has read its whole capture; returns its status.
+pub fn wait_input_done(addr: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = http_get(addr, "/v1/status");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["input_done"] == true {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe never finished its input"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
