@@ -261,7 +261,7 @@ pub enum PkiCommand {
         #[arg(long)]
         san: Vec<String>,
         /// Lifetime of each identity certificate in days (1 to 3650); the CA lasts 10 years.
-        #[arg(long, default_value_t = ashiato_probe::tls::DEFAULT_DAYS)]
+        #[arg(long, default_value_t = ashiato_net::tls::DEFAULT_DAYS)]
         days: u32,
         /// A federation name, put into the CA's name with a random suffix.
         #[arg(long)]
@@ -279,7 +279,7 @@ pub enum PkiCommand {
         #[arg(long)]
         san: Vec<String>,
         /// Lifetime in days (1 to 3650, and not past the CA's end).
-        #[arg(long, default_value_t = ashiato_probe::tls::DEFAULT_DAYS)]
+        #[arg(long, default_value_t = ashiato_net::tls::DEFAULT_DAYS)]
         days: u32,
         /// Replace an existing identity of that name.
         #[arg(long)]

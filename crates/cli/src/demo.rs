@@ -12,12 +12,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ashiato_capture::file::FileSource;
 use ashiato_digest::DEMO_KEY;
-use ashiato_probe::api::{QueryRequest, Verdict, router};
-use ashiato_probe::client::ServiceClient;
-use ashiato_probe::server::{ServerLimits, serve};
-use ashiato_probe::tls::{
+use ashiato_net::client::ServiceClient;
+use ashiato_net::server::{ServerLimits, serve};
+use ashiato_net::tls::{
     TlsFiles, anonymous_client_config, client_config, generate_pki, server_config,
 };
+use ashiato_probe::api::{QueryRequest, Verdict, router};
 use ashiato_probe::{Input, Probe, ProbeConfig};
 use ashiato_tables::{FilterKind, TablesConfig, theory};
 use ashiato_wire::packet::{self, Ip};

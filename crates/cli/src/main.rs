@@ -36,7 +36,7 @@ impl std::error::Error for CheckFailed {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json, cli.verbose);
-    ashiato_probe::tls::install_crypto_provider();
+    ashiato_net::tls::install_crypto_provider();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -74,7 +74,7 @@ fn init_logging(json: bool, verbose: u8) {
 }
 
 fn pki(cmd: PkiCommand) -> anyhow::Result<()> {
-    use ashiato_probe::tls::{PkiOptions, init_pki, issue_identity};
+    use ashiato_net::tls::{PkiOptions, init_pki, issue_identity};
     let now = std::time::SystemTime::now();
     match cmd {
         PkiCommand::Init {

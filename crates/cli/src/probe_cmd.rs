@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ashiato_capture::file::FileSource;
 use ashiato_capture::live::LiveConfig;
+use ashiato_net::client::{ServiceClient, check_insecure_target};
+use ashiato_net::server::{ServerLimits, check_insecure_listen, serve};
+use ashiato_net::tls::{TlsFiles, client_config, server_config};
 use ashiato_probe::api::{QueryRequest, QueryResponse, Verdict, router};
-use ashiato_probe::client::{ServiceClient, check_insecure_target};
-use ashiato_probe::server::{ServerLimits, check_insecure_listen, serve};
-use ashiato_probe::tls::{TlsFiles, client_config, server_config};
 use ashiato_probe::{Input, Probe, ProbeConfig};
 use ashiato_tables::{FilterKind, SpillConfig, TablesConfig, theory};
 

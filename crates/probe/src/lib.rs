@@ -3,27 +3,24 @@
 //!
 //! ```text
 //!  capture source ──frames──▶ Ingestor ──digest──▶ DigestTables ◀──query── api::router ◀── mTLS ── controller
-//!  (files / AF_PACKET)        (pipeline)           (tables crate)        (server::serve)
+//!  (files / AF_PACKET)        (pipeline)           (tables crate)     (ashiato_net::server::serve)
 //!                                 │ counters                                  │
 //!                                 └──────────────▶ IngestCounters ──▶ /metrics, /v1/status
 //! ```
 //!
 //! - [`pipeline`]: the per-packet core ([`pipeline::Ingestor`]) and the loops that feed it.
-//! - [`api`]: request and answer types, validation, the router.
-//! - [`server`]: the accept loop (mutual TLS, bounded connections, deadlines).
-//! - [`client`]: the client side, used by `ashiato probe query` and later by controllers.
-//! - [`tls`]: certificates: loading, verifying, generating a lab PKI.
+//! - [`api`]: the router, request validation and answers (the types are `ashiato-api`'s).
 //! - [`metrics`]: counters and their Prometheus rendering.
+//!
+//! The service stack — the bounded mutual-TLS accept loop, certificates and the lab PKI, the
+//! HTTP/JSON client — is `ashiato-net`, shared with every other ashiato service.
 //!
 //! [`Probe`] ties a capture thread, the tables' maintenance thread and the shared state
 //! together; the CLI adds the listener.
 
 pub mod api;
-pub mod client;
 pub mod metrics;
 pub mod pipeline;
-pub mod server;
-pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -107,21 +104,7 @@ pub enum ProbeError {
     NotSaved(#[source] TableError),
 }
 
-/// An error and its causes on one line (`a: b: c`), for status pages and logs.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        // Errors that still repeat their cause in their own message are not printed twice.
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
-}
+pub use ashiato_net::error_chain;
 
 /// An opened packet source, handed to one capture thread.
 enum Source {

@@ -3,12 +3,13 @@
 //!
 //! The capture thread counts in plain local integers and publishes them here every few
 //! thousand frames (and at the end of its input), so the hot path has no atomic
-//! read-modify-write per packet. The text exposition is written by hand: it is a dozen lines
-//! of a stable format, and a metrics crate would add a dependency for nothing else.
+//! read-modify-write per packet. The text is written with `ashiato_api::metrics`, the one
+//! exposition writer every ashiato service uses.
 
-use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use ashiato_api::metrics::{Exposition, Kind};
 
 use crate::api::ProbeState;
 
@@ -137,21 +138,20 @@ impl IngestCounters {
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
 /// Renders the probe's metrics in the Prometheus text format.
 pub fn render_metrics(state: &ProbeState) -> String {
     let c = state.counters.snapshot();
     let t = state.tables.stats();
     let cfg = state.tables.config();
-    let mut o = String::with_capacity(2048);
-    let probe = escape(&state.name);
+    let mut o = Exposition::new();
+    let probe = [("probe", state.name.as_str())];
     let mut one = |name: &str, kind: &str, help: &str, v: f64| {
-        family(&mut o, name, kind, help);
-        let _ = writeln!(o, "{name}{{probe=\"{probe}\"}} {v}");
+        let kind = if kind == "counter" {
+            Kind::Counter
+        } else {
+            Kind::Gauge
+        };
+        o.single(name, kind, help, &probe, v);
     };
     one(
         "ashiato_probe_frames_seen_total",
@@ -244,25 +244,14 @@ pub fn render_metrics(state: &ProbeState) -> String {
         "Expected fraction of bits set in the current epoch's table.",
         fill,
     );
-    family(
-        &mut o,
-        "ashiato_probe_skipped_total",
-        "counter",
-        "Frames skipped, by reason.",
-    );
+    let skipped = "ashiato_probe_skipped_total";
+    o.family(skipped, Kind::Counter, "Frames skipped, by reason.");
     for (reason, n) in &c.skipped {
-        let _ = writeln!(
-            o,
-            "ashiato_probe_skipped_total{{probe=\"{probe}\",reason=\"{}\"}} {n}",
-            escape(reason)
+        o.sample(
+            skipped,
+            &[("probe", state.name.as_str()), ("reason", reason)],
+            *n as f64,
         );
     }
-    o
-}
-
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    o.finish()
 }

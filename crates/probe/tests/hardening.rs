@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ashiato_digest::{DEMO_KEY, Key};
+use ashiato_net::client::{ClientError, ServiceClient};
+use ashiato_net::server::{ServerLimits, serve};
+use ashiato_net::tls::{TlsFiles, client_config, generate_pki, server_config, server_name};
 use ashiato_probe::api::{ProbeState, QueryRequest, router};
-use ashiato_probe::client::{ClientError, ServiceClient};
 use ashiato_probe::metrics::IngestCounters;
-use ashiato_probe::server::{ServerLimits, serve};
-use ashiato_probe::tls::{TlsFiles, client_config, generate_pki, server_config, server_name};
 use ashiato_tables::{DigestTables, FilterKind, TablesConfig, theory};
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

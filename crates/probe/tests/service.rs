@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ashiato_digest::{DEMO_KEY, Key};
-use ashiato_probe::api::{MAX_BATCH, QueryRequest, router};
-use ashiato_probe::client::{ClientError, ServiceClient};
-use ashiato_probe::server::{ServerLimits, check_insecure_listen, serve};
-use ashiato_probe::tls::{
+use ashiato_net::client::{ClientError, ServiceClient};
+use ashiato_net::server::{ServerLimits, check_insecure_listen, serve};
+use ashiato_net::tls::{
     TlsFiles, anonymous_client_config, client_config, generate_pki, server_config,
 };
+use ashiato_probe::api::{MAX_BATCH, QueryRequest, router};
 use ashiato_probe::{Input, Probe, ProbeConfig};
 use ashiato_tables::{FilterKind, TablesConfig, theory};
 use ashiato_wire::capfile::PcapWriter;

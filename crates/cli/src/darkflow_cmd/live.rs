@@ -17,8 +17,8 @@ use ashiato_capture::live::{LiveConfig, LiveSource};
 use ashiato_darkflow::metrics::{ShellStats, render};
 use ashiato_darkflow::report::Meta;
 use ashiato_darkflow::{Counters, Detector};
-use ashiato_probe::server::{ServerLimits, check_insecure_listen, serve};
-use ashiato_probe::tls::server_config;
+use ashiato_net::server::{ServerLimits, check_insecure_listen, serve};
+use ashiato_net::tls::server_config;
 use ashiato_wire::packet;
 use serde_json::json;
 

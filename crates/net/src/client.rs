@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::api::{QueryRequest, QueryResponse, StatusResponse};
+use ashiato_api::probe::{QueryRequest, QueryResponse, StatusResponse};
 
 /// Largest response body accepted.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;

@@ -36,6 +36,9 @@ use tower::ServiceExt;
 use self::per_peer::{PerPeer, PerPeerCounts};
 use self::throttle::{Noisy, Throttles};
 
+/// Default largest request body: 256 KiB (a probe's full query batch is about 150 KB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
 /// Bounds applied to every connection.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
@@ -66,7 +69,7 @@ impl Default for ServerLimits {
             handshake_timeout: Duration::from_secs(5),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
-            max_body_bytes: crate::api::MAX_BODY_BYTES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             per_ip: 16,
             connection_timeout: Duration::from_secs(60),
         }
