@@ -226,17 +226,15 @@ fn read_time(r: &mut Reader<'_>) -> Result<i64, DerError> {
     let field = |i: usize| digits(&rest[i..i + 2]).ok_or_else(bad);
     let (month, day) = (field(0)?, field(2)?);
     let (h, m, s) = (field(4)?, field(6)?, field(8)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > super::validity::days_in_month(year, month)
-        || h > 23
-        || m > 59
-        || s > 59
-    {
-        return Err(bad());
-    }
-    let days = super::validity::days_from_civil(year, month, day);
-    Ok(days * 86_400 + h * 3600 + m * 60 + s)
+    // The `time` crate checks the calendar (days per month, leap years) and the clock fields.
+    let small = |v: i64| u8::try_from(v).map_err(|_| bad());
+    let month = time::Month::try_from(small(month)?).map_err(|_| bad())?;
+    let year = i32::try_from(year).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(year, month, small(day)?).map_err(|_| bad())?;
+    let at = date
+        .with_hms(small(h)?, small(m)?, small(s)?)
+        .map_err(|_| bad())?;
+    Ok(at.assume_utc().unix_timestamp())
 }
 
 fn digits(b: &[u8]) -> Option<i64> {

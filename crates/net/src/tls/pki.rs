@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 
 use super::der::{CertInfo, parse_certificate};
-use super::validity::{Standing, UtcTime, civil_from_days, standing};
+use super::validity::{Standing, UtcTime, standing};
 use super::{TlsError, install_crypto_provider, read_certs, roots};
 
 /// Default lifetime of an identity certificate, in days.
@@ -330,11 +330,7 @@ fn write_identity(
 
 /// Valid from midnight UTC of day `from` to midnight UTC of day `to` (days since 1970).
 fn set_validity(p: &mut CertificateParams, from: i64, to: i64) {
-    let at = |days: i64| {
-        let (y, m, d) = civil_from_days(days);
-        // Years stay within i32 and months/days within u8 for any lifetime we allow.
-        rcgen::date_time_ymd(y as i32, m as u8, d as u8)
-    };
+    let at = |days: i64| time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(days);
     p.not_before = at(from);
     p.not_after = at(to);
 }

@@ -21,22 +21,28 @@ impl UtcTime {
         )
     }
 
-    /// (year, month, day) of this instant.
-    pub fn date(self) -> (i64, i64, i64) {
-        civil_from_days(self.0.div_euclid(86_400))
+    /// This instant in the `time` crate's terms (clamped to its years ±9999).
+    pub fn to_offset(self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(self.0).unwrap_or(if self.0 < 0 {
+            time::PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            time::PrimitiveDateTime::MAX.assume_utc()
+        })
     }
 }
 
 impl fmt::Display for UtcTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = self.date();
-        let s = self.0.rem_euclid(86_400);
+        let t = self.to_offset();
         write!(
             f,
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-            s / 3600,
-            s / 60 % 60,
-            s % 60
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
         )
     }
 }
@@ -74,63 +80,14 @@ pub fn standing(not_before: UtcTime, not_after: UtcTime, now: UtcTime) -> Standi
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (inverse of [`days_from_civil`]).
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
-/// Days in `month` of `year`.
-pub fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Standing, UtcTime, civil_from_days, days_from_civil, standing};
+    use super::{Standing, UtcTime, standing};
 
     const DAY: i64 = 86_400;
 
     #[test]
-    fn calendar_round_trips() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        for z in (-800_000..800_000).step_by(97) {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
-        }
+    fn times_display_as_utc() {
         assert_eq!(
             UtcTime(1_709_208_000).to_string(),
             "2024-02-29 12:00:00 UTC"
