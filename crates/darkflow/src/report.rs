@@ -1249,6 +1249,9 @@ fn series_plot(title: &str, intervals: &[Interval], interval_ns: u64) -> String 
 }
 
 #[cfg(test)]
+mod snapshot;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::detector::{Counters, Late};
