@@ -1,7 +1,10 @@
-//! Raw command-line flags. Subcommands share flag names (`--json`, `--pcap`, `--iface`,
-//! `--listen`, `--key-file`, `--tls-dir`); values are validated into library configurations
-//! by the command modules.
+//! Command-line flags. Subcommands share flag names (`--json`, `--pcap`, `--iface`,
+//! `--listen`, `--key-file`, `--tls-dir`). Each value is parsed into its type here, by the
+//! parsers of [`crate::units`], so that a bad value is a usage error (exit 2, clap's message
+//! naming the flag) before any work starts; checks that involve several flags (retention at
+//! least one epoch, a bit rate with its packet size) are left to the command modules.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -347,33 +350,53 @@ pub struct TlsArgs {
     pub dev_insecure: bool,
 }
 
+/// The Bloom filter layout a flag selects.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterArg {
+    /// One cache line per packet: faster inserts, a few more bits per packet.
+    Blocked,
+    /// Classic Bloom filter: k positions anywhere in the table.
+    Standard,
+}
+
+impl From<FilterArg> for ashiato_tables::FilterKind {
+    fn from(f: FilterArg) -> Self {
+        match f {
+            FilterArg::Blocked => ashiato_tables::FilterKind::Blocked,
+            FilterArg::Standard => ashiato_tables::FilterKind::Standard,
+        }
+    }
+}
+
 /// Digest-table sizing flags.
 #[derive(Args, Debug, Clone)]
 pub struct TableArgs {
-    /// Epoch length of one table.
-    #[arg(long, default_value = "1s")]
-    pub epoch: String,
-    /// How long epochs stay in memory.
-    #[arg(long, default_value = "60s")]
-    pub retention: String,
-    /// Filter kind: blocked (one cache line per packet) or standard.
-    #[arg(long, default_value = "blocked")]
-    pub filter: String,
+    /// Epoch length of one table, e.g. 1s or 250ms (at least 1ms).
+    // Parsed into ns.
+    #[arg(long, default_value = "1s", value_parser = crate::units::parse_epoch_ns)]
+    pub epoch: u64,
+    /// How long epochs stay in memory, e.g. 60s or 5m.
+    // Parsed into ns.
+    #[arg(long, default_value = "60s", value_parser = crate::units::parse_positive_duration_ns)]
+    pub retention: u64,
+    /// Filter kind.
+    #[arg(long, value_enum, default_value_t = FilterArg::Blocked)]
+    pub filter: FilterArg,
     /// Peak packet rate each epoch is sized for (e.g. 1Mpps, 10Gb/s with --mean-packet-size).
-    #[arg(long, default_value = "1Mpps")]
-    pub rate: String,
+    #[arg(long, default_value = "1Mpps", value_parser = crate::units::parse_rate)]
+    pub rate: crate::units::Rate,
     /// Mean packet size in bytes, to turn a bit rate into packets/s.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::units::parse_packet_size)]
     pub mean_packet_size: Option<f64>,
-    /// False-positive rate each table keeps at the sized rate.
-    #[arg(long, default_value_t = 1e-3)]
+    /// False-positive rate each table keeps at the sized rate (between 0 and 1).
+    #[arg(long, default_value = "1e-3", value_parser = crate::units::parse_fpr)]
     pub fpr: f64,
     /// Write expired epochs to this directory (memory-mapped for queries).
     #[arg(long)]
     pub spill_dir: Option<PathBuf>,
-    /// Disk budget for spilled epochs; the oldest are deleted beyond it.
-    #[arg(long, default_value = "1GiB")]
-    pub spill_budget: String,
+    /// Disk budget for spilled epochs (e.g. 20GiB); the oldest are deleted beyond it.
+    #[arg(long, default_value = "1GiB", value_parser = crate::units::parse_bytes)]
+    pub spill_budget: u64,
     /// Touch every table page at start (no page faults later; full memory committed at once).
     #[arg(long)]
     pub prefault: bool,
@@ -388,9 +411,9 @@ pub struct RunArgs {
     /// Interface to capture from live (AF_PACKET TPACKET_V3 ring).
     #[arg(long)]
     pub iface: Option<String>,
-    /// Address to serve the query API on, e.g. 0.0.0.0:7443 or 127.0.0.1:0.
-    #[arg(long)]
-    pub listen: String,
+    /// Address to serve the query API on, ip:port, e.g. 0.0.0.0:7443 or 127.0.0.1:0.
+    #[arg(long, value_parser = crate::units::parse_socket_addr)]
+    pub listen: SocketAddr,
     /// Name in answers and metrics (default: the TLS identity, or "probe").
     #[arg(long)]
     pub name: Option<String>,
@@ -452,11 +475,13 @@ pub struct QueryArgs {
 /// `ashiato probe fpr`
 #[derive(Args, Debug)]
 pub struct FprArgs {
-    /// Bits of each test filter.
-    #[arg(long, default_value_t = 1 << 23)]
+    /// Bits of each test filter (rounded up to a multiple of 512, at least 32768; at most
+    /// 2^40).
+    #[arg(long, default_value_t = 1 << 23,
+          value_parser = clap::value_parser!(u64).range(1..=ashiato_tables::MAX_M_BITS))]
     pub m_bits: u64,
     /// Minimum queries per point (raised so that each point expects ≥ 2,000 false hits).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub queries: u64,
     /// Seed of the packet generator.
     #[arg(long, default_value_t = 2009)]
@@ -470,20 +495,22 @@ pub struct FprArgs {
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     /// Traffic: packets/s (2Mpps) or bits/s (10Gb/s, with --mean-packet-size).
-    #[arg(long)]
-    pub rate: String,
+    #[arg(long, value_parser = crate::units::parse_rate)]
+    pub rate: crate::units::Rate,
     /// Mean packet size in bytes for a bit rate.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::units::parse_packet_size)]
     pub mean_packet_size: Option<f64>,
-    /// Retrospective reach wanted.
-    #[arg(long)]
-    pub retention: String,
-    /// False-positive rate per table.
-    #[arg(long, default_value_t = 1e-3)]
+    /// Retrospective reach wanted, e.g. 60s or 1h.
+    // Parsed into ns.
+    #[arg(long, value_parser = crate::units::parse_positive_duration_ns)]
+    pub retention: u64,
+    /// False-positive rate per table (between 0 and 1).
+    #[arg(long, default_value = "1e-3", value_parser = crate::units::parse_fpr)]
     pub fpr: f64,
-    /// Epoch length.
-    #[arg(long, default_value = "1s")]
-    pub epoch: String,
+    /// Epoch length, e.g. 1s (at least 1ms).
+    // Parsed into ns.
+    #[arg(long, default_value = "1s", value_parser = crate::units::parse_epoch_ns)]
+    pub epoch: u64,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -493,13 +520,13 @@ pub struct PlanArgs {
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Threads for the multi-core run (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub threads: Option<usize>,
-    /// Distinct packets generated in memory.
+    /// Distinct packets generated in memory (at least 1024 are used).
     #[arg(long, default_value_t = 1 << 20)]
     pub packets: usize,
     /// Packets inserted per measurement.
-    #[arg(long, default_value_t = 30_000_000)]
+    #[arg(long, default_value_t = 30_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub inserts: u64,
     /// Also measure ingest from this capture file (default: a synthetic file written to a
     /// temporary directory, so it is in the page cache).
@@ -511,12 +538,13 @@ pub struct BenchArgs {
     /// Compare file ingest with `tcpdump -r FILE -w /dev/null` when tcpdump is installed.
     #[arg(long)]
     pub vs_tcpdump: bool,
-    /// Live capture on a veth pair between two network namespaces (root): offered rates.
-    #[arg(long, value_delimiter = ',')]
-    pub live_rates: Vec<String>,
+    /// Live capture on a veth pair between two network namespaces (root): offered packet
+    /// rates, comma-separated (0: as fast as the sender can).
+    #[arg(long, value_delimiter = ',', value_parser = crate::units::parse_packet_rate)]
+    pub live_rates: Vec<f64>,
     /// Capture ring size for the live steps, KiB (64 KiB blocks; default 64 MiB of 1 MiB
     /// blocks). Small rings show where loss begins when the consumer falls behind.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub live_ring_kib: Vec<u32>,
     /// Frames sent per live rate step.
     #[arg(long, default_value_t = 2_000_000)]

@@ -1,6 +1,5 @@
 //! `ashiato probe run` and `ashiato probe query`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,21 +12,19 @@ use ashiato_net::server::{ServerLimits, check_insecure_listen, serve};
 use ashiato_net::tls::{TlsFiles, client_config, server_config};
 use ashiato_probe::api::{QueryRequest, QueryResponse, Verdict, router};
 use ashiato_probe::{Input, Probe, ProbeConfig};
-use ashiato_tables::{FilterKind, SpillConfig, TablesConfig, theory};
+use ashiato_tables::{SpillConfig, TablesConfig, theory};
 
 use ashiato_wire::time::rfc3339;
 
 use crate::args::{QueryArgs, RunArgs, TableArgs, TlsArgs};
 use crate::digest_cmd::load_key;
-use crate::units::{human_bytes, parse_bytes, parse_duration_ns, parse_rate_pps};
+use crate::units::human_bytes;
 
-/// Turns the sizing flags into a tables configuration (table_id is set by the probe).
+/// Turns the sizing flags into a tables configuration (table_id is set by the probe). Each
+/// flag's value was checked when it was parsed; what is left are the checks that involve
+/// several flags.
 pub fn tables_config(a: &TableArgs) -> Result<TablesConfig> {
-    let epoch_ns = parse_duration_ns(&a.epoch).context("--epoch")?;
-    let retention_ns = parse_duration_ns(&a.retention).context("--retention")?;
-    if epoch_ns < 1_000_000 {
-        bail!("--epoch must be at least 1ms");
-    }
+    let (epoch_ns, retention_ns) = (a.epoch, a.retention);
     if retention_ns < epoch_ns {
         bail!("--retention must be at least one --epoch");
     }
@@ -35,23 +32,13 @@ pub fn tables_config(a: &TableArgs) -> Result<TablesConfig> {
     if retention_epochs > 100_000 {
         bail!("--retention / --epoch gives {retention_epochs} epochs; at most 100000");
     }
-    if !(a.fpr > 0.0 && a.fpr < 1.0) {
-        bail!("--fpr must be between 0 and 1 (exclusive), got {}", a.fpr);
-    }
-    let kind: FilterKind = a
-        .filter
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--filter: blocked or standard, not {:?}", a.filter))?;
-    let pps = parse_rate_pps(&a.rate, a.mean_packet_size).context("--rate")?;
+    let pps = a.rate.packets_per_sec(a.mean_packet_size)?;
     let per_epoch = crate::fpr::packets_per_epoch(pps, epoch_ns);
-    let params = theory::plan(kind, per_epoch, a.fpr);
-    let spill = match &a.spill_dir {
-        Some(dir) => Some(SpillConfig {
-            dir: dir.clone(),
-            budget_bytes: parse_bytes(&a.spill_budget).context("--spill-budget")?,
-        }),
-        None => None,
-    };
+    let params = theory::plan(a.filter.into(), per_epoch, a.fpr);
+    let spill = a.spill_dir.as_ref().map(|dir| SpillConfig {
+        dir: dir.clone(),
+        budget_bytes: a.spill_budget,
+    });
     Ok(TablesConfig {
         epoch_ns,
         retention_epochs: retention_epochs as u32,
@@ -123,10 +110,7 @@ pub fn client_tls(t: &TlsArgs) -> Result<Option<Arc<rustls::ClientConfig>>> {
 pub fn run(a: RunArgs) -> Result<()> {
     let key = load_key(&a.key)?;
     let tables = tables_config(&a.tables)?;
-    let listen: SocketAddr = a
-        .listen
-        .parse()
-        .with_context(|| format!("--listen {:?}: expected ip:port", a.listen))?;
+    let listen = a.listen;
     let tls = if a.tls.dev_insecure {
         check_insecure_listen(&listen).map_err(anyhow::Error::msg)?;
         None

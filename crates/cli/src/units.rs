@@ -60,10 +60,38 @@ pub fn parse_bytes(s: &str) -> Result<u64> {
     scaled(v, mult, "size", s)
 }
 
-/// A packet rate: `2000000`, `2Mpps`, `500kpps`, or a bit rate `10Gb/s` / `300Mbps` which
-/// needs `mean_packet_bytes` (the size on the wire including the 20-byte Ethernet preamble
-/// and inter-frame gap is *not* added: give the frame size you want counted).
-pub fn parse_rate_pps(s: &str, mean_packet_bytes: Option<f64>) -> Result<f64> {
+/// A traffic rate as written on the command line. A bit rate needs the mean packet size
+/// (another flag) to become packets/s, so the flag parses into this and
+/// [`Rate::packets_per_sec`] resolves it once all flags are known.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rate {
+    /// Packets per second (`2Mpps`, `500kpps`, `2000000`).
+    Pps(f64),
+    /// Bits per second (`10Gb/s`, `300Mbps`).
+    BitsPerSec(f64),
+}
+
+impl Rate {
+    /// Packets per second; a bit rate is divided by `mean_packet_bytes` (the frame size you
+    /// want counted: the 20 bytes of Ethernet preamble and inter-frame gap are *not* added).
+    pub fn packets_per_sec(self, mean_packet_bytes: Option<f64>) -> Result<f64> {
+        match self {
+            Rate::Pps(p) => Ok(p),
+            Rate::BitsPerSec(b) => {
+                let size = mean_packet_bytes.with_context(|| {
+                    format!(
+                        "--rate {b} bits/s is a bit rate: give --mean-packet-size to turn it into packets/s"
+                    )
+                })?;
+                Ok(b / 8.0 / size)
+            }
+        }
+    }
+}
+
+/// A rate that may be zero: `2000000`, `2Mpps`, `500kpps`, or a bit rate `10Gb/s` /
+/// `300Mbps`.
+fn parse_rate_or_zero(s: &str) -> Result<Rate> {
     let lower = s.trim().replace(' ', "").to_ascii_lowercase();
     let (v, unit) = number_and_unit(&lower, "rate", "14.88Mpps or 10Gb/s")?;
     let (scale, rest) = match unit.chars().next() {
@@ -73,21 +101,85 @@ pub fn parse_rate_pps(s: &str, mean_packet_bytes: Option<f64>) -> Result<f64> {
         Some('t') => (1e12, &unit[1..]),
         _ => (1.0, unit),
     };
+    let x = v * scale;
+    if !x.is_finite() {
+        bail!("rate {s:?} is out of range");
+    }
     match rest {
-        "" | "pps" | "p/s" => Ok(v * scale),
-        "b/s" | "bps" | "bit/s" => {
-            let size = mean_packet_bytes.with_context(|| {
-                format!(
-                    "rate {s:?} is a bit rate: give --mean-packet-size to turn it into packets/s"
-                )
-            })?;
-            if size <= 0.0 {
-                bail!("--mean-packet-size must be positive");
-            }
-            Ok(v * scale / 8.0 / size)
-        }
+        "" | "pps" | "p/s" => Ok(Rate::Pps(x)),
+        "b/s" | "bps" | "bit/s" => Ok(Rate::BitsPerSec(x)),
         u => bail!("rate {s:?}: unknown unit {u:?} (pps, kpps, Mpps, b/s, Mb/s, Gb/s)"),
     }
+}
+
+/// A traffic rate above zero, in packets/s or bits/s (see [`Rate`]).
+pub fn parse_rate(s: &str) -> Result<Rate> {
+    let r = parse_rate_or_zero(s)?;
+    match r {
+        Rate::Pps(x) | Rate::BitsPerSec(x) if x > 0.0 => Ok(r),
+        _ => bail!("rate {s:?} must be above 0"),
+    }
+}
+
+/// An offered packet rate for the live benchmark: packets/s, 0 meaning as fast as the sender
+/// can; bit rates are refused (the benchmark's frames have one fixed size, say it in pps).
+pub fn parse_packet_rate(s: &str) -> Result<f64> {
+    match parse_rate_or_zero(s)? {
+        Rate::Pps(x) => Ok(x),
+        Rate::BitsPerSec(_) => bail!("rate {s:?}: give a packet rate such as 2Mpps"),
+    }
+}
+
+/// A mean packet size in bytes, above 0 (at most 1 MiB: no link carries larger frames).
+pub fn parse_packet_size(s: &str) -> Result<f64> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .with_context(|| format!("packet size {s:?}: expected a number of bytes like 800"))?;
+    if !(v > 0.0 && v <= 1_048_576.0) {
+        bail!("packet size {s:?} must be above 0 and at most 1048576 bytes");
+    }
+    Ok(v)
+}
+
+/// A false-positive rate strictly between 0 and 1 (`1e-3`, `0.001`).
+pub fn parse_fpr(s: &str) -> Result<f64> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .with_context(|| format!("false-positive rate {s:?}: expected a number like 1e-3"))?;
+    if !(v > 0.0 && v < 1.0) {
+        bail!("false-positive rate {s:?} must be between 0 and 1 (exclusive)");
+    }
+    Ok(v)
+}
+
+/// Shortest epoch: below a millisecond, epoch rotation would dominate the insert path.
+pub const MIN_EPOCH_NS: u64 = 1_000_000;
+
+/// An epoch length in ns, at least [`MIN_EPOCH_NS`].
+pub fn parse_epoch_ns(s: &str) -> Result<u64> {
+    let ns = parse_duration_ns(s)?;
+    if ns < MIN_EPOCH_NS {
+        bail!("epoch {s:?} must be at least 1ms");
+    }
+    Ok(ns)
+}
+
+/// A duration in ns that must be above 0 (a retention).
+pub fn parse_positive_duration_ns(s: &str) -> Result<u64> {
+    match parse_duration_ns(s)? {
+        0 => bail!("duration {s:?} must be above 0"),
+        ns => Ok(ns),
+    }
+}
+
+/// A socket address to listen on, `ip:port` (`0.0.0.0:7443`, `[::1]:0`); host names are
+/// refused: a listener binds an address, and resolving one here would hide which.
+pub fn parse_socket_addr(s: &str) -> Result<std::net::SocketAddr> {
+    s.trim()
+        .parse()
+        .with_context(|| format!("address {s:?}: expected ip:port such as 127.0.0.1:7443"))
 }
 
 /// A point in time as ns since the Unix epoch: an integer of ns (≥ 1e15), seconds with an
@@ -158,12 +250,44 @@ mod tests {
         assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("64KiB").unwrap(), 65536);
         assert_eq!(parse_bytes("2G").unwrap(), 2_000_000_000);
-        assert!((parse_rate_pps("14.88Mpps", None).unwrap() - 14.88e6).abs() < 1.0);
+        assert_eq!(parse_rate("14.88Mpps").unwrap(), Rate::Pps(14.88e6));
         // 10 Gb/s of 84-byte wire slots is the classic 14.88 Mpps.
-        let r = parse_rate_pps("10Gb/s", Some(84.0)).unwrap();
-        assert!((r - 14_880_952.0).abs() < 1.0, "{r}");
-        assert!(parse_rate_pps("10Gb/s", None).is_err());
-        assert!(parse_rate_pps("10 furlongs", None).is_err());
+        let r = parse_rate("10Gb/s").unwrap();
+        assert_eq!(r, Rate::BitsPerSec(10e9));
+        let pps = r.packets_per_sec(Some(84.0)).unwrap();
+        assert!((pps - 14_880_952.0).abs() < 1.0, "{pps}");
+        assert!(r.packets_per_sec(None).is_err());
+        assert_eq!(
+            Rate::Pps(5.0).packets_per_sec(None).unwrap(),
+            5.0,
+            "a packet rate needs no size"
+        );
+        for bad in ["10 furlongs", "fast", "0pps", "0", ""] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_packet_rate("0").unwrap(), 0.0);
+        assert_eq!(parse_packet_rate("2kpps").unwrap(), 2000.0);
+        assert!(parse_packet_rate("1Gb/s").is_err());
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        assert_eq!(parse_fpr("1e-3").unwrap(), 1e-3);
+        for bad in ["0", "1", "2", "-0.1", "NaN", "often"] {
+            assert!(parse_fpr(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_epoch_ns("1ms").unwrap(), 1_000_000);
+        assert!(parse_epoch_ns("999us").is_err());
+        assert!(parse_positive_duration_ns("0s").is_err());
+        assert_eq!(
+            parse_socket_addr("[::1]:0").unwrap(),
+            "[::1]:0".parse().unwrap()
+        );
+        assert!(parse_socket_addr("localhost:80").is_err());
+        assert_eq!(parse_packet_size("84").unwrap(), 84.0);
+        for bad in ["0", "-1", "inf", "NaN", "big"] {
+            assert!(parse_packet_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
-use common::{MASSCAN, data, run, start_probe, stderr, stdout};
+use common::{MASSCAN, data, run, start_probe, stderr, stdout, wait_for, wait_input_done};
 
 #[test]
 fn digest_prints_one_line_per_packet_in_file_order() {
@@ -165,22 +166,24 @@ fn fpr_command_agrees_with_theory() {
     assert_eq!(v["points"].as_array().unwrap().len(), 12);
 }
 
+/// Runs a `probe query --json` until the probe reports the packet seen: the capture is read
+/// in the background (a TLS probe's status is not reachable over plain HTTP to wait on).
 fn query_json(args: &[&str]) -> serde_json::Value {
-    // The capture is read in the background: retry until the answer is complete.
-    for _ in 0..100 {
-        let o = run(args);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-        if v["answers"][0]["seen"].as_bool() == Some(true) {
-            return v;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("the probe never reported the packet");
+    wait_for(
+        "the probe to report the packet seen",
+        Duration::from_secs(20),
+        || {
+            let o = run(args);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            (v["answers"][0]["seen"].as_bool() == Some(true)).then_some(v)
+        },
+    )
 }
 
 /// Asks a plaintext probe about packet `index` of `pcap` until it answers "seen".
 fn query_plaintext(addr: &str, pcap: &Path, index: u64) -> serde_json::Value {
+    wait_input_done(addr);
     query_json(&[
         "probe",
         "query",
@@ -317,15 +320,14 @@ fn expired_epochs_spill_to_disk_and_stay_queryable() {
     // Epochs are spilled by the maintenance thread, up to half an epoch after the clock
     // passes them: under load that can come after the packet is first reported seen.
     let spilled = || std::fs::read_dir(&spill).unwrap().count();
-    let mut v = query_plaintext(&s.1, &f, 0);
-    for _ in 0..50 {
-        if v["answers"][0]["epochs"][0]["on_disk"] == true && spilled() >= 5 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        v = query_plaintext(&s.1, &f, 0);
-    }
-    assert_eq!(v["answers"][0]["epochs"][0]["on_disk"], true, "{v}");
+    wait_for(
+        "the first epoch to be answered from disk, with 5 spill files",
+        Duration::from_secs(20),
+        || {
+            let v = query_plaintext(&s.1, &f, 0);
+            (v["answers"][0]["epochs"][0]["on_disk"] == true && spilled() >= 5).then_some(())
+        },
+    );
     let files = spilled();
     assert!(
         files >= 5,

@@ -7,9 +7,11 @@ mod common;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{MASSCAN, bin, data, http_get, run, spawn_probe, start_probe, wait_input_done};
+use common::{
+    MASSCAN, bin, data, http_get, run, spawn_probe, start_probe, wait_exit, wait_input_done,
+};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -106,18 +108,11 @@ fn refuses_to_start(input: &[&str], what: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            let _ = c.wait();
-            panic!("`probe run {input:?}` kept running although it cannot record");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(
+        &mut c,
+        &format!("`probe run {input:?}` to exit: it cannot record"),
+        Duration::from_secs(20),
+    );
     let mut err = String::new();
     c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");

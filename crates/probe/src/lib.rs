@@ -23,8 +23,8 @@ pub mod metrics;
 pub mod pipeline;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -179,6 +179,9 @@ pub struct Probe {
     ingest: Vec<JoinHandle<Result<(), CaptureError>>>,
     /// Taken by [`Probe::stop`], which stops the thread before the final spill.
     maintenance: Option<MaintenanceHandle>,
+    /// Notified by a file-reading ingest thread once its input is read (or failed), after the
+    /// counters say so: [`Probe::wait_input_done`] sleeps on it instead of polling.
+    input_ended: Arc<(Mutex<()>, Condvar)>,
 }
 
 impl Probe {
@@ -206,8 +209,10 @@ impl Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let workers = sources.len();
         let mut ingest = Vec::with_capacity(workers);
+        let input_ended = Arc::new((Mutex::new(()), Condvar::new()));
         for (worker, source) in sources.into_iter().enumerate() {
             let (stop, counters, tables) = (stop.clone(), counters.clone(), tables.clone());
+            let ended = input_ended.clone();
             let key = cfg.key;
             let is_files = matches!(source, Source::Files(_));
             let handle = std::thread::Builder::new()
@@ -245,6 +250,11 @@ impl Probe {
                         }
                         Ok(()) => {}
                     }
+                    if is_files {
+                        // Under the lock: a waiter checks the counters under it before sleeping.
+                        let _g = ended.0.lock().unwrap_or_else(|e| e.into_inner());
+                        ended.1.notify_all();
+                    }
                     r
                 })
                 .map_err(ProbeError::Thread)?;
@@ -255,6 +265,7 @@ impl Probe {
             stop,
             ingest,
             maintenance: Some(maintenance),
+            input_ended,
         })
     }
 
@@ -271,13 +282,21 @@ impl Probe {
     /// Waits until a finite input is fully read (or `timeout`); returns whether it was.
     pub fn wait_input_done(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
+        let (lock, ended) = &*self.input_ended;
+        let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
             if self.input_done() {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            g = ended
+                .wait_timeout(g, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
-        self.input_done()
     }
 
     /// If a capture thread has ended with an error, takes it.

@@ -13,14 +13,18 @@
 //! * [`DigestTables`] — a ring of `retention_epochs + 2` filters, one per epoch (default 1 s):
 //!   [`Writer`]s insert with the packet's timestamp (no clock here: time comes from the caller,
 //!   as in quinn-proto), [`DigestTables::query`] answers which epochs in a time window contain a
-//!   digest, and [`DigestTables::maintain`] spills expired epochs to disk (read back with
-//!   positioned reads for queries, bounded by a byte budget) and clears their filters;
+//!   digest, and [`DigestTables::maintain`] saves expired epochs to an [`EpochStore`] and
+//!   clears their filters;
+//! * [`store`] — the [`EpochStore`] trait that keeps expired epochs, bounded by a byte budget:
+//!   [`FileStore`] (spill files read back with positioned reads; the default with a spill
+//!   directory) or [`MemoryStore`] (no filesystem, for tests and simulations);
 //! * [`rng`] — a seeded PRNG for experiments, and [`experiment::measure_fpr`] which compares a
 //!   filter's measured false-positive rate with theory.
 //!
 //! Data flow: packet → digest (crate `ashiato-digest`) → [`Writer::insert`]`(ts, digest)` →
-//! epoch filter; on rotation the filter that leaves retention is retired → maintenance writes
-//! `epoch-<start_ns>.ashbloom` and clears it → query reads memory and spill files.
+//! epoch filter; on rotation the filter that leaves retention is retired → maintenance saves
+//! it to the store (`epoch-<start_ns>.ashbloom` for a [`FileStore`]) and clears it → query
+//! reads memory and the store.
 
 pub mod bloom;
 pub mod coverage;
@@ -30,6 +34,7 @@ pub mod experiment;
 pub mod params;
 pub mod rng;
 pub mod spill;
+pub mod store;
 mod tables;
 pub mod theory;
 
@@ -39,7 +44,8 @@ pub use error::{SpillRejection, TableError};
 pub use events::{EventSink, TableEvent};
 pub use experiment::{FprMeasurement, measure_fpr, measure_fpr_with};
 pub use params::{BLOCK_BITS, FilterKind, FilterParams, MAX_K, MAX_M_BITS};
-pub use spill::{LOCK_FILE, SpillHeader, read_spill_header};
+pub use spill::{FileStore, LOCK_FILE, SpillHeader, read_spill_header};
+pub use store::{EpochStore, MemoryStore, StoredEpoch};
 pub use tables::{
     DEFAULT_EPOCH_NS, DEFAULT_RETENTION_EPOCHS, DigestTables, EpochInfo, EpochMatch,
     FUTURE_CONFIRM, MIN_EPOCH_NS, MaintenanceHandle, MaintenanceReport, Search, SearchedEpoch,

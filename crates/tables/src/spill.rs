@@ -1,5 +1,5 @@
-//! Spill files: expired epochs written to disk and read back with positioned reads for
-//! queries (never mapped: see `SpillFile`).
+//! Spill files: the [`FileStore`], which writes expired epochs to disk and reads them back
+//! with positioned reads for queries (never mapped: see [`FileStore`]).
 //!
 //! Layout (all integers little-endian), a 128-byte header so the words start cache-line
 //! aligned in the file:
@@ -34,11 +34,11 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::bloom::{Bloom, Indexer};
+use crate::bloom::Bloom;
 use crate::error::{SpillRejection, TableError};
 use crate::params::{FilterKind, FilterParams};
 use crate::rng::mix64;
-use crate::theory;
+use crate::store::{EpochStore, Rejected, StoreScan, StoredEpoch, Unindexed};
 
 const MAGIC: [u8; 8] = *b"ASHBLM01";
 const VERSION: u32 = 1;
@@ -150,32 +150,93 @@ impl SpillHeader {
     }
 }
 
-/// A validated spill file. Only its metadata stays in memory: no mapping and no open file.
+/// The default [`EpochStore`]: one spill file per epoch in a directory, locked for the
+/// store's lifetime.
 ///
-/// Each query opens the file, checks that it is still the file validated at start (same
-/// inode, same length), reads the words it needs with positioned reads and closes it. So the
-/// number of spilled epochs is bounded by disk alone — not by `vm.max_map_count` (a mapping
-/// per epoch aborted the process past about 65,000 epochs) nor by the descriptor limit — and
-/// a file truncated or replaced underneath gives an error for that epoch instead of a SIGBUS.
-pub(crate) struct SpillFile {
-    pub(crate) path: PathBuf,
-    pub(crate) header: SpillHeader,
-    index: Indexer,
-    /// `(st_dev, st_ino)` of the validated file.
-    identity: (u64, u64),
-    /// `header.inserted`, raised to [`theory::plausible_inserted`] if the header's count is
-    /// impossibly low for its `ones`.
-    inserted: u64,
-    /// [`theory::fpr`] with the file's own parameters at `inserted`.
-    fpr: f64,
+/// Only metadata stays in memory: no mapping and no open file. Each query opens the file,
+/// checks that it is still the file validated at start (same inode, same length), reads the
+/// words it needs with positioned reads and closes it. So the number of spilled epochs is
+/// bounded by disk alone — not by `vm.max_map_count` (a mapping per epoch aborted the process
+/// past about 65,000 epochs) nor by the descriptor limit — and a file truncated or replaced
+/// underneath gives an error for that epoch instead of a SIGBUS.
+#[derive(Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+    /// The directory's lock file, locked while the store lives.
+    _lock: File,
 }
 
-impl std::fmt::Debug for SpillFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpillFile")
-            .field("path", &self.path)
-            .field("header", &self.header)
-            .finish_non_exhaustive()
+impl FileStore {
+    /// Creates `dir` if missing and takes its lock ([`LOCK_FILE`]): a second store on the
+    /// same directory, in this process or another, is refused.
+    pub fn open(dir: &Path) -> Result<Self, TableError> {
+        fs::create_dir_all(dir).map_err(spill_err(dir))?;
+        Ok(FileStore {
+            dir: dir.to_path_buf(),
+            _lock: lock_dir(dir)?,
+        })
+    }
+}
+
+impl EpochStore for FileStore {
+    fn location(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    fn scan(&self, table_id: u64, epoch_ns: u64) -> Result<StoreScan, TableError> {
+        scan(&self.dir, table_id, epoch_ns)
+    }
+
+    fn save(&self, header: &SpillHeader, bloom: &Bloom) -> Result<StoredEpoch, TableError> {
+        write(&self.dir, header, bloom)
+    }
+
+    /// Neighbours within [`COALESCE_GAP_WORDS`] are fetched in one positioned read of at most
+    /// [`READ_CHUNK`] bytes: a single digest costs one small read per word (one for a blocked
+    /// filter), a large batch reads the file nearly sequentially.
+    fn read_words(&self, epoch: &StoredEpoch, wanted: &[usize]) -> Result<Vec<u64>, TableError> {
+        let path = epoch.location();
+        let (file, meta) = open_regular(path)?;
+        let changed = |what: &str| TableError::Spill {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!("{what} since it was validated")),
+        };
+        if (meta.dev(), meta.ino()) != epoch.identity() {
+            return Err(changed("replaced"));
+        }
+        if meta.len() != epoch.header().file_len() {
+            return Err(changed("resized"));
+        }
+        let mut values = vec![0u64; wanted.len()];
+        let mut buf = Vec::new();
+        let max_words = READ_CHUNK / 8;
+        let mut i = 0;
+        while i < wanted.len() {
+            let first = wanted[i];
+            let mut j = i + 1;
+            while j < wanted.len()
+                && wanted[j] - wanted[j - 1] <= COALESCE_GAP_WORDS
+                && wanted[j] - first < max_words
+            {
+                j += 1;
+            }
+            let words = wanted[j - 1] - first + 1;
+            buf.resize(words * 8, 0);
+            file.read_exact_at(&mut buf, HEADER_LEN as u64 + first as u64 * 8)
+                .map_err(spill_err(path))?;
+            for (v, &w) in values[i..j].iter_mut().zip(&wanted[i..j]) {
+                let at = (w - first) * 8;
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[at..at + 8]);
+                *v = u64::from_le_bytes(b);
+            }
+            i = j;
+        }
+        Ok(values)
+    }
+
+    fn delete(&self, location: &Path) -> Result<(), TableError> {
+        fs::remove_file(location).map_err(spill_err(location))
     }
 }
 
@@ -209,176 +270,82 @@ fn open_regular(path: &Path) -> Result<(File, fs::Metadata), TableError> {
     Ok((file, meta))
 }
 
-impl SpillFile {
-    /// Validates `path` with a streaming read (header, checksum, length, popcount of every
-    /// word); `expect` = (table_id, epoch_ns) the caller accepts. Nothing is mapped and the
-    /// file is closed again.
-    pub(crate) fn open(path: &Path, expect: Option<(u64, u64)>) -> Result<Self, TableError> {
-        let (file, meta) = open_regular(path)?;
-        let reject = |reason| TableError::BadSpillFile {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let len = meta.len();
-        if len < HEADER_LEN as u64 {
-            return Err(reject(SpillRejection::TooShort {
-                len,
-                min: HEADER_LEN as u64,
+/// Validates spill file `path` with a streaming read (header, checksum, length, popcount of
+/// every word); `expect` = (table_id, epoch_ns) the caller accepts. Nothing is mapped and the
+/// file is closed again.
+pub(crate) fn open_file(
+    path: &Path,
+    expect: Option<(u64, u64)>,
+) -> Result<StoredEpoch, TableError> {
+    let (file, meta) = open_regular(path)?;
+    let reject = |reason| TableError::BadSpillFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let len = meta.len();
+    if len < HEADER_LEN as u64 {
+        return Err(reject(SpillRejection::TooShort {
+            len,
+            min: HEADER_LEN as u64,
+        }));
+    }
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut head, 0).map_err(spill_err(path))?;
+    let header = SpillHeader::decode(&head).map_err(reject)?;
+    if header.file_len() != len {
+        return Err(reject(SpillRejection::LengthMismatch {
+            expected: header.file_len(),
+            actual: len,
+        }));
+    }
+    if let Some((table_id, epoch_ns)) = expect {
+        if header.table_id != table_id {
+            return Err(reject(SpillRejection::ForeignTable {
+                found: header.table_id,
             }));
         }
-        let mut head = [0u8; HEADER_LEN];
-        file.read_exact_at(&mut head, 0).map_err(spill_err(path))?;
-        let header = SpillHeader::decode(&head).map_err(reject)?;
-        if header.file_len() != len {
-            return Err(reject(SpillRejection::LengthMismatch {
-                expected: header.file_len(),
-                actual: len,
+        if header.epoch_ns != epoch_ns {
+            return Err(reject(SpillRejection::EpochLength {
+                found: header.epoch_ns,
             }));
         }
-        if let Some((table_id, epoch_ns)) = expect {
-            if header.table_id != table_id {
-                return Err(reject(SpillRejection::ForeignTable {
-                    found: header.table_id,
-                }));
-            }
-            if header.epoch_ns != epoch_ns {
-                return Err(reject(SpillRejection::EpochLength {
-                    found: header.epoch_ns,
-                }));
-            }
-        }
-        let mut buf = vec![0u8; READ_CHUNK.min((len - HEADER_LEN as u64) as usize)];
-        let mut counted = 0u64;
-        let mut at = HEADER_LEN as u64;
-        while at < len {
-            let n = buf.len().min((len - at) as usize);
-            file.read_exact_at(&mut buf[..n], at)
-                .map_err(spill_err(path))?;
-            counted += buf[..n]
-                .iter()
-                .map(|b| u64::from(b.count_ones()))
-                .sum::<u64>();
-            at += n as u64;
-        }
-        if counted != header.ones {
-            return Err(reject(SpillRejection::OnesMismatch {
-                header: header.ones,
-                counted,
-            }));
-        }
-        let inserted = theory::plausible_inserted(&header.params, header.inserted, header.ones);
-        Ok(SpillFile {
-            path: path.to_path_buf(),
-            index: Indexer::new(&header.params),
-            identity: (meta.dev(), meta.ino()),
-            fpr: theory::fpr(&header.params, inserted),
-            inserted,
-            header,
-        })
     }
-
-    /// Digests in the file's epoch: the header's count, unless it is impossibly low for the
-    /// bits set (see [`theory::plausible_inserted`]).
-    pub(crate) fn inserted(&self) -> u64 {
-        self.inserted
-    }
-
-    /// The file's false-positive rate, from its own parameters.
-    pub(crate) fn fpr(&self) -> f64 {
-        self.fpr
-    }
-
-    /// Whether the spilled filter may contain each of `hs` (same bit positions as the live
-    /// filter), read from disk now.
-    ///
-    /// The words the batch needs are collected, sorted and fetched with positioned reads,
-    /// neighbours within [`COALESCE_GAP_WORDS`] in one read of at most [`READ_CHUNK`] bytes:
-    /// a single digest costs one small read per word (one for a blocked filter), a large
-    /// batch reads the file nearly sequentially. Memory is the word list and one chunk.
-    ///
-    /// Fails — for this epoch only — if the file is gone, was replaced (another inode),
-    /// changed length or cannot be read.
-    pub(crate) fn contains_batch(&self, hs: &[u128]) -> Result<Vec<bool>, TableError> {
-        let (file, meta) = open_regular(&self.path)?;
-        let changed = |what: &str| TableError::Spill {
-            path: self.path.clone(),
-            source: std::io::Error::other(format!("{what} since it was validated")),
-        };
-        if (meta.dev(), meta.ino()) != self.identity {
-            return Err(changed("replaced"));
-        }
-        if meta.len() != self.header.file_len() {
-            return Err(changed("resized"));
-        }
-        let mut wanted = Vec::with_capacity(hs.len() * self.header.params.k as usize);
-        for &h in hs {
-            // A word source that says "all set" visits every position of `h`.
-            self.index.contains_with(h, |w| {
-                wanted.push(w);
-                u64::MAX
-            });
-        }
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut values = vec![0u64; wanted.len()];
-        let mut buf = Vec::new();
-        let max_words = READ_CHUNK / 8;
-        let mut i = 0;
-        while i < wanted.len() {
-            let first = wanted[i];
-            let mut j = i + 1;
-            while j < wanted.len()
-                && wanted[j] - wanted[j - 1] <= COALESCE_GAP_WORDS
-                && wanted[j] - first < max_words
-            {
-                j += 1;
-            }
-            let words = wanted[j - 1] - first + 1;
-            buf.resize(words * 8, 0);
-            file.read_exact_at(&mut buf, HEADER_LEN as u64 + first as u64 * 8)
-                .map_err(spill_err(&self.path))?;
-            for (v, &w) in values[i..j].iter_mut().zip(&wanted[i..j]) {
-                let at = (w - first) * 8;
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&buf[at..at + 8]);
-                *v = u64::from_le_bytes(b);
-            }
-            i = j;
-        }
-        Ok(hs
+    let mut buf = vec![0u8; READ_CHUNK.min((len - HEADER_LEN as u64) as usize)];
+    let mut counted = 0u64;
+    let mut at = HEADER_LEN as u64;
+    while at < len {
+        let n = buf.len().min((len - at) as usize);
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(spill_err(path))?;
+        counted += buf[..n]
             .iter()
-            .map(|&h| {
-                self.index
-                    .contains_with(h, |w| wanted.binary_search(&w).map_or(0, |at| values[at]))
-            })
-            .collect())
+            .map(|b| u64::from(b.count_ones()))
+            .sum::<u64>();
+        at += n as u64;
     }
-
-    /// Whether the spilled filter may contain `h`.
-    #[cfg(test)]
-    pub(crate) fn contains(&self, h: u128) -> bool {
-        self.contains_batch(&[h]).map(|v| v[0]).unwrap_or(false)
+    if counted != header.ones {
+        return Err(reject(SpillRejection::OnesMismatch {
+            header: header.ones,
+            counted,
+        }));
     }
-
-    /// Length of the file on disk.
-    pub(crate) fn file_bytes(&self) -> u64 {
-        self.header.file_len()
-    }
+    Ok(StoredEpoch::new(
+        path.to_path_buf(),
+        header,
+        len,
+        (meta.dev(), meta.ino()),
+    ))
 }
 
 /// Reads and validates just the header of a spill file (for inspection tools).
 pub fn read_spill_header(path: &Path) -> Result<SpillHeader, TableError> {
-    SpillFile::open(path, None).map(|f| f.header)
+    open_file(path, None).map(|f| f.header().clone())
 }
 
 /// Writes `bloom` as the spill file of `header`'s epoch in `dir` (temp file, fsync, rename)
 /// and validates it back. On error the temporary file is removed; nothing is left half-written, and
 /// a published file that cannot be opened back is unlinked (it would only take budget).
-pub(crate) fn write(
-    dir: &Path,
-    header: &SpillHeader,
-    bloom: &Bloom,
-) -> Result<SpillFile, TableError> {
+fn write(dir: &Path, header: &SpillHeader, bloom: &Bloom) -> Result<StoredEpoch, TableError> {
     let mut name = format!("epoch-{}.{EXTENSION}", header.epoch_start_ns);
     let mut n = 1;
     // A file for this epoch from an earlier run keeps its own name; both are queried.
@@ -401,30 +368,9 @@ pub(crate) fn write(
         let _ = fs::remove_file(&tmp);
         return Err(TableError::Spill { path, source });
     }
-    SpillFile::open(&path, Some((header.table_id, header.epoch_ns))).inspect_err(|_| {
+    open_file(&path, Some((header.table_id, header.epoch_ns))).inspect_err(|_| {
         let _ = fs::remove_file(&path);
     })
-}
-
-/// A regular `*.ashbloom` file that was not indexed (foreign or bad): it still takes disk
-/// space, so the budget counts it.
-#[derive(Debug)]
-pub(crate) struct Unindexed {
-    pub(crate) path: PathBuf,
-    pub(crate) bytes: u64,
-    pub(crate) mtime: SystemTime,
-}
-
-/// A directory entry named like a spill file that the scan did not load.
-#[derive(Debug)]
-pub(crate) struct Rejected {
-    pub(crate) path: PathBuf,
-    /// The epoch start in the file name, `epoch-<start_ns>[-<n>].ashbloom`.
-    pub(crate) epoch_start_ns: Option<u64>,
-    pub(crate) error: TableError,
-    /// Damaged (bad header, length, contents, unreadable), as opposed to another table's
-    /// file or a non-regular entry.
-    pub(crate) bad: bool,
 }
 
 /// The epoch start a spill file's name claims (see [`write`] for the naming).
@@ -466,24 +412,9 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File, TableError> {
     Ok(file)
 }
 
-/// What a start-up scan of the spill directory found.
-#[derive(Debug, Default)]
-pub(crate) struct Scan {
-    pub(crate) files: Vec<SpillFile>,
-    /// Every entry named like a spill file that was not loaded, with the reason.
-    pub(crate) rejected: Vec<Rejected>,
-    /// Files with a bad header, length or popcount.
-    pub(crate) bad: u64,
-    /// Valid files of another table id or epoch length, and non-regular entries named like
-    /// spill files (never opened).
-    pub(crate) foreign: u64,
-    /// The regular files among `bad` and `foreign`, oldest (by mtime, then name) first.
-    pub(crate) unindexed: Vec<Unindexed>,
-}
-
 /// Loads every valid spill file of this table in `dir`; removes leftover temporary files.
-pub(crate) fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<Scan, TableError> {
-    let mut out = Scan::default();
+fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<StoreScan, TableError> {
+    let mut out = StoreScan::default();
     for entry in fs::read_dir(dir).map_err(spill_err(dir))? {
         let Ok(entry) = entry else {
             out.bad += 1;
@@ -501,7 +432,7 @@ pub(crate) fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<Scan, Tab
         }
         let epoch_start_ns = epoch_in_name(&path);
         let reject = |error: TableError, bad: bool| Rejected {
-            path: path.clone(),
+            location: path.clone(),
             epoch_start_ns,
             error,
             bad,
@@ -533,12 +464,12 @@ pub(crate) fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<Scan, Tab
             }
         };
         let unindexed = || Unindexed {
-            path: path.clone(),
+            location: path.clone(),
             bytes: meta.len(),
             mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
         };
-        match SpillFile::open(&path, Some((table_id, epoch_ns))) {
-            Ok(f) => out.files.push(f),
+        match open_file(&path, Some((table_id, epoch_ns))) {
+            Ok(f) => out.epochs.push(f),
             // Replaced by a non-regular file since the check: never delete that.
             Err(
                 e @ TableError::BadSpillFile {
@@ -566,17 +497,21 @@ pub(crate) fn scan(dir: &Path, table_id: u64, epoch_ns: u64) -> Result<Scan, Tab
             }
         }
     }
-    out.unindexed
-        .sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.path.cmp(&b.path)));
+    out.unindexed.sort_by(|a, b| {
+        a.mtime
+            .cmp(&b.mtime)
+            .then_with(|| a.location.cmp(&b.location))
+    });
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{HEADER_LEN, SpillFile, SpillHeader, read_spill_header, scan, write};
+    use super::{FileStore, HEADER_LEN, SpillHeader, open_file, read_spill_header, scan};
     use crate::bloom::Bloom;
     use crate::error::{SpillRejection, TableError};
     use crate::params::{FilterKind, FilterParams};
+    use crate::store::EpochStore;
 
     fn header(bloom: &Bloom) -> SpillHeader {
         SpillHeader {
@@ -623,22 +558,24 @@ mod tests {
         for h in 0..20u128 {
             bloom.insert(h.wrapping_mul(0x1234_5678_9abc_def1_0fed_cba9_8765_4321));
         }
-        let f = write(dir.path(), &header(&bloom), &bloom).unwrap();
-        for h in 0..20u128 {
-            assert!(f.contains(h.wrapping_mul(0x1234_5678_9abc_def1_0fed_cba9_8765_4321)));
-        }
-        assert_eq!(f.file_bytes(), HEADER_LEN as u64 + 512);
+        let store = FileStore::open(dir.path()).unwrap();
+        let f = store.save(&header(&bloom), &bloom).unwrap();
+        let hs: Vec<u128> = (0..20u128)
+            .map(|h| h.wrapping_mul(0x1234_5678_9abc_def1_0fed_cba9_8765_4321))
+            .collect();
+        assert!(f.contains_batch(&store, &hs).unwrap().iter().all(|&b| b));
+        assert_eq!(f.bytes(), HEADER_LEN as u64 + 512);
         // A second spill of the same epoch gets its own name.
-        let g = write(dir.path(), &header(&bloom), &bloom).unwrap();
-        assert_ne!(f.path, g.path);
-        assert_eq!(read_spill_header(&g.path).unwrap(), header(&bloom));
+        let g = store.save(&header(&bloom), &bloom).unwrap();
+        assert_ne!(f.location(), g.location());
+        assert_eq!(read_spill_header(g.location()).unwrap(), header(&bloom));
 
         // Flip one payload bit: the popcount check refuses the file.
-        let mut bytes = std::fs::read(&g.path).unwrap();
+        let mut bytes = std::fs::read(g.location()).unwrap();
         bytes[HEADER_LEN + 5] ^= 1;
-        std::fs::write(&g.path, &bytes).unwrap();
+        std::fs::write(g.location(), &bytes).unwrap();
         assert!(matches!(
-            SpillFile::open(&g.path, None),
+            open_file(g.location(), None),
             Err(TableError::BadSpillFile {
                 reason: SpillRejection::OnesMismatch { .. },
                 ..
@@ -646,10 +583,10 @@ mod tests {
         ));
         std::fs::write(dir.path().join(".epoch-1.ashbloom.tmp"), b"junk").unwrap();
         let s = scan(dir.path(), 42, 1_000_000_000).unwrap();
-        assert_eq!((s.files.len(), s.bad, s.foreign), (1, 1, 0));
+        assert_eq!((s.epochs.len(), s.bad, s.foreign), (1, 1, 0));
         assert!(!dir.path().join(".epoch-1.ashbloom.tmp").exists());
         // Another table's files are ignored as foreign (checked before the contents).
         let s = scan(dir.path(), 43, 1_000_000_000).unwrap();
-        assert_eq!((s.files.len(), s.bad, s.foreign), (0, 0, 2));
+        assert_eq!((s.epochs.len(), s.bad, s.foreign), (0, 0, 2));
     }
 }

@@ -17,7 +17,6 @@ use serde::Serialize;
 
 use super::{STRIDE, bench_tables};
 use crate::args::BenchArgs;
-use crate::units::parse_rate_pps;
 
 /// One offered rate.
 #[derive(Serialize, Debug, Clone)]
@@ -56,12 +55,11 @@ pub fn run(a: &BenchArgs, frames: &[u8]) -> Result<Vec<LiveLine>> {
     } else {
         a.live_ring_kib.iter().map(|k| Some(*k)).collect()
     };
-    let steps: Vec<(&String, Option<u32>)> = rings
+    let steps: Vec<(f64, Option<u32>)> = rings
         .iter()
-        .flat_map(|ring| a.live_rates.iter().map(move |r| (r, *ring)))
+        .flat_map(|ring| a.live_rates.iter().map(move |r| (*r, *ring)))
         .collect();
-    for (r, ring_kib) in steps {
-        let pps = parse_rate_pps(r, None).with_context(|| format!("--live-rates {r}"))?;
+    for (pps, ring_kib) in steps {
         let cfg = match ring_kib {
             Some(kib) => LiveConfig {
                 block_size: 64 * 1024,

@@ -110,20 +110,51 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     (code, body)
 }
 
-/// Waits until a plaintext probe has read its whole capture; returns its status.
-pub fn wait_input_done(addr: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Polls `check` until it returns `Some`, backing off from 1 ms to 100 ms between tries, and
+/// returns the value; panics naming `what` if `within` passes first. For conditions that only
+/// another process can make true and that no event announces: never a fixed sleep.
+pub fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(1);
     loop {
-        let (code, body) = http_get(addr, "/v1/status");
-        assert_eq!(code, 200, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if v["input_done"] == true {
+        if let Some(v) = check() {
             return v;
         }
+        let now = Instant::now();
         assert!(
-            Instant::now() < deadline,
-            "the probe never finished its input"
+            now < deadline,
+            "gave up after {within:?} waiting for {what}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
+}
+
+/// Waits for `child` to exit (at most `within`, then kills it and panics naming `what`).
+pub fn wait_exit(child: &mut Child, what: &str, within: Duration) -> std::process::ExitStatus {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(what, within, || child.try_wait().unwrap())
+    }));
+    match r {
+        Ok(status) => status,
+        Err(panic) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// Waits until a plaintext probe has read its whole capture; returns its status.
+pub fn wait_input_done(addr: &str) -> serde_json::Value {
+    wait_for(
+        "the probe to finish its input",
+        Duration::from_secs(30),
+        || {
+            let (code, body) = http_get(addr, "/v1/status");
+            assert_eq!(code, 200, "{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            (v["input_done"] == true).then_some(v)
+        },
+    )
 }

@@ -10,7 +10,7 @@ use super::{DigestTables, ONES_UNKNOWN, SlotState};
 use crate::coverage::LossCause;
 use crate::error::TableError;
 use crate::events::TableEvent;
-use crate::spill::{self, SpillHeader};
+use crate::spill::SpillHeader;
 use crate::theory;
 
 /// What one [`DigestTables::maintain`] call did.
@@ -87,14 +87,14 @@ impl DigestTables {
         (report, first_failure)
     }
 
-    /// Writes slot `s` (holding the expired `epoch`) to disk if spilling is configured, then
+    /// Saves slot `s` (holding the expired `epoch`) to the store if one is configured, then
     /// empties it and marks it clean. A failed write is counted, reported as an event (with
     /// the error, returned too) and recorded as a lost epoch *before* the filter is cleared,
     /// so no query can ever see the epoch as neither held nor lost. The slot must be out of
     /// every writer's reach (state `Maintaining` or `Clearing`).
     pub(super) fn spill_and_clear(&self, s: usize, epoch: u64) -> Spilled {
         let mut spilled = Spilled::NotConfigured;
-        if let Some(sp) = &self.cfg.spill {
+        if let Some(store) = &self.store {
             let slot = &self.slots[s];
             let ones = slot.bloom.count_ones();
             // With concurrent writers, another writer may still hold batched inserts of this
@@ -114,10 +114,10 @@ impl DigestTables {
                 inserted,
                 ones,
             };
-            match spill::write(&sp.dir, &header, &slot.bloom) {
+            match store.save(&header, &slot.bloom) {
                 Ok(file) => {
                     let mut g = self.lock();
-                    g.disk_bytes = g.disk_bytes.saturating_add(file.file_bytes());
+                    g.disk_bytes = g.disk_bytes.saturating_add(file.bytes());
                     g.disk.entry(epoch).or_default().push(Arc::new(file));
                     self.counters.spilled_epochs.fetch_add(1, Ordering::Relaxed);
                     spilled = Spilled::Written;
@@ -127,12 +127,13 @@ impl DigestTables {
                     self.lock().lost.insert(epoch, LossCause::SpillWriteFailed);
                     // The event gets the error; the caller gets the same failure, re-stated
                     // (`TableError` is not `Clone`: it carries `io::Error`s).
-                    let returned = restate(&error, &sp.dir);
+                    let location = store.location();
+                    let returned = restate(&error, &location);
                     let path = match &returned {
                         TableError::Spill { path, .. } | TableError::BadSpillFile { path, .. } => {
                             path.clone()
                         }
-                        _ => sp.dir.clone(),
+                        _ => location,
                     };
                     self.emit(TableEvent::SpillWriteFailed {
                         path,
@@ -156,17 +157,17 @@ impl DigestTables {
     /// take disk space all the same. Those are deleted first, oldest (by mtime) first, since
     /// this table cannot answer from them; then the oldest indexed epochs.
     pub(super) fn enforce_budget(&self) -> usize {
-        let Some(sp) = &self.cfg.spill else {
+        let Some(store) = &self.store else {
             return 0;
         };
         let victims = {
             let mut g = self.lock();
             let mut victims = Vec::new();
-            while g.disk_bytes.saturating_add(g.unindexed_bytes) > sp.budget_bytes {
+            while g.disk_bytes.saturating_add(g.unindexed_bytes) > self.budget_bytes {
                 if !g.unindexed.is_empty() {
                     let u = g.unindexed.remove(0);
                     g.unindexed_bytes = g.unindexed_bytes.saturating_sub(u.bytes);
-                    victims.push(u.path);
+                    victims.push(u.location);
                     continue;
                 }
                 let Some((epoch, files)) = g.disk.pop_first() else {
@@ -174,8 +175,8 @@ impl DigestTables {
                 };
                 g.deleted_through = Some(g.deleted_through.map_or(epoch, |d| d.max(epoch)));
                 for f in files {
-                    g.disk_bytes = g.disk_bytes.saturating_sub(f.file_bytes());
-                    victims.push(f.path.clone());
+                    g.disk_bytes = g.disk_bytes.saturating_sub(f.bytes());
+                    victims.push(f.location().to_path_buf());
                 }
             }
             victims
@@ -183,14 +184,11 @@ impl DigestTables {
         // An in-flight query that opened a victim keeps reading it until it closes it; one that
         // opens it after the unlink gets an error for that epoch, reported as unknown.
         for path in &victims {
-            if let Err(source) = std::fs::remove_file(path) {
+            if let Err(error) = store.delete(path) {
                 self.counters.spill_errors.fetch_add(1, Ordering::Relaxed);
                 self.emit(TableEvent::SpillDeleteFailed {
                     path: path.clone(),
-                    error: TableError::Spill {
-                        path: path.clone(),
-                        source,
-                    },
+                    error,
                 });
             }
         }

@@ -1,5 +1,5 @@
 //! Time-sliced digest tables: one Bloom filter per epoch, a bounded ring of them in memory,
-//! expired ones optionally spilled to disk.
+//! expired ones optionally saved to an [`EpochStore`] (spill files by default).
 //!
 //! Memory is fixed at start: `retention_epochs + 2` filters — the `retention_epochs` newest
 //! epochs (the current one included) plus two spares, so that after a rotation one spare is
@@ -17,6 +17,21 @@
 //!   recycled mid-query is treated as expired, so a query never reports a match from bits that
 //!   belong to another epoch.
 //!
+//! Where IO happens. The tables decide; the store does the IO, called by whoever performs
+//! the decision, never under the index lock:
+//! * maintenance ([`DigestTables::maintain`], or its thread) saves and clears retired filters;
+//! * when maintenance is behind and a rotation finds no clean filter, the slot decision
+//!   (`locate`, pure bookkeeping under the lock) does not save anything itself: it returns
+//!   an action, "save and clear this retired slot, then ask again", that the [`Writer`]
+//!   carries out (so an offline replay that outruns maintenance loses no epoch). The action
+//!   is met only on the writer's out-of-line slow path, once per epoch change at most, so
+//!   the per-packet insert is exactly what it was: a cached-slot check and a Bloom insert.
+//!   Making the store an action of the writer, rather than a callback the decision makes,
+//!   keeps the decision testable without a store at all.
+//! * A save that fails records the epoch as lost (queries over it answer `unknown`, see
+//!   [`crate::coverage`]) before the filter is cleared, and emits
+//!   [`crate::TableEvent::SpillWriteFailed`].
+//!
 //! Time comes from packets, and a packet's timestamp can be wrong (a corrupt capture record,
 //! a clock step). A packet whose epoch lies more than [`DigestTables::max_jump`] epochs ahead
 //! of the current one therefore does not rotate the tables by itself: see
@@ -28,8 +43,6 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_failures;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,7 +59,8 @@ use crate::coverage::{LossCause, LostEpochs};
 use crate::error::TableError;
 use crate::events::{EventSink, TableEvent};
 use crate::params::FilterParams;
-use crate::spill::{self, SpillFile};
+use crate::spill::FileStore;
+use crate::store::{EpochStore, StoredEpoch, Unindexed};
 use crate::theory;
 
 /// Default epoch length: one second, the time resolution of a traceback answer.
@@ -194,6 +208,24 @@ pub struct TableStats {
     pub current_fpr: f64,
 }
 
+/// What [`DigestTables::locate`] decided for a packet's epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Located {
+    /// Insert into this slot; the tables' generation it is valid for.
+    Slot(usize, u64),
+    /// Drop the packet: older than the window, or an unconfirmed far-future epoch.
+    Dropped,
+    /// Maintenance is behind and no slot is clean: save (if a store is configured) and clear
+    /// retired `slot`, which holds expired `epoch` and is now out of everyone else's reach,
+    /// then locate again.
+    SpillFirst {
+        /// The retired slot, now in state `Clearing`.
+        slot: usize,
+        /// The expired epoch it holds.
+        epoch: u64,
+    },
+}
+
 /// Marks a slot that holds no epoch.
 const EMPTY: u64 = u64::MAX;
 const ONES_UNKNOWN: u64 = u64::MAX;
@@ -229,10 +261,10 @@ struct Index {
     current: Option<u64>,
     /// Unconfirmed far-future jump: candidate epoch and how many packets landed near it.
     pending_jump: Option<(u64, u32)>,
-    disk: BTreeMap<u64, Vec<Arc<SpillFile>>>,
+    disk: BTreeMap<u64, Vec<Arc<StoredEpoch>>>,
     disk_bytes: u64,
     /// `*.ashbloom` regular files not indexed (foreign or bad), oldest first.
-    unindexed: Vec<spill::Unindexed>,
+    unindexed: Vec<Unindexed>,
     unindexed_bytes: u64,
     maint_needed: bool,
     /// Oldest epoch recorded in this run (a packet reordered before the first one counts).
@@ -269,8 +301,11 @@ pub struct DigestTables {
     counters: Counters,
     /// Where failures are reported ([`DigestTables::with_events`]).
     events: Option<EventSink>,
-    /// The spill directory's lock file, locked for the tables' lifetime.
-    _dir_lock: Option<std::fs::File>,
+    /// Where expired epochs go, if anywhere (a [`FileStore`] holds its directory's lock for
+    /// the tables' lifetime).
+    store: Option<Arc<dyn EpochStore>>,
+    /// Bytes the store may hold; the oldest epochs are deleted beyond it.
+    budget_bytes: u64,
 }
 
 impl std::fmt::Debug for DigestTables {
@@ -294,24 +329,44 @@ impl DigestTables {
     /// rejected at start, spill writes, reads and deletions that fail — to `events` (see
     /// [`crate::events`]).
     ///
-    /// The spill directory is locked (an exclusive `flock` on [`spill::LOCK_FILE`] in it,
-    /// held until the tables are dropped): a second table on the same directory, in this
+    /// With [`TablesConfig::spill`] set, expired epochs go to a [`FileStore`] on that
+    /// directory. The directory is locked (an exclusive `flock` on [`crate::LOCK_FILE`] in
+    /// it, held until the tables are dropped): a second table on the same directory, in this
     /// process or another, fails with [`TableError::SpillDirLocked`] instead of deleting the
     /// first one's files under its own budget.
     pub fn with_events(
         cfg: TablesConfig,
         events: Option<EventSink>,
     ) -> Result<Arc<Self>, TableError> {
-        cfg.params.validate()?;
-        if cfg.epoch_ns < MIN_EPOCH_NS {
-            return Err(TableError::InvalidConfig(format!(
-                "epoch_ns = {} is below {MIN_EPOCH_NS}",
-                cfg.epoch_ns
-            )));
-        }
-        if cfg.retention_epochs == 0 {
-            return Err(TableError::InvalidConfig("retention_epochs is 0".into()));
-        }
+        check_config(&cfg)?;
+        let store = match &cfg.spill {
+            Some(sp) => {
+                let store: Arc<dyn EpochStore> = Arc::new(FileStore::open(&sp.dir)?);
+                Some((store, sp.budget_bytes))
+            }
+            None => None,
+        };
+        Self::build(cfg, store, events)
+    }
+
+    /// Tables whose expired epochs go to `store` (e.g. a [`crate::MemoryStore`]), which may
+    /// hold at most `budget_bytes` (the oldest epochs are deleted beyond it).
+    /// [`TablesConfig::spill`] is ignored: the store takes its place.
+    pub fn with_store(
+        cfg: TablesConfig,
+        store: Arc<dyn EpochStore>,
+        budget_bytes: u64,
+        events: Option<EventSink>,
+    ) -> Result<Arc<Self>, TableError> {
+        check_config(&cfg)?;
+        Self::build(cfg, Some((store, budget_bytes)), events)
+    }
+
+    fn build(
+        cfg: TablesConfig,
+        store: Option<(Arc<dyn EpochStore>, u64)>,
+        events: Option<EventSink>,
+    ) -> Result<Arc<Self>, TableError> {
         let slots = (0..cfg.retention_epochs as usize + 2)
             .map(|_| {
                 Ok(Slot {
@@ -325,19 +380,13 @@ impl DigestTables {
             .collect::<Result<Vec<_>, TableError>>()?
             .into_boxed_slice();
         let counters = Counters::default();
-        let mut disk: BTreeMap<u64, Vec<Arc<SpillFile>>> = BTreeMap::new();
+        let mut disk: BTreeMap<u64, Vec<Arc<StoredEpoch>>> = BTreeMap::new();
         let mut disk_bytes = 0u64;
         let mut unindexed = Vec::new();
         let mut unindexed_bytes = 0u64;
         let mut lost = LostEpochs::default();
-        let mut dir_lock = None;
-        if let Some(sp) = &cfg.spill {
-            std::fs::create_dir_all(&sp.dir).map_err(|source| TableError::Spill {
-                path: sp.dir.clone(),
-                source,
-            })?;
-            dir_lock = Some(spill::lock_dir(&sp.dir)?);
-            let scan = spill::scan(&sp.dir, cfg.table_id, cfg.epoch_ns)?;
+        if let Some((store, _)) = &store {
+            let scan = store.scan(cfg.table_id, cfg.epoch_ns)?;
             for r in scan.rejected {
                 // A damaged file of an epoch makes that epoch unanswerable; a file another
                 // table wrote says nothing about ours.
@@ -348,7 +397,7 @@ impl DigestTables {
                 }
                 if let Some(sink) = &events {
                     sink(TableEvent::SpillFileRejected {
-                        path: r.path,
+                        path: r.location,
                         epoch_start_ns: r.epoch_start_ns,
                         error: r.error,
                     });
@@ -358,9 +407,9 @@ impl DigestTables {
             counters
                 .ignored_files
                 .store(scan.foreign, Ordering::Relaxed);
-            for f in scan.files {
-                disk_bytes = disk_bytes.saturating_add(f.file_bytes());
-                let epoch = f.header.epoch_start_ns / cfg.epoch_ns;
+            for f in scan.epochs {
+                disk_bytes = disk_bytes.saturating_add(f.bytes());
+                let epoch = f.header().epoch_start_ns / cfg.epoch_ns;
                 disk.entry(epoch).or_default().push(Arc::new(f));
             }
             unindexed_bytes = scan
@@ -392,7 +441,8 @@ impl DigestTables {
             generation: AtomicU64::new(0),
             counters,
             events,
-            _dir_lock: dir_lock,
+            budget_bytes: store.as_ref().map_or(0, |(_, b)| *b),
+            store: store.map(|(s, _)| s),
         });
         tables.enforce_budget();
         Ok(tables)
@@ -445,9 +495,7 @@ impl DigestTables {
     fn answerable(&self, state: SlotState) -> Option<u64> {
         match state {
             SlotState::Live(e) => Some(e),
-            SlotState::Retired(e) | SlotState::Maintaining(e) if self.cfg.spill.is_some() => {
-                Some(e)
-            }
+            SlotState::Retired(e) | SlotState::Maintaining(e) if self.store.is_some() => Some(e),
             _ => None,
         }
     }
@@ -508,8 +556,12 @@ impl DigestTables {
     }
 
     /// Finds the slot for `epoch`, rotating if it is newer than the current one. Returns the
-    /// slot and the generation it is valid for, or `None` (counted in `too_old`) if the epoch
-    /// is older than the retention window.
+    /// slot and the generation it is valid for, [`Located::Dropped`] (counted in `too_old`)
+    /// if the epoch is older than the retention window, or [`Located::SpillFirst`] when no
+    /// slot is clean because maintenance is behind: the caller must then save and clear the
+    /// slot named ([`DigestTables::spill_and_clear`], the one place that touches the store)
+    /// and ask again. `stalled` is the caller's record, across those calls, of whether this
+    /// packet already counted a stall.
     ///
     /// An older epoch still inside the window (`epoch + retention_epochs > current`) that had
     /// no traffic yet, e.g. a packet reordered across an epoch boundary, gets a slot of its own
@@ -523,17 +575,16 @@ impl DigestTables {
     /// An epoch more than [`DigestTables::max_jump`] ahead of the current one rotates only
     /// once confirmed ([`FUTURE_CONFIRM`]); until then its packets are dropped and counted in
     /// `future_dropped`.
-    fn locate(&self, epoch: u64) -> Option<(usize, u64)> {
+    pub(super) fn locate(&self, epoch: u64, stalled: &mut bool) -> Located {
         let retention = u64::from(self.cfg.retention_epochs);
         let max_jump = self.max_jump();
         let mut g = self.lock();
-        let mut stalled = false;
         loop {
             match g.current {
                 Some(c) if epoch <= c => {
                     if epoch + retention <= c {
                         self.counters.too_old.fetch_add(1, Ordering::Relaxed);
-                        return None;
+                        return Located::Dropped;
                     }
                 }
                 previous => {
@@ -551,7 +602,7 @@ impl DigestTables {
                             };
                             g.pending_jump = Some((candidate, count));
                             self.counters.future_dropped.fetch_add(1, Ordering::Relaxed);
-                            return None;
+                            return Located::Dropped;
                         }
                         g.pending_jump = None;
                     }
@@ -584,20 +635,20 @@ impl DigestTables {
             }
             let generation = self.generation.load(Ordering::Acquire);
             if let Some(s) = g.slots.iter().position(|&st| st == SlotState::Live(epoch)) {
-                return Some((s, generation));
+                return Located::Slot(s, generation);
             }
             if let Some(s) = g.slots.iter().position(|&st| st == SlotState::Clean) {
                 self.slots[s].epoch.store(epoch, Ordering::Release);
                 g.slots[s] = SlotState::Live(epoch);
                 g.first = Some(g.first.map_or(epoch, |f| f.min(epoch)));
-                return Some((s, generation));
+                return Located::Slot(s, generation);
             }
-            // No clean slot: maintenance is behind. Take the oldest retired slot here: spill
-            // it first when spilling is configured (the writer waits for the disk, so an
-            // offline replay that outruns maintenance loses no epoch), then clear it; if
-            // maintenance holds them all, wait for it.
-            if !stalled {
-                stalled = true;
+            // No clean slot: maintenance is behind. Hand the oldest retired slot to the
+            // caller, who saves it when a store is configured (the writer waits for the
+            // store, so an offline replay that outruns maintenance loses no epoch) and clears
+            // it; if maintenance holds them all, wait for it.
+            if !*stalled {
+                *stalled = true;
                 self.counters.stalls.fetch_add(1, Ordering::Relaxed);
             }
             let oldest_retired = g
@@ -609,15 +660,11 @@ impl DigestTables {
                     _ => None,
                 })
                 .min();
-            if let Some((e, s)) = oldest_retired {
-                g.slots[s] = SlotState::Clearing;
-                drop(g);
-                // A failure is reported (event, lost epoch) inside; the writer goes on.
-                let _ = self.spill_and_clear(s, e);
-                g = self.lock();
-            } else {
-                g = self.clean_cv.wait(g).unwrap_or_else(|e| e.into_inner());
+            if let Some((epoch, slot)) = oldest_retired {
+                g.slots[slot] = SlotState::Clearing;
+                return Located::SpillFirst { slot, epoch };
             }
+            g = self.clean_cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -636,6 +683,21 @@ impl DigestTables {
         slot.ones.store(ONES_UNKNOWN, Ordering::Relaxed);
         slot.ones_at.store(0, Ordering::Relaxed);
     }
+}
+
+/// The configuration checks done before anything is allocated or opened.
+fn check_config(cfg: &TablesConfig) -> Result<(), TableError> {
+    cfg.params.validate()?;
+    if cfg.epoch_ns < MIN_EPOCH_NS {
+        return Err(TableError::InvalidConfig(format!(
+            "epoch_ns = {} is below {MIN_EPOCH_NS}",
+            cfg.epoch_ns
+        )));
+    }
+    if cfg.retention_epochs == 0 {
+        return Err(TableError::InvalidConfig("retention_epochs is 0".into()));
+    }
+    Ok(())
 }
 
 impl Slot {

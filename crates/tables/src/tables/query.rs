@@ -7,14 +7,14 @@ use std::sync::atomic::Ordering;
 use super::{DigestTables, EpochInfo, EpochMatch, ONES_UNKNOWN, Slot};
 use crate::coverage::Coverage;
 use crate::events::TableEvent;
-use crate::spill::SpillFile;
+use crate::store::StoredEpoch;
 use crate::theory::{self, union_fpr};
 
 /// An epoch to test in a query: its memory slot and/or spill files.
 struct Candidate {
     epoch: u64,
     slot: Option<usize>,
-    disk: Vec<Arc<SpillFile>>,
+    disk: Vec<Arc<StoredEpoch>>,
 }
 
 /// What one filter (memory or disk) of an epoch said about a batch.
@@ -147,8 +147,10 @@ impl DigestTables {
             let (start, end) = self.epoch_bounds(cand.epoch);
             let mut unreadable = false;
             for f in &cand.disk {
-                // Membership with the file's own parameters (its `Indexer`), FPR too.
-                match f.contains_batch(hs) {
+                // Membership with the file's own parameters (its `Indexer`), FPR too. An
+                // epoch reaches `disk` only through the store, so there is one.
+                let Some(store) = &self.store else { break };
+                match f.contains_batch(store.as_ref(), hs) {
                     Ok(hits) => parts.push(Part {
                         hits,
                         inserted: f.inserted(),
@@ -158,7 +160,7 @@ impl DigestTables {
                     Err(error) => {
                         unreadable = true;
                         self.emit(TableEvent::SpillReadFailed {
-                            path: f.path.clone(),
+                            path: f.location().to_path_buf(),
                             epoch_start_ns: start,
                             error,
                         });
@@ -215,7 +217,7 @@ impl DigestTables {
         Coverage {
             epoch_ns: self.cfg.epoch_ns,
             retention_epochs: self.cfg.retention_epochs,
-            spilling: self.cfg.spill.is_some(),
+            spilling: self.store.is_some(),
             first_epoch: g.first,
             current_epoch: g.current,
             deleted_through: g.deleted_through,
@@ -253,8 +255,8 @@ impl DigestTables {
                 inserted = inserted.saturating_add(f.inserted());
                 rates.push(f.fpr());
                 if !in_memory {
-                    ones = Some(ones.unwrap_or(0u64).saturating_add(f.header.ones));
-                    m_bits = m_bits.saturating_add(f.header.params.m_bits);
+                    ones = Some(ones.unwrap_or(0u64).saturating_add(f.header().ones));
+                    m_bits = m_bits.saturating_add(f.header().params.m_bits);
                 }
             }
             if !in_memory && cand.disk.is_empty() {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{DigestTables, EMPTY};
+use super::{DigestTables, EMPTY, Located};
 
 /// Inserts digests into the epoch of their packet's timestamp.
 ///
@@ -11,6 +11,12 @@ use super::{DigestTables, EMPTY};
 /// relaxed load of the tables' generation, a subtract-and-compare of the timestamp against the
 /// cached epoch, and one Bloom insert; the index lock is taken once per epoch (rotation) or for packets of an
 /// older epoch than the two cached.
+///
+/// The writer is also the shell of [`DigestTables`]' slot decision: when maintenance is behind
+/// and no filter is clean, the decision (taken under the index lock, without IO) names a
+/// retired filter, and the writer saves it to the tables' [`crate::EpochStore`] and clears it
+/// before asking again. That path is cold and out of line (`insert_slow`): the per-packet
+/// path is unchanged by it.
 pub struct Writer {
     tables: Arc<DigestTables>,
     epoch_ns: u64,
@@ -147,8 +153,17 @@ impl Writer {
     #[cold]
     #[inline(never)]
     fn insert_slow(&mut self, epoch: u64, h: u128) {
-        let Some((s, generation)) = self.tables.locate(epoch) else {
-            return;
+        let mut stalled = false;
+        let (s, generation) = loop {
+            match self.tables.locate(epoch, &mut stalled) {
+                Located::Slot(s, generation) => break (s, generation),
+                Located::Dropped => return,
+                // Maintenance is behind: this writer does its work for the one slot it needs.
+                // A failed save is reported inside (event, lost epoch); the writer goes on.
+                Located::SpillFirst { slot, epoch } => {
+                    let _ = self.tables.spill_and_clear(slot, epoch);
+                }
+            }
         };
         if generation != self.generation {
             self.flush_counts();

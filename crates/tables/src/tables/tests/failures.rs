@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::tests::{E, config, d};
-use super::{DigestTables, TablesConfig};
+use super::{E, config, d};
 use crate::coverage::{GapReason, LossCause, gaps};
 use crate::error::TableError;
 use crate::events::{EventSink, TableEvent};
 use crate::params::FilterKind;
+use crate::tables::{DigestTables, TablesConfig};
 
 /// A sink that keeps every event, and the events it kept.
 fn recorder() -> (EventSink, Arc<Mutex<Vec<TableEvent>>>) {
