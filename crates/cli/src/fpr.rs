@@ -210,7 +210,10 @@ pub fn plan_rows(pps: f64, epoch_ns: u64, retention_ns: u64, fpr: f64) -> Vec<Pl
 /// `ashiato probe plan`
 pub fn run_plan(a: &PlanArgs) -> Result<()> {
     // Each value was range-checked when parsed; only the bit rate needs another flag.
-    let pps = a.rate.packets_per_sec(a.mean_packet_size)?;
+    let pps = a
+        .rate
+        .packets_per_sec(a.mean_packet_size)
+        .map_err(|e| crate::UsageError(format!("{e:#}")))?;
     let (epoch_ns, retention_ns) = (a.epoch, a.retention);
     let rows = plan_rows(pps, epoch_ns, retention_ns, a.fpr);
     let mem = crate::sysmem::this_machine().ok();

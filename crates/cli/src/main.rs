@@ -33,6 +33,19 @@ impl std::fmt::Display for CheckFailed {
 
 impl std::error::Error for CheckFailed {}
 
+/// Bad usage found after parsing, when flags are checked together (exit code 2, like the
+/// errors clap reports for a single flag).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json, cli.verbose);
@@ -43,6 +56,8 @@ fn main() -> ExitCode {
             eprintln!("ashiato: {e:#}");
             if e.downcast_ref::<CheckFailed>().is_some() {
                 ExitCode::from(3)
+            } else if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
             } else {
                 ExitCode::from(1)
             }

@@ -16,6 +16,7 @@ use ashiato_tables::{SpillConfig, TablesConfig, theory};
 
 use ashiato_wire::time::rfc3339;
 
+use crate::UsageError;
 use crate::args::{QueryArgs, RunArgs, TableArgs, TlsArgs};
 use crate::digest_cmd::load_key;
 use crate::units::human_bytes;
@@ -26,13 +27,19 @@ use crate::units::human_bytes;
 pub fn tables_config(a: &TableArgs) -> Result<TablesConfig> {
     let (epoch_ns, retention_ns) = (a.epoch, a.retention);
     if retention_ns < epoch_ns {
-        bail!("--retention must be at least one --epoch");
+        return Err(UsageError("--retention must be at least one --epoch".into()).into());
     }
     let retention_epochs = retention_ns.div_ceil(epoch_ns);
     if retention_epochs > 100_000 {
-        bail!("--retention / --epoch gives {retention_epochs} epochs; at most 100000");
+        return Err(UsageError(format!(
+            "--retention / --epoch gives {retention_epochs} epochs; at most 100000"
+        ))
+        .into());
     }
-    let pps = a.rate.packets_per_sec(a.mean_packet_size)?;
+    let pps = a
+        .rate
+        .packets_per_sec(a.mean_packet_size)
+        .map_err(|e| UsageError(format!("{e:#}")))?;
     let per_epoch = crate::fpr::packets_per_epoch(pps, epoch_ns);
     let params = theory::plan(a.filter.into(), per_epoch, a.fpr);
     let spill = a.spill_dir.as_ref().map(|dir| SpillConfig {

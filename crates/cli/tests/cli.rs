@@ -145,7 +145,7 @@ fn plan_sizes_tables() {
         assert_eq!(p["packets_per_epoch"].as_u64().unwrap(), 14_880_953);
     }
     let bad = run(&["probe", "plan", "--rate", "10Gb/s", "--retention", "4s"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("mean-packet-size"));
 }
 

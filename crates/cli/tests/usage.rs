@@ -106,9 +106,24 @@ fn fpr_and_bench_refuse_bad_values_at_parse_time() {
 
 #[test]
 fn a_bit_rate_without_a_packet_size_is_an_error_before_any_work() {
-    // Two flags together: checked after parsing, still before anything is opened.
+    // Two flags together: checked after parsing, still before anything is opened, and still
+    // bad usage (exit 2).
     let o = run(&["probe", "plan", "--rate", "10Gb/s", "--retention", "60s"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
+    let o2 = run(&[
+        "probe",
+        "run",
+        "--pcap",
+        "/nonexistent.pcap",
+        "--listen",
+        "127.0.0.1:0",
+        "--dev-insecure",
+        "--epoch",
+        "2s",
+        "--retention",
+        "1s",
+    ]);
+    assert_eq!(o2.status.code(), Some(2), "{}", stderr(&o2));
     assert!(stderr(&o).contains("--mean-packet-size"), "{}", stderr(&o));
     let o = run(&[
         "probe",
