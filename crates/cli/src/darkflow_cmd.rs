@@ -424,6 +424,8 @@ fn synth(a: &SynthArgs) -> Result<()> {
         timeout_ns: a.timeout,
         seed: a.seed,
         ipv6_percent: a.ipv6_percent,
+        answered_percent: a.answered_percent,
+        data_packets: a.data_packets,
         ..SynthConfig::default()
     };
     let f = File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
