@@ -178,6 +178,13 @@ pub struct SynthArgs {
     /// Percent of flows over IPv6 (0 to 100).
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub ipv6_percent: u8,
+    /// Gateway-like mix: percent of flows that are answered (mostly sessions with data and
+    /// FINs); the rest are unanswered SYNs and other noise. Default: the rule-coverage mix.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub answered_percent: Option<u8>,
+    /// Data packets per answered session (alternating client and server).
+    #[arg(long, default_value_t = 2)]
+    pub data_packets: u32,
 }
 
 /// `ashiato darkflow inline`
@@ -221,10 +228,16 @@ pub struct DarkflowBenchArgs {
     /// Flows in the synthetic capture used for the offline rate.
     #[arg(long, default_value_t = 1_000_000)]
     pub flows: u64,
-    /// Also run argus on the same file (argus -r FILE -w out, then ra) when installed.
+    /// Percent of answered flows in that capture (gateway-like mix).
+    #[arg(long, default_value_t = 70, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub answered_percent: u8,
+    /// Data packets per answered session in that capture.
+    #[arg(long, default_value_t = 4)]
+    pub data_packets: u32,
+    /// Require argus (it runs whenever installed) and also time `ra -n -r OUT`.
     #[arg(long)]
     pub vs_argus: bool,
-    /// Pending SYNs for the SYN-flood test.
+    /// Pending SYNs for the SYN-flood test (0: skip it).
     #[arg(long, default_value_t = 10_000_000)]
     pub flood: u64,
     /// The delay-queue bound for the flood test.

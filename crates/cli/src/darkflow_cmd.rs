@@ -3,6 +3,7 @@
 //! summary and report live in `ashiato-darkflow`.
 
 mod bench;
+mod events;
 mod inline;
 mod live;
 
@@ -17,7 +18,7 @@ use ashiato_darkflow::report::{Meta, rfc3339};
 use ashiato_darkflow::report_dir::ReportDir;
 use ashiato_darkflow::synth::{SynthConfig, generate};
 use ashiato_darkflow::{
-    Config, Counters, Detector, Event, FlowId, Record, Report, Summary, SummaryConfig, offline,
+    Config, Counters, Detector, Event, FlowId, Report, Summary, SummaryConfig, offline,
 };
 use ashiato_wire::LinkType;
 use ashiato_wire::capfile::PcapWriter;
@@ -25,6 +26,8 @@ use serde_json::json;
 
 use crate::args::{DarkflowArgs, DarkflowCli, DarkflowCommand, DetectorArgs, EventKind, SynthArgs};
 use crate::units::parse_duration_ns;
+
+pub use events::write_event;
 
 /// `ashiato darkflow ...`
 pub fn run(d: DarkflowCli) -> Result<()> {
@@ -122,55 +125,6 @@ impl EventFilter {
     }
 }
 
-fn record_json(kind: &str, ts: u64, r: &Record) -> serde_json::Value {
-    json!({
-        "event": kind,
-        "time": rfc3339(ts),
-        "ts_ns": ts,
-        "src": r.flow.src,
-        "sport": r.flow.sport,
-        "dst": r.flow.dst,
-        "dport": r.flow.dport,
-        "first_syn": rfc3339(r.first_syn),
-        "syns": r.syns,
-        "retransmissions": r.syns.saturating_sub(1),
-        "packets": r.packets,
-        "last_packet": rfc3339(r.last_packet),
-        "late_answer": r.late.map(|l| json!({"kind": l.kind, "time": rfc3339(l.ts), "after_ns": l.ts.saturating_sub(r.first_syn)})),
-        "complete": r.complete,
-    })
-}
-
-/// The JSON line for an event, if the filter selects it.
-pub fn event_json(e: &Event, f: EventFilter) -> Option<serde_json::Value> {
-    match e {
-        Event::Dark { ts, record } if f.dark => Some(record_json("darkflow", *ts, record)),
-        Event::LateAnswer { ts, record } if f.late => Some(record_json("late_answer", *ts, record)),
-        Event::Closed { ts, record, reason } if f.closed => {
-            let mut v = record_json("closed", *ts, record);
-            v["reason"] = json!(reason);
-            Some(v)
-        }
-        Event::Untracked { ts, flow } if f.untracked => {
-            Some(flow_json("untracked", *ts, flow, None))
-        }
-        Event::Unsolicited { ts, flow, kind } if f.unsolicited => {
-            Some(flow_json("unsolicited", *ts, flow, Some(json!(kind))))
-        }
-        _ => None,
-    }
-}
-
-fn flow_json(
-    kind: &str,
-    ts: u64,
-    f: &FlowId,
-    answer: Option<serde_json::Value>,
-) -> serde_json::Value {
-    json!({"event": kind, "time": rfc3339(ts), "ts_ns": ts, "src": f.src, "sport": f.sport,
-           "dst": f.dst, "dport": f.dport, "answer": answer})
-}
-
 /// Everything an event goes to besides the JSON lines: summary, set, CSV.
 pub struct Sinks {
     /// The running summary.
@@ -209,14 +163,18 @@ impl Sinks {
     }
 
     /// Takes one event and prints it on `out` if `--json` selects it (flushing each line
-    /// when `flush`, as live modes do).
+    /// when `flush`, as live modes do). `out` should be buffered: a line is several writes.
     pub fn take(&mut self, e: &Event, out: &mut impl Write, flush: bool) {
         self.observe(e);
         if let Some(f) = self.json
             && self.json_error.is_none()
-            && let Some(v) = event_json(e, f)
-            && let Err(err) =
-                writeln!(out, "{v}").and_then(|_| if flush { out.flush() } else { Ok(()) })
+            && let Err(err) = write_event(out, e, f).and_then(|written| {
+                if flush && written {
+                    out.flush()
+                } else {
+                    Ok(())
+                }
+            })
         {
             self.json_error = Some(err);
         }
@@ -278,8 +236,9 @@ fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
     let src = offline::open(&a.pcap)?;
     let mut det = Detector::new(cfg);
     let mut sinks = Sinks::new(a)?;
+    // One 256 KiB buffer for every line (a line is about 400 bytes).
     let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = BufWriter::with_capacity(256 << 10, stdout.lock());
     let bar = (!a.no_progress && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(1);
         b.set_style(
@@ -424,6 +383,8 @@ fn synth(a: &SynthArgs) -> Result<()> {
         timeout_ns: a.timeout,
         seed: a.seed,
         ipv6_percent: a.ipv6_percent,
+        answered_percent: a.answered_percent,
+        data_packets: a.data_packets,
         ..SynthConfig::default()
     };
     let f = File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;

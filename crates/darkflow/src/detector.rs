@@ -319,6 +319,12 @@ pub struct Detector {
     cfg: Config,
     now: u64,
     started: bool,
+    /// No entry of any table is due before this time: an [`Detector::advance`] to a time at
+    /// or before it only moves the clock. Lowered by every insert; removals and touches only
+    /// make entries due later, so it stays a lower bound until the next full pass resets it.
+    /// On mixed traffic most packets carry a new timestamp, and this saves six table-head
+    /// checks on each (callgrind: about a tenth of the detector's instructions).
+    quiet_until: u64,
     v4: Family<u32>,
     v6: Family<[u8; 16]>,
     counters: Counters,
@@ -348,6 +354,7 @@ impl Detector {
             cfg,
             now: 0,
             started: false,
+            quiet_until: 0,
             counters: Counters::default(),
         }
     }
@@ -434,15 +441,27 @@ impl Detector {
     /// Feeds one IPv4 TCP segment.
     pub fn segment_v4(&mut self, s: Segment<u32>, out: &mut impl FnMut(Event)) {
         let ts = self.clock(s.ts, out);
-        let Self { v4, counters, .. } = self;
-        segment(v4, counters, ts, s.tuple, s.flags, out);
+        let Self {
+            cfg,
+            v4,
+            counters,
+            quiet_until,
+            ..
+        } = self;
+        segment(cfg, v4, counters, quiet_until, ts, s.tuple, s.flags, out);
     }
 
     /// Feeds one IPv6 TCP segment.
     pub fn segment_v6(&mut self, s: Segment<[u8; 16]>, out: &mut impl FnMut(Event)) {
         let ts = self.clock(s.ts, out);
-        let Self { v6, counters, .. } = self;
-        segment(v6, counters, ts, s.tuple, s.flags, out);
+        let Self {
+            cfg,
+            v6,
+            counters,
+            quiet_until,
+            ..
+        } = self;
+        segment(cfg, v6, counters, quiet_until, ts, s.tuple, s.flags, out);
     }
 
     /// Moves the clock to `now` (ignored if older) and reports what that time decides.
@@ -454,6 +473,10 @@ impl Detector {
         }
         self.started = true;
         self.now = now;
+        // Deadlines strictly before `now` are decided, so nothing is due yet.
+        if now <= self.quiet_until {
+            return;
+        }
         let Self {
             cfg,
             v4,
@@ -477,6 +500,19 @@ impl Detector {
         expire_flows(cfg, v6, counters, now, out);
         expire_orphans(cfg, v4, counters, now, out);
         expire_orphans(cfg, v6, counters, now, out);
+        self.quiet_until = self.next_due();
+    }
+
+    /// The earliest time an entry of any table is due (`u64::MAX` if all are empty).
+    fn next_due(&self) -> u64 {
+        let c = &self.cfg;
+        let due = |t: Option<u64>, age: u64| t.map_or(u64::MAX, |t| t.saturating_add(age));
+        due(self.v4.pending.oldest_time(), c.timeout_ns)
+            .min(due(self.v6.pending.oldest_time(), c.timeout_ns))
+            .min(due(self.v4.dark.oldest_time(), c.expiry_ns))
+            .min(due(self.v6.dark.oldest_time(), c.expiry_ns))
+            .min(due(self.v4.orphans.oldest_time(), c.reorder_ns))
+            .min(due(self.v6.orphans.oldest_time(), c.reorder_ns))
     }
 
     /// The input ended at `end` (ns): decides everything still open. Pending SYNs become
@@ -503,6 +539,7 @@ impl Detector {
         close_all(v6, end, out);
         expire_orphans(cfg, v4, counters, u64::MAX, out);
         expire_orphans(cfg, v6, counters, u64::MAX, out);
+        self.quiet_until = self.next_due();
     }
 
     fn clock(&mut self, ts: u64, out: &mut impl FnMut(Event)) -> u64 {
@@ -516,9 +553,15 @@ impl Detector {
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the detector's fields, split for borrowing"
+)]
 fn segment<A: Addr>(
+    cfg: &Config,
     fam: &mut Family<A>,
     c: &mut Counters,
+    quiet_until: &mut u64,
     ts: u64,
     t: Tuple<A>,
     flags: TcpFlags,
@@ -557,6 +600,7 @@ fn segment<A: Addr>(
             },
         ) {
             Ok(_) => {
+                *quiet_until = (*quiet_until).min(ts.saturating_add(cfg.timeout_ns));
                 c.queued += 1;
                 let n = fam.pending.len() as u64;
                 if n > c.pending_peak {
@@ -605,13 +649,17 @@ fn segment<A: Addr>(
         if fam.dark_packet(&t, ts).is_some() {
             return;
         }
-        if fam.orphans.get_mut(&back).is_none() && fam.orphans.insert(back, ts, kind).is_err() {
-            c.unsolicited += 1;
-            out(Event::Unsolicited {
-                ts,
-                flow: back.id(),
-                kind,
-            });
+        if fam.orphans.get_mut(&back).is_none() {
+            if fam.orphans.insert(back, ts, kind).is_ok() {
+                *quiet_until = (*quiet_until).min(ts.saturating_add(cfg.reorder_ns));
+            } else {
+                c.unsolicited += 1;
+                out(Event::Unsolicited {
+                    ts,
+                    flow: back.id(),
+                    kind,
+                });
+            }
         }
         return;
     }

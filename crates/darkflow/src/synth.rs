@@ -7,6 +7,10 @@
 //! unsolicited SYN/ACKs; UDP noise), over IPv4 and IPv6. The generator knows which flows are
 //! DarkFlows without running the detector, so the detector can be checked against it.
 //!
+//! With [`SynthConfig::answered_percent`] the same scenarios are drawn in a gateway-like
+//! mix instead: mostly answered sessions carrying [`SynthConfig::data_packets`] data packets,
+//! and a chosen share of unanswered SYNs. The truth is known the same way.
+//!
 //! Output is streamed in time order through a callback, so a capture of any size needs only
 //! the packets of the flows in flight.
 
@@ -36,6 +40,14 @@ pub struct SynthConfig {
     pub start_ns: u64,
     /// Fraction of flows over IPv6, in percent.
     pub ipv6_percent: u8,
+    /// Gateway-like mix: this percent of flows is drawn from the answered scenarios (mostly
+    /// sessions with data and FINs; also RSTs, retransmitted and reordered answers), the rest
+    /// from the unanswered ones (DarkFlows, late answers, application retries, self-reset
+    /// scans, backscatter, UDP). `None`: the rule-coverage mix, 57 % answered.
+    pub answered_percent: Option<u8>,
+    /// Data packets per answered session, alternating client and server (default 2: a
+    /// request and its response).
+    pub data_packets: u32,
 }
 
 impl Default for SynthConfig {
@@ -47,6 +59,8 @@ impl Default for SynthConfig {
             seed: 1,
             start_ns: 1_767_225_600 * NS, // 2026-01-01T00:00:00Z
             ipv6_percent: 15,
+            answered_percent: None,
+            data_packets: 2,
         }
     }
 }
@@ -242,34 +256,32 @@ pub fn generate<E>(
             },
         };
         let quick = 100_000 + rng.next_u64() % 20_000_000; // 0.1 to 20 ms
-        let scenario = rng.next_u64() % 100;
+        // Scenarios 0..=56 are answered, 57..=99 are not.
+        let scenario = match cfg.answered_percent {
+            None => rng.next_u64() % 100,
+            Some(p) if rng.next_u64() % 100 < u64::from(p) => rng.next_u64() % 57,
+            Some(_) => 57 + rng.next_u64() % 43,
+        };
         let dark = |truth: &mut Truth, f: FlowId| {
             truth.dark.insert(f);
         };
         match scenario {
-            // Answered quickly, then a short session.
+            // Answered quickly, then a session: data both ways, FINs.
             0..=39 => {
                 g.tcp(now, a, false, sport, dport, syn, &[]);
                 g.tcp(now + quick, a, true, sport, dport, synack, &[]);
                 g.tcp(now + 2 * quick, a, false, sport, dport, ack, &[]);
-                g.tcp(
-                    now + 2 * quick + 1000,
-                    a,
-                    false,
-                    sport,
-                    dport,
-                    psh,
-                    b"GET / HTTP/1.0\r\n\r\n",
-                );
-                g.tcp(
-                    now + 3 * quick,
-                    a,
-                    true,
-                    sport,
-                    dport,
-                    psh,
-                    b"HTTP/1.0 200 OK\r\n\r\n",
-                );
+                // Requests and responses in turn between 2q + 1 µs and 3q.
+                let n = u64::from(cfg.data_packets);
+                for k in 0..n {
+                    let at = now + 2 * quick + 1000 + k * (quick - 1000) / (n - 1).max(1);
+                    let (server, payload): (bool, &[u8]) = if k % 2 == 0 {
+                        (false, b"GET / HTTP/1.0\r\n\r\n")
+                    } else {
+                        (true, b"HTTP/1.0 200 OK\r\n\r\n")
+                    };
+                    g.tcp(at, a, server, sport, dport, psh, payload);
+                }
                 g.tcp(now + 4 * quick, a, false, sport, dport, finack, &[]);
                 g.tcp(now + 5 * quick, a, true, sport, dport, finack, &[]);
                 truth.answered += 1;
@@ -363,4 +375,92 @@ pub fn generate<E>(
         truth.packets += 1;
     }
     Ok(truth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::{Config, Detector, Event};
+    use ashiato_wire::packet;
+    use proptest::prelude::*;
+
+    /// (truth, DarkFlows found, late answers found, answered in time) through the real parser
+    /// and detector.
+    fn detect(cfg: &SynthConfig) -> (Truth, BTreeSet<FlowId>, BTreeSet<FlowId>, u64) {
+        let mut det = Detector::new(Config {
+            timeout_ns: cfg.timeout_ns,
+            ..Config::default()
+        });
+        let (mut dark, mut late) = (BTreeSet::new(), BTreeSet::new());
+        let mut handle = |e: Event| match e {
+            Event::Dark { record, .. } => assert!(dark.insert(record.flow)),
+            Event::LateAnswer { record, .. } => assert!(late.insert(record.flow)),
+            _ => {}
+        };
+        let mut last = 0;
+        let truth = generate::<()>(cfg, |ts, frame| {
+            let p = packet::parse(ashiato_wire::LinkType::Ethernet, frame).expect("parses");
+            last = ts;
+            det.packet(ts, &p, &mut handle);
+            Ok(())
+        })
+        .expect("no write error");
+        det.finish(last, &mut handle);
+        let c = det.counters();
+        (truth, dark, late, c.answered_synack + c.answered_rst)
+    }
+
+    #[test]
+    fn gateway_mix_is_mostly_answered_sessions() {
+        let cfg = SynthConfig {
+            flows: 4_000,
+            answered_percent: Some(70),
+            data_packets: 6,
+            ..SynthConfig::default()
+        };
+        let (truth, dark, late, answered) = detect(&cfg);
+        assert_eq!(dark, truth.dark);
+        assert_eq!(late, truth.late);
+        assert_eq!(answered, truth.answered);
+        // About 70 % answered, about 26 % DarkFlows (38 of the 43 unanswered scenarios).
+        assert!(
+            (2_600..3_000).contains(&truth.answered),
+            "{}",
+            truth.answered
+        );
+        assert!(
+            (900..1_200).contains(&truth.dark.len()),
+            "{}",
+            truth.dark.len()
+        );
+        // Sessions carry their data: well over the rule-coverage mix's 3.5 packets a flow.
+        assert!(truth.packets > 6 * cfg.flows, "{}", truth.packets);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// Any mix, any amount of data, any seed: still exactly the known answer.
+        #[test]
+        fn gateway_mix_known_answer(
+            seed in any::<u64>(),
+            answered in 0u8..=100,
+            data in 0u32..12,
+            t_s in 2u64..10,
+            rate in 10u64..5000,
+        ) {
+            let cfg = SynthConfig {
+                flows: 600,
+                seed,
+                timeout_ns: t_s * NS,
+                flows_per_sec: rate,
+                answered_percent: Some(answered),
+                data_packets: data,
+                ..SynthConfig::default()
+            };
+            let (truth, dark, late, answered) = detect(&cfg);
+            prop_assert_eq!(dark, truth.dark);
+            prop_assert_eq!(late, truth.late);
+            prop_assert_eq!(answered, truth.answered);
+        }
+    }
 }

@@ -1,8 +1,13 @@
 //! `ashiato darkflow bench`: the figures of docs/benchmarks.md for DarkFlow.
 //!
-//! 1. Offline rate on one core: a synthetic capture (known answer) in page cache, read,
-//!    parsed and run through the detector; with `--vs-argus`, `argus -r FILE -w OUT` then
-//!    `ra -r OUT -n` on the same file in the same run, both pinned to the same core.
+//! 1. Offline cost on one core, on a gateway-like synthetic capture (mostly answered
+//!    sessions with data, a share of unanswered SYNs; known answer) in page cache: CPU
+//!    seconds (user + sys, from the kernel's accounting of each child process, since argus
+//!    sleeps before it exits) and peak RSS of `ashiato darkflow --pcap F` with the summary
+//!    only and with `--json` to /dev/null, and of `argus -r F -w OUT` when installed (with
+//!    `--vs-argus`, also `ra -n -r OUT`); every child inherits the bench's single-CPU
+//!    affinity. The detector's own rate (read + parse + detect, in process, thread CPU
+//!    time) is checked against the generator's truth.
 //! 2. Memory: bytes per pending SYN and per DarkFlow (layout), and a SYN flood of `--flood`
 //!    distinct SYNs inside T: once with room for all of them, once against `--flood-bound`,
 //!    with the heap the tables hold and the growth of the process's resident memory.
@@ -30,8 +35,31 @@ use crate::args::DarkflowBenchArgs;
 struct RateLine {
     what: String,
     packets: u64,
-    secs: f64,
+    /// CPU seconds, user + sys.
+    cpu_secs: f64,
     mpps: f64,
+    /// Peak resident memory of the child process (none for in-process figures).
+    max_rss_mib: Option<f64>,
+}
+
+/// The capture the rates are measured on.
+#[derive(Serialize)]
+struct CaptureLine {
+    flows: u64,
+    answered_percent: u8,
+    data_packets: u32,
+    packets: u64,
+    darkflows: usize,
+    late_answers: usize,
+    answered: u64,
+}
+
+/// The ratios the figures are quoted by (the machine is noisy; ratios of one run are not).
+#[derive(Serialize)]
+struct Ratios {
+    json_over_summary: f64,
+    argus_over_summary: Option<f64>,
+    argus_over_json: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -47,19 +75,34 @@ struct FloodLine {
     mpps: f64,
 }
 
-/// Pins the calling thread to one CPU (the last one), so rates are per core.
+/// Pins the calling thread (and the children it starts) to one CPU: the last one it may
+/// run on, so `taskset -c N ashiato darkflow bench` measures on CPU N.
 fn pin_last_cpu() -> Option<usize> {
-    let n = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let cpu = n - 1;
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; the call only reads it.
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls read or fill only it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        (libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0)
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        let cpu = (0..libc::CPU_SETSIZE as usize)
+            .rev()
+            .find(|&c| libc::CPU_ISSET(c, &set))?;
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        (libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0)
             .then_some(cpu)
     }
+}
+
+/// CPU time of the calling thread (user + sys), in seconds.
+fn thread_cpu_secs() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// Resident set size of this process now, in bytes (VmRSS).
@@ -80,12 +123,14 @@ fn which(cmd: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }
 
-/// Writes the synthetic capture; returns (packets, truth set).
-fn write_capture(path: &Path, flows: u64) -> Result<(u64, BTreeSet<FlowId>)> {
+/// Writes the gateway-like synthetic capture; returns its description and truth set.
+fn write_capture(a: &DarkflowBenchArgs, path: &Path) -> Result<(CaptureLine, BTreeSet<FlowId>)> {
     let cfg = SynthConfig {
-        flows,
+        flows: a.flows,
         flows_per_sec: 20_000,
         seed: 7,
+        answered_percent: Some(a.answered_percent),
+        data_packets: a.data_packets,
         ..SynthConfig::default()
     };
     let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -96,34 +141,67 @@ fn write_capture(path: &Path, flows: u64) -> Result<(u64, BTreeSet<FlowId>)> {
     )?;
     let truth = generate(&cfg, |ts, frame| w.write(ts, frame))?;
     w.flush()?;
-    Ok((truth.packets, truth.dark))
+    let line = CaptureLine {
+        flows: a.flows,
+        answered_percent: a.answered_percent,
+        data_packets: a.data_packets,
+        packets: truth.packets,
+        darkflows: truth.dark.len(),
+        late_answers: truth.late.len(),
+        answered: truth.answered,
+    };
+    Ok((line, truth.dark))
 }
 
-fn rate(what: &str, packets: u64, secs: f64) -> RateLine {
+fn rate(what: &str, packets: u64, cpu_secs: f64, max_rss_mib: Option<f64>) -> RateLine {
     RateLine {
         what: what.into(),
         packets,
-        secs,
-        mpps: packets as f64 / secs / 1e6,
+        cpu_secs,
+        mpps: packets as f64 / cpu_secs / 1e6,
+        max_rss_mib,
     }
 }
 
-fn time_cmd(cmd: &mut Command) -> Result<f64> {
-    let start = Instant::now();
-    let st = cmd
+/// Runs `cmd` to completion with its output discarded; returns its CPU seconds (user + sys)
+/// and peak RSS in MiB, from the kernel's accounting of that one child.
+fn child_cpu(cmd: &mut Command) -> Result<(f64, f64)> {
+    let child = cmd
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
+        .spawn()
         .with_context(|| format!("running {cmd:?}"))?;
-    if !st.success() {
-        bail!("{cmd:?} failed: {st}");
+    let pid = libc::pid_t::try_from(child.id()).context("child pid")?;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is valid; wait4 fills it and `status` for our own child, which
+    // `child` will not wait for again (std only waits when asked).
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    if r != pid {
+        bail!("waiting for {cmd:?}: {}", std::io::Error::last_os_error());
     }
-    Ok(start.elapsed().as_secs_f64())
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("{cmd:?} failed (wait status {status})");
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok((
+        secs(ru.ru_utime) + secs(ru.ru_stime),
+        ru.ru_maxrss as f64 / 1024.0,
+    ))
 }
 
-fn offline_rates(a: &DarkflowBenchArgs, dir: &Path, cpu: Option<usize>) -> Result<Vec<RateLine>> {
+/// The rates on the mixed capture and their ratios.
+struct Rates {
+    capture: CaptureLine,
+    lines: Vec<RateLine>,
+    ratios: Ratios,
+}
+
+fn offline_rates(a: &DarkflowBenchArgs, dir: &Path) -> Result<Rates> {
     let path = dir.join("darkflow-bench.pcap");
-    let (packets, truth) = write_capture(&path, a.flows)?;
+    let (capture, truth) = write_capture(a, &path)?;
+    let packets = capture.packets;
     let paths = [path.clone()];
     let mut lines = Vec::new();
     // Twice: the first run warms the page cache; the second is measured.
@@ -131,7 +209,7 @@ fn offline_rates(a: &DarkflowBenchArgs, dir: &Path, cpu: Option<usize>) -> Resul
     for _ in 0..2 {
         let mut det = Detector::new(Config::default());
         let mut dark = 0u64;
-        let start = Instant::now();
+        let start = thread_cpu_secs();
         let (st, r) = offline::run(
             &paths,
             &mut det,
@@ -139,7 +217,7 @@ fn offline_rates(a: &DarkflowBenchArgs, dir: &Path, cpu: Option<usize>) -> Resul
             |_, _| {},
         );
         r?;
-        secs = secs.min(start.elapsed().as_secs_f64());
+        secs = secs.min(thread_cpu_secs() - start);
         if st.frames != packets || dark != truth.len() as u64 {
             bail!(
                 "bench run disagrees with the capture: {} frames of {packets}, {dark} DarkFlows of {}",
@@ -149,38 +227,68 @@ fn offline_rates(a: &DarkflowBenchArgs, dir: &Path, cpu: Option<usize>) -> Resul
         }
     }
     lines.push(rate(
-        "ashiato darkflow (read + parse + detect)",
+        "detector in process (read + parse + detect)",
         packets,
         secs,
+        None,
     ));
-    if a.vs_argus {
-        if !which("argus") || !which("ra") {
-            bail!("--vs-argus: argus and ra are not installed (Debian: argus-server argus-client)");
+    let exe = std::env::current_exe().context("finding this program")?;
+    let ours = |json: bool| {
+        let mut c = Command::new(&exe);
+        c.arg("darkflow")
+            .arg("--pcap")
+            .arg(&path)
+            .arg("--no-progress");
+        if json {
+            c.arg("--json");
         }
+        c
+    };
+    let (summary, summary_rss) = child_cpu(&mut ours(false))?;
+    lines.push(rate(
+        "ashiato darkflow --pcap F",
+        packets,
+        summary,
+        Some(summary_rss),
+    ));
+    let (json, json_rss) = child_cpu(&mut ours(true))?;
+    lines.push(rate(
+        "ashiato darkflow --pcap F --json >/dev/null",
+        packets,
+        json,
+        Some(json_rss),
+    ));
+    let mut argus_secs = None;
+    if which("argus") {
         let out = dir.join("bench.argus");
-        let pin = |c: &mut Command| {
-            if let (Some(cpu), true) = (cpu, which("taskset")) {
-                let mut t = Command::new("taskset");
-                t.arg("-c")
-                    .arg(cpu.to_string())
-                    .arg(c.get_program())
-                    .args(c.get_args());
-                t
-            } else {
-                std::mem::replace(c, Command::new("true"))
-            }
-        };
         let _ = std::fs::remove_file(&out);
         let mut argus = Command::new("argus");
         argus.arg("-r").arg(&path).arg("-w").arg(&out);
-        let t_argus = time_cmd(&mut pin(&mut argus))?;
-        let mut ra = Command::new("ra");
-        ra.arg("-n").arg("-r").arg(&out);
-        let t_ra = time_cmd(&mut pin(&mut ra))?;
-        lines.push(rate("argus -r FILE -w OUT", packets, t_argus));
-        lines.push(rate("argus + ra -n -r OUT", packets, t_argus + t_ra));
+        let (t_argus, rss) = child_cpu(&mut argus)?;
+        lines.push(rate("argus -r F -w OUT", packets, t_argus, Some(rss)));
+        argus_secs = Some(t_argus);
+        if a.vs_argus {
+            if !which("ra") {
+                bail!("--vs-argus: ra is not installed (Debian: argus-client)");
+            }
+            let mut ra = Command::new("ra");
+            ra.arg("-n").arg("-r").arg(&out);
+            let (t_ra, _) = child_cpu(&mut ra)?;
+            lines.push(rate("argus + ra -n -r OUT", packets, t_argus + t_ra, None));
+        }
+    } else if a.vs_argus {
+        bail!("--vs-argus: argus is not installed (Debian: argus-server argus-client)");
     }
-    Ok(lines)
+    let ratios = Ratios {
+        json_over_summary: json / summary,
+        argus_over_summary: argus_secs.map(|t| t / summary),
+        argus_over_json: argus_secs.map(|t| t / json),
+    };
+    Ok(Rates {
+        capture,
+        lines,
+        ratios,
+    })
 }
 
 fn flood(syns: u64, bound: usize) -> FloodLine {
@@ -237,40 +345,59 @@ pub fn run(a: &DarkflowBenchArgs) -> Result<()> {
         None => (tmp, true),
     };
     std::fs::create_dir_all(&dir)?;
-    let rates = offline_rates(a, &dir, cpu);
+    let rates = offline_rates(a, &dir);
     if cleanup {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let rates = rates?;
     let sizes = Detector::entry_sizes();
     // Room for the whole flood first (the bytes per pending SYN at scale), then the bound.
-    let floods = [
-        flood(a.flood, a.flood as usize),
-        flood(a.flood, a.flood_bound),
-    ];
+    let floods = if a.flood > 0 {
+        vec![
+            flood(a.flood, a.flood as usize),
+            flood(a.flood, a.flood_bound),
+        ]
+    } else {
+        Vec::new()
+    };
     if a.json {
-        let v =
-            serde_json::json!({"cpu": cpu, "rates": rates, "entry_bytes": sizes, "flood": floods});
+        let v = serde_json::json!({"cpu": cpu, "capture": rates.capture, "rates": rates.lines,
+            "ratios": rates.ratios, "entry_bytes": sizes, "flood": floods});
         println!("{v}");
         return Ok(());
     }
+    let c = &rates.capture;
     println!(
-        "offline, one core{}:",
+        "capture: {} flows ({} % answered, {} data packets a session), {} packets; {} DarkFlows ({} answered late), {} answered",
+        c.flows,
+        c.answered_percent,
+        c.data_packets,
+        c.packets,
+        c.darkflows,
+        c.late_answers,
+        c.answered
+    );
+    println!(
+        "CPU seconds (user + sys), one core{}:",
         cpu.map(|c| format!(" (cpu {c})")).unwrap_or_default()
     );
-    for r in &rates {
+    for r in &rates.lines {
         println!(
-            "  {:<44} {:>10} packets {:>8.3} s {:>8.2} Mpps",
-            r.what, r.packets, r.secs, r.mpps
+            "  {:<46} {:>8.3} s {:>8.2} Mpps{}",
+            r.what,
+            r.cpu_secs,
+            r.mpps,
+            r.max_rss_mib
+                .map(|m| format!(" {m:>8.1} MiB RSS"))
+                .unwrap_or_default()
         );
     }
-    if rates.len() >= 3 {
-        println!(
-            "  ratio: {:.1} x argus alone, {:.1} x argus + ra",
-            rates[0].mpps / rates[1].mpps,
-            rates[0].mpps / rates[2].mpps
-        );
+    let q = &rates.ratios;
+    print!("  ratios: json / summary {:.2} x", q.json_over_summary);
+    if let (Some(s), Some(j)) = (q.argus_over_summary, q.argus_over_json) {
+        print!("; argus / ours {s:.1} x (summary), {j:.1} x (json)");
     }
+    println!();
     println!(
         "entry bytes (slot + index share): pending SYN {:.1} (IPv4) / {:.1} (IPv6); DarkFlow {:.1} / {:.1}",
         sizes.pending_v4, sizes.pending_v6, sizes.flow_v4, sizes.flow_v6

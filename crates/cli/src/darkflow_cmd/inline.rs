@@ -17,7 +17,7 @@ use ashiato_darkflow::inline::{CHAIN, CHAIN_OUT, InlineConfig, InlineStats, rule
 use ashiato_darkflow::metrics::ShellStats;
 
 use super::live::{Shared, start_service};
-use super::{EventFilter, detector_config, event_json};
+use super::{EventFilter, detector_config, write_event};
 use crate::args::{EventKind, InlineArgs, TlsArgs};
 
 fn sh(cmd: &mut Command) -> Result<()> {
@@ -174,9 +174,10 @@ pub fn run(a: &InlineArgs) -> Result<()> {
         let (stop, stats) = (stop.clone(), stats.clone());
         std::thread::spawn(move || {
             let on_event = move |e: &Event| {
-                if json && let Some(v) = event_json(e, filter) {
+                if json {
+                    // Stdout's own line buffer; flushed at once: the gateway's events are rare.
                     let mut o = std::io::stdout().lock();
-                    let _ = writeln!(o, "{v}").and_then(|_| o.flush());
+                    let _ = write_event(&mut o, e, filter).and_then(|_| o.flush());
                 }
             };
             let r = ashiato_darkflow::inline::run(&cfg, &stop, &stats, &on_event);
