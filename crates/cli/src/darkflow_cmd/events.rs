@@ -16,7 +16,6 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use ashiato_darkflow::{AnswerKind, CloseReason, Event, FlowId, Record};
-use ashiato_wire::time::civil_from_days;
 
 use super::EventFilter;
 
@@ -69,8 +68,17 @@ impl Line {
     /// `"YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ"`, the text of `ashiato_wire::time::rfc3339`.
     fn time(&mut self, ns: u64) {
         const NS: u64 = 1_000_000_000;
+        /// Julian day number of 1970-01-01.
+        const UNIX_JULIAN_DAY: i32 = 2_440_588;
         let secs = ns / NS;
-        let (y, m, d) = civil_from_days(secs / 86_400);
+        // u64 ns span about 213,500 days, far inside both i32 and the `time` crate's range.
+        let date = time::Date::from_julian_day(UNIX_JULIAN_DAY + (secs / 86_400) as i32)
+            .unwrap_or(time::Date::MIN);
+        let (y, m, d) = (
+            date.year() as u64,
+            u64::from(u8::from(date.month())),
+            u64::from(date.day()),
+        );
         let s = secs % 86_400;
         // u64 ns end in 2554: the year always has four digits.
         self.raw(b"\"");
