@@ -244,7 +244,7 @@ impl<W: Write> DarkflowCsv<W> {
 /// Writes the report into `dir` (created if needed) and returns the paths written:
 /// `ports.csv`, `sources.csv`, `destinations.csv`, `intervals.csv`, `answer_delays.csv`,
 /// `unsolicited.csv`, `summary.json` and `index.html` (see [`render_html`]). The page links
-/// `darkflows.csv`, the per-flow rows streamed by [`crate::report_dir::ReportDir`]; when
+/// `darkflows.csv`, the per-flow rows streamed by `ReportDir` of `ashiato-darkflow-shells`; when
 /// none is in `dir` one with the header only is written (and returned), so a report always
 /// has the same files.
 pub fn write_report(dir: &Path, report: &Report, meta: &Meta) -> io::Result<Vec<PathBuf>> {
