@@ -68,6 +68,11 @@ pub enum CaptureError {
     },
     /// A configuration value is out of range.
     Config(String),
+    /// A failure injected by [`FaultInjector`](crate::fault::FaultInjector).
+    Injected {
+        /// Frames read from the wrapped source before the failure.
+        frames: u64,
+    },
 }
 
 impl fmt::Display for CaptureError {
@@ -88,6 +93,9 @@ impl fmt::Display for CaptureError {
                 write!(f, "interface {iface} is down ({op})")
             }
             CaptureError::Config(what) => write!(f, "invalid capture configuration: {what}"),
+            CaptureError::Injected { frames } => {
+                write!(f, "injected capture failure after {frames} frames")
+            }
         }
     }
 }
@@ -102,7 +110,8 @@ impl std::error::Error for CaptureError {
             CaptureError::Format { .. }
             | CaptureError::InterfaceDown { .. }
             | CaptureError::NoSuchInterface(_)
-            | CaptureError::Config(_) => None,
+            | CaptureError::Config(_)
+            | CaptureError::Injected { .. } => None,
         }
     }
 }

@@ -193,6 +193,8 @@ pub struct MultiFileSource {
     heads: Vec<Option<Pos>>,
     /// The file whose head was returned last and must advance before the next pick.
     returned: Option<usize>,
+    /// Frames returned so far.
+    delivered: u64,
 }
 
 impl MultiFileSource {
@@ -209,6 +211,7 @@ impl MultiFileSource {
             sources,
             heads,
             returned: None,
+            delivered: 0,
         })
     }
 
@@ -228,8 +231,14 @@ impl MultiFileSource {
         }
         Ok(best.map(|(i, pos)| {
             self.returned = Some(i);
+            self.delivered += 1;
             (i, self.sources[i].frame_at(pos))
         }))
+    }
+
+    /// Frames returned so far over all files.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
     }
 
     /// The files being merged, in the order given.

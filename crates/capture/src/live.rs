@@ -233,6 +233,8 @@ pub struct LiveSource {
     totals: KernelStats,
     malformed: u64,
     skipped_outgoing: u64,
+    /// Frames delivered by [`Self::poll_frames`] since open.
+    delivered: u64,
 }
 
 // SAFETY: the mapping is owned exclusively by this value (no other handle to it exists in the
@@ -312,6 +314,7 @@ impl LiveSource {
             totals: KernelStats::default(),
             malformed: 0,
             skipped_outgoing: 0,
+            delivered: 0,
         };
 
         bind_ll(&src.fd, iface, ifindex, libc::ETH_P_ALL as u16)?;
@@ -363,6 +366,11 @@ impl LiveSource {
         self.skipped_outgoing
     }
 
+    /// Frames delivered by [`Self::poll_frames`] since open.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
     /// Waits up to `timeout` for the next retired block (poll), hands every frame of every
     /// ready block to `f`, returns blocks to the kernel, returns the number of frames delivered
     /// (0 on timeout).
@@ -399,6 +407,7 @@ impl LiveSource {
                 walk_block(block, self.link, self.snaplen, self.skip_outgoing, &mut f)
             };
             delivered += walk.frames;
+            self.delivered += walk.frames as u64;
             self.malformed += u64::from(walk.malformed);
             self.skipped_outgoing += walk.outgoing as u64;
         }

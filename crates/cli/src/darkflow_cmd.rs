@@ -1,6 +1,7 @@
 //! `ashiato darkflow`: detection over captures (by packet time) or live (by the clock), the
 //! synthetic-traffic tool, the inline gateway and the benchmarks. Glue only: the detector,
-//! summary and report live in `ashiato-darkflow`.
+//! summary and report live in `ashiato-darkflow`, the capture and queue loops in
+//! `ashiato-darkflow-shells`.
 
 mod bench;
 mod events;
@@ -15,11 +16,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use ashiato_darkflow::detector::MAX_TIMEOUT_NS;
 use ashiato_darkflow::report::{Meta, rfc3339};
-use ashiato_darkflow::report_dir::ReportDir;
 use ashiato_darkflow::synth::{SynthConfig, generate};
-use ashiato_darkflow::{
-    Config, Counters, Detector, Event, FlowId, Report, Summary, SummaryConfig, offline,
-};
+use ashiato_darkflow::{Config, Counters, Detector, Event, FlowId, Report, Summary, SummaryConfig};
+use ashiato_darkflow_shells::offline;
+use ashiato_darkflow_shells::report_dir::ReportDir;
 use ashiato_wire::LinkType;
 use ashiato_wire::capfile::PcapWriter;
 use serde_json::json;

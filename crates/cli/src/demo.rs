@@ -188,8 +188,9 @@ fn frame_at(path: &std::path::Path, index: u64) -> Result<(u64, ashiato_wire::Li
 /// DarkFlow over the same capture: which SYNs of the scan got no answer within 5 s.
 fn darkflow_step(pcap: &std::path::Path, dir: &std::path::Path) -> Result<()> {
     use ashiato_darkflow::report::Meta;
-    use ashiato_darkflow::report_dir::ReportDir;
-    use ashiato_darkflow::{Config, Detector, Summary, SummaryConfig, offline};
+    use ashiato_darkflow::{Config, Detector, Summary, SummaryConfig};
+    use ashiato_darkflow_shells::offline;
+    use ashiato_darkflow_shells::report_dir::ReportDir;
     let mut det = Detector::new(Config::default());
     let mut sum = Summary::new(SummaryConfig::default());
     let out = dir.join("darkflow-report");

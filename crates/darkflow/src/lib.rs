@@ -8,20 +8,23 @@
 //!   and memory bounds are documented there).
 //! * [`table`] — the bounded, time-ordered hash table both of its queues are made of.
 //! * [`summary`] — the pure aggregation of events into per-port, per-address and per-interval
-//!   figures; [`report`] renders them as CSV and an HTML page with SVG plots, and
-//!   [`report_dir`] writes a whole report directory, per-flow CSV included, as events come.
-//! * [`synth`] — synthetic traffic with a known answer, for tests and benchmarks.
-//! * IO shells: [`offline`] replays capture files by packet time; [`inline`] is the NFQUEUE
-//!   gateway that hands DarkFlows to a honeypot. The live shell (an AF_PACKET ring read by
-//!   the clock) is in the `ashiato` binary's `darkflow` command.
+//!   figures; [`report`] renders them as CSV and an HTML page with SVG plots.
+//! * [`gateway`] — the inline gateway's decision: queued packets and `now` in, verdicts and
+//!   SYNs to re-send to the honeypot out.
+//! * [`metrics`] — the Prometheus text of the counters.
+//! * [`synth`] — synthetic traffic with a known answer, for tests and benchmarks (seeded by
+//!   the small generator in [`rng`]).
+//!
+//! This crate reads no clock and opens no socket or capture: time is always an argument.
+//! The shells that do — capture-file replay, the live AF_PACKET detector, the NFQUEUE gateway
+//! and the report directory writer — are in `ashiato-darkflow-shells`.
 
 pub mod detector;
 pub mod flow;
-pub mod inline;
+pub mod gateway;
 pub mod metrics;
-pub mod offline;
 pub mod report;
-pub mod report_dir;
+pub mod rng;
 pub mod summary;
 pub mod synth;
 pub mod table;

@@ -1,6 +1,7 @@
-//! Prometheus text exposition of the detector's counters (pure; the shells serve it).
+//! Prometheus text exposition of the detector's counters (pure; the shells serve it),
+//! written with `ashiato_api::metrics` like every service's.
 
-use std::fmt::Write;
+use ashiato_api::metrics::{Exposition, Kind};
 
 use crate::detector::Counters;
 
@@ -25,9 +26,9 @@ pub struct ShellStats {
 
 /// The metrics page, `prefix` being e.g. `ashiato_darkflow`.
 pub fn render(prefix: &str, c: &Counters, s: &ShellStats) -> String {
-    const COUNTER: &str = "counter";
-    const GAUGE: &str = "gauge";
-    let samples: [(&str, &str, u64, &str); 23] = [
+    const COUNTER: Kind = Kind::Counter;
+    const GAUGE: Kind = Kind::Gauge;
+    let samples: [(&str, Kind, u64, &str); 23] = [
         ("segments_total", COUNTER, c.segments, "TCP segments seen"),
         (
             "syns_total",
@@ -157,14 +158,11 @@ pub fn render(prefix: &str, c: &Counters, s: &ShellStats) -> String {
             "upper bound of the detector tables' heap bytes",
         ),
     ];
-    let mut o = String::with_capacity(4096);
+    let mut o = Exposition::new();
     for (name, kind, v, help) in samples {
-        let _ = writeln!(
-            o,
-            "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} {kind}\n{prefix}_{name} {v}"
-        );
+        o.single(&format!("{prefix}_{name}"), kind, help, &[], v as f64);
     }
-    o
+    o.finish()
 }
 
 #[cfg(test)]

@@ -222,12 +222,8 @@ impl Probe {
                     ing.set_worker(worker);
                     ing.set_concurrent(workers > 1);
                     let r = match source {
-                        Source::Files(src) => {
-                            pipeline::run_file_source(src, &mut ing, &counters, &stop)
-                        }
-                        Source::Live(src) => {
-                            pipeline::run_live_source(src, &mut ing, &counters, &stop)
-                        }
+                        Source::Files(src) => pipeline::run_source(src, &mut ing, &counters, &stop),
+                        Source::Live(src) => pipeline::run_source(src, &mut ing, &counters, &stop),
                     };
                     match &r {
                         Err(e) => {

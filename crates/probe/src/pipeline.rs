@@ -2,17 +2,18 @@
 //!
 //! [`Ingestor`] is the per-packet core — parse, extract the invariant bytes, keyed hash, one
 //! Bloom insert — with local counters and no IO; `probe bench` drives it from memory and
-//! [`run_files`] / [`run_live`] drive it from capture files or an AF_PACKET ring. Counters are
+//! [`run_source`] drives it from any [`FrameSource`]: capture files, an AF_PACKET ring or a
+//! fault injector around either ([`run_files`] / [`run_live`] open the first two). Counters are
 //! published to [`IngestCounters`] every [`PUBLISH_EVERY`] frames, not per packet.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ashiato_capture::CaptureError;
 use ashiato_capture::file::MultiFileSource;
 use ashiato_capture::live::{LiveConfig, LiveSource};
+use ashiato_capture::{CaptureError, FrameSource, Poll};
 use ashiato_digest::{DigestError, Key, V6_INVARIANT_LEN, invariant_bytes};
 use ashiato_tables::{DigestTables, Writer};
 use ashiato_wire::Frame;
@@ -174,7 +175,7 @@ pub fn run_files(
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
     match MultiFileSource::open(paths) {
-        Ok(src) => run_file_source(src, ing, counters, stop),
+        Ok(src) => run_source(src, ing, counters, stop),
         Err(e) => {
             counters.set_input_done();
             Err(e)
@@ -182,42 +183,7 @@ pub fn run_files(
     }
 }
 
-/// [`run_files`] on files already opened (so that a probe can refuse to start when its
-/// input cannot be read at all).
-pub fn run_file_source(
-    mut src: MultiFileSource,
-    ing: &mut Ingestor,
-    counters: &IngestCounters,
-    stop: &AtomicBool,
-) -> Result<(), CaptureError> {
-    let r = read_files(&mut src, ing, counters, stop);
-    ing.publish(counters);
-    counters.set_input_done();
-    r
-}
-
-fn read_files(
-    src: &mut MultiFileSource,
-    ing: &mut Ingestor,
-    counters: &IngestCounters,
-    stop: &AtomicBool,
-) -> Result<(), CaptureError> {
-    let mut next_publish = PUBLISH_EVERY;
-    while let Some((_, frame)) = src.next_frame()? {
-        ing.ingest(&frame);
-        if ing.frames >= next_publish {
-            next_publish += PUBLISH_EVERY;
-            ing.publish(counters);
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Captures from a live interface into the tables until `stop`; what was captured before an
-/// error is inserted and published before the error is returned.
+/// Captures from a live interface into the tables until `stop`.
 pub fn run_live(
     iface: &str,
     cfg: &LiveConfig,
@@ -225,34 +191,59 @@ pub fn run_live(
     counters: &IngestCounters,
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
-    run_live_source(LiveSource::open(iface, cfg)?, ing, counters, stop)
+    run_source(LiveSource::open(iface, cfg)?, ing, counters, stop)
 }
 
-/// [`run_live`] on a ring already opened.
-pub fn run_live_source(
-    mut src: LiveSource,
+/// How long a live ring may wait for frames before the loop checks `stop` and publishes.
+pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Digests every frame of `src` into the tables until its end or `stop` (a finite input is
+/// then marked done); the one loop for capture files, live rings and test sources.
+///
+/// Counters (and the kernel's, for a live ring) are published every [`PUBLISH_EVERY`] frames,
+/// whenever the source is idle and at least every [`POLL_TIMEOUT`]. On an error, what was read
+/// before it is inserted and published before the error is returned; a finite input is then
+/// marked done too (it will not be read further).
+pub fn run_source<S: FrameSource>(
+    mut src: S,
     ing: &mut Ingestor,
     counters: &IngestCounters,
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
-    let r = capture_live(&mut src, ing, counters, stop);
+    if !src.is_finite() {
+        tracing::info!("live capture started");
+    }
+    let r = ingest_source(&mut src, ing, counters, stop);
     ing.publish(counters);
+    if src.is_finite() {
+        counters.set_input_done();
+    }
     r
 }
 
-fn capture_live(
-    src: &mut LiveSource,
+/// The loop of [`run_source`].
+fn ingest_source<S: FrameSource>(
+    src: &mut S,
     ing: &mut Ingestor,
     counters: &IngestCounters,
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
-    tracing::info!(iface = src.iface(), "live capture started");
+    let mut next_publish = ing.frames + PUBLISH_EVERY;
+    let mut published = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        let polled = src.poll_frames(Duration::from_millis(100), |f| ing.ingest(&f));
-        ing.publish(counters);
-        polled?;
-        let k = src.kernel_stats()?;
-        counters.publish_kernel(ing.worker, k.packets, k.drops);
+        let polled = src.poll(POLL_TIMEOUT, |f| ing.ingest(&f))?;
+        if polled == Poll::End {
+            return Ok(());
+        }
+        if ing.frames >= next_publish || polled == Poll::Idle || published.elapsed() >= POLL_TIMEOUT
+        {
+            next_publish = ing.frames + PUBLISH_EVERY;
+            published = Instant::now();
+            ing.publish(counters);
+            if let Some(k) = src.stats()?.kernel {
+                counters.publish_kernel(ing.worker, k.packets, k.drops);
+            }
+        }
     }
     Ok(())
 }
@@ -357,6 +348,39 @@ mod tests {
         assert!(c.input_done);
         for d in &digests[..39] {
             assert_eq!(tables.query(d.as_u128(), 0, u64::MAX).len(), 1);
+        }
+    }
+
+    #[test]
+    fn one_loop_for_any_source_keeps_what_came_before_a_failure() {
+        use ashiato_capture::fault::{FaultConfig, FaultInjector};
+        use ashiato_capture::{MemorySource, OwnedFrame};
+        let t0 = 1_000_000_000_000_000_000u64;
+        let frames: Vec<OwnedFrame> = (0..5000u32)
+            .map(|i| OwnedFrame::new(t0 + u64::from(i), LinkType::Ethernet, syn(i + 1)))
+            .collect();
+        let digests: Vec<u128> = frames
+            .iter()
+            .map(|f| DEMO_KEY.digest_frame(f.link, &f.data).unwrap().as_u128())
+            .collect();
+        let src = FaultInjector::new(
+            MemorySource::new(frames).batch(300).idle_every(3),
+            FaultConfig {
+                fail_after: Some(4000),
+                ..FaultConfig::default()
+            },
+        );
+        let tables = small_tables();
+        let mut ing = Ingestor::new(DEMO_KEY, &tables);
+        let counters = IngestCounters::default();
+        let err = run_source(src, &mut ing, &counters, &AtomicBool::new(false)).unwrap_err();
+        assert!(err.to_string().contains("after 4000 frames"), "{err}");
+        let c = counters.snapshot();
+        assert_eq!(c.digested, 4000);
+        assert!(c.input_done);
+        for (i, d) in digests.iter().enumerate() {
+            let found = !tables.query(*d, 0, u64::MAX).is_empty();
+            assert!(found || i >= 4000, "frame {i} lost");
         }
     }
 }

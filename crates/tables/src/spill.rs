@@ -191,8 +191,8 @@ impl EpochStore for FileStore {
         write(&self.dir, header, bloom)
     }
 
-    /// Neighbours within [`COALESCE_GAP_WORDS`] are fetched in one positioned read of at most
-    /// [`READ_CHUNK`] bytes: a single digest costs one small read per word (one for a blocked
+    /// Neighbours within `COALESCE_GAP_WORDS` are fetched in one positioned read of at most
+    /// `READ_CHUNK` bytes: a single digest costs one small read per word (one for a blocked
     /// filter), a large batch reads the file nearly sequentially.
     fn read_words(&self, epoch: &StoredEpoch, wanted: &[usize]) -> Result<Vec<u64>, TableError> {
         let path = epoch.location();

@@ -1,4 +1,5 @@
-//! `ashiato darkflow inline`: the NFQUEUE gateway (design in `ashiato_darkflow::inline`).
+//! `ashiato darkflow inline`: the NFQUEUE gateway (the decision in `ashiato_darkflow::gateway`,
+//! the queue and sockets in `ashiato_darkflow_shells::inline`).
 //!
 //! With `--setup` it installs the mangle-table rules and the policy route to the honeypot at
 //! start and removes them at exit, so one command turns a Linux router into a DarkFlow
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ashiato_darkflow::Event;
-use ashiato_darkflow::inline::{CHAIN, CHAIN_OUT, InlineConfig, InlineStats, rules};
 use ashiato_darkflow::metrics::ShellStats;
+use ashiato_darkflow_shells::inline::{CHAIN, CHAIN_OUT, InlineConfig, InlineStats, rules};
 
 use super::live::{Shared, start_service};
 use super::{EventFilter, detector_config, write_event};
@@ -180,7 +181,7 @@ pub fn run(a: &InlineArgs) -> Result<()> {
                     let _ = write_event(&mut o, e, filter).and_then(|_| o.flush());
                 }
             };
-            let r = ashiato_darkflow::inline::run(&cfg, &stop, &stats, &on_event);
+            let r = ashiato_darkflow_shells::inline::run(&cfg, &stop, &stats, &on_event);
             stop.store(true, Ordering::Relaxed);
             r
         })

@@ -1,33 +1,27 @@
-//! `ashiato darkflow --iface IF`: passive detection on a mirror port.
-//!
-//! The detector runs on the capture thread, driven by frame timestamps and, between frames,
-//! by the clock minus [`CLOCK_LAG_NS`]: frames wait in the ring for up to its block timeout
-//! (10 ms), so deciding a deadline by the raw clock could miss an answer still in the ring.
-//! Metrics (optional) are served from a small Tokio runtime on another thread, which also
+//! `ashiato darkflow --iface IF`: passive detection on a mirror port. Glue only: the capture
+//! loop is `ashiato_darkflow_shells::live`; this module opens the ring from the flags, prints
+//! summaries and events, and serves the metrics. Metrics (optional) are served from a small Tokio runtime on another thread, which also
 //! turns Ctrl-C / SIGTERM into a stop flag.
 
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ashiato_capture::live::{LiveConfig, LiveSource};
 use ashiato_darkflow::metrics::{ShellStats, render};
 use ashiato_darkflow::report::Meta;
 use ashiato_darkflow::{Counters, Detector};
+use ashiato_darkflow_shells::live::{Live, now_ns};
 use ashiato_net::server::{ServerLimits, check_insecure_listen, serve};
 use ashiato_net::tls::server_config;
-use ashiato_wire::packet;
 use serde_json::json;
 
 use super::{Sinks, detector_config, print_summary};
 use crate::args::{DarkflowArgs, TlsArgs};
 use crate::probe_cmd::{shutdown_signal, tls_files};
-
-/// How far behind the clock the live detector decides deadlines.
-pub const CLOCK_LAG_NS: u64 = 250_000_000;
 
 /// What the metrics endpoint shows.
 #[derive(Default)]
@@ -36,14 +30,6 @@ pub struct Shared {
     pub counters: Counters,
     /// Shell figures.
     pub stats: ShellStats,
-}
-
-/// The wall clock in ns since the epoch.
-pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 /// Starts the signal watcher and, if asked, the metrics server. Returns the stop flag and the
@@ -104,7 +90,13 @@ pub fn start_service(
                                 let s = shared
                                     .lock()
                                     .map(|g| render("ashiato_darkflow", &g.counters, &g.stats));
-                                s.unwrap_or_default()
+                                (
+                                    [(
+                                        axum::http::header::CONTENT_TYPE,
+                                        ashiato_api::metrics::CONTENT_TYPE,
+                                    )],
+                                    s.unwrap_or_default(),
+                                )
                             }
                         }),
                     );
@@ -124,7 +116,7 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
     let cfg = detector_config(&a.detector)?;
     let every = a.summary_every.max(1_000_000);
     let duration = a.duration;
-    let mut src = LiveSource::open(
+    let src = LiveSource::open(
         iface,
         &LiveConfig {
             snaplen: a.snaplen,
@@ -147,36 +139,23 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
     let mut out = BufWriter::new(stdout.lock());
     let started = Instant::now();
     let mut next_summary = now_ns() + every;
-    let (mut frames, mut malformed) = (0u64, 0u64);
-    let mut kernel = (0u64, 0u64);
+    let mut live = Live::new(src, now_ns);
     let result: Result<()> = loop {
         if stop.load(Ordering::Relaxed)
             || duration.is_some_and(|d| started.elapsed().as_nanos() as u64 >= d)
         {
             break Ok(());
         }
-        let now = now_ns();
-        let wait = det
-            .next_deadline()
-            .map(|d| d.saturating_add(CLOCK_LAG_NS).saturating_sub(now))
-            .unwrap_or(u64::MAX)
-            .clamp(1_000_000, 100_000_000);
         let mut handle = |e: ashiato_darkflow::Event| sinks.take(&e, &mut out, true);
-        let polled = src.poll_frames(Duration::from_nanos(wait), |f| {
-            frames += 1;
-            match packet::parse(f.link, f.data) {
-                Ok(p) => det.packet(f.ts_nanos, &p, &mut handle),
-                Err(_) => malformed += 1,
-            }
-        });
-        if let Err(e) = polled {
+        if let Err(e) = live.step(&mut det, &mut handle) {
             break Err(e).context(format!("capture on {iface}"));
         }
-        det.advance(now_ns().saturating_sub(CLOCK_LAG_NS), &mut handle);
-        if let Ok(k) = src.kernel_stats() {
-            kernel.0 += k.packets;
-            kernel.1 += k.drops;
-        }
+        let st = live.stats();
+        let (frames, malformed, kernel) = (
+            st.frames,
+            st.malformed,
+            (st.kernel_packets, st.kernel_drops),
+        );
         if let Ok(mut g) = shared.lock() {
             g.counters = det.counters();
             g.stats = ShellStats {
@@ -207,7 +186,13 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
     };
     stop.store(true, Ordering::Relaxed);
     let _ = service.join();
-    det.finish(now_ns(), &mut |e| sinks.take(&e, &mut out, false));
+    live.finish(&mut det, &mut |e| sinks.take(&e, &mut out, false));
+    let st = live.stats();
+    let (frames, malformed, kernel) = (
+        st.frames,
+        st.malformed,
+        (st.kernel_packets, st.kernel_drops),
+    );
     let meta = Meta {
         title: format!("DarkFlow report, live on {iface}"),
         inputs: vec![format!("interface {iface}")],

@@ -57,9 +57,9 @@ pub struct Meta {
 /// Writes the report into `dir` (created if needed) and returns the paths written:
 /// `ports.csv`, `sources.csv`, `destinations.csv`, `intervals.csv`, `answer_delays.csv`,
 /// `unsolicited.csv`, `summary.json` and `index.html` (see [`render_html`]). The page links
-/// `darkflows.csv`, the per-flow rows streamed by [`crate::report_dir::ReportDir`]; when
-/// none is in `dir` one with the header only is written (and returned), so a report always
-/// has the same files.
+/// `darkflows.csv`, the per-flow rows streamed by `ReportDir` (in `ashiato-darkflow-shells`);
+/// when none is in `dir` one with the header only is written (and returned), so a report
+/// always has the same files.
 pub fn write_report(dir: &Path, report: &Report, meta: &Meta) -> io::Result<Vec<PathBuf>> {
     fs::create_dir_all(dir)?;
     let mut paths = Vec::new();
@@ -137,7 +137,5 @@ pub fn render_html(report: &Report, meta: &Meta) -> String {
     html::render_page(report, meta, &DATA_FILES)
 }
 
-#[cfg(test)]
-mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -130,10 +130,9 @@ proptest! {
     }
 }
 
-/// Runs a synthetic capture through parser, detector and summary; returns the report and
-/// the number of DarkFlow records closed, written to `dir` through a [`ReportDir`].
-fn synth_report(flows: u64, dir: &std::path::Path) -> (crate::Report, u64) {
-    use crate::report_dir::ReportDir;
+/// Runs a synthetic capture through parser, detector and summary; returns the report, whose
+/// files are written to `dir`.
+fn synth_report(flows: u64, dir: &std::path::Path) -> crate::Report {
     use crate::synth::{SynthConfig, generate};
     let cfg = SynthConfig {
         flows,
@@ -142,12 +141,8 @@ fn synth_report(flows: u64, dir: &std::path::Path) -> (crate::Report, u64) {
     };
     let mut det = Detector::new(Config::default());
     let mut sum = Summary::new(SummaryConfig::default());
-    let mut rd = ReportDir::create(dir).unwrap();
     let mut last = 0;
-    let mut out = |e: Event| {
-        sum.observe(&e);
-        rd.observe(&e);
-    };
+    let mut out = |e: Event| sum.observe(&e);
     generate::<()>(&cfg, |ts, frame| {
         let p = ashiato_wire::packet::parse(ashiato_wire::LinkType::Ethernet, frame).unwrap();
         last = ts;
@@ -157,9 +152,8 @@ fn synth_report(flows: u64, dir: &std::path::Path) -> (crate::Report, u64) {
     .unwrap();
     det.finish(last, &mut out);
     let report = sum.report(det.counters());
-    let rows = rd.rows();
-    rd.finish(&report, &meta()).unwrap();
-    (report, rows)
+    write_report(dir, &report, &meta()).unwrap();
+    report
 }
 
 /// Many sources: summary.json lists the top ones with their totals and stays small; the full
@@ -167,7 +161,7 @@ fn synth_report(flows: u64, dir: &std::path::Path) -> (crate::Report, u64) {
 #[test]
 fn summary_json_stays_small_for_many_sources() {
     let dir = tempfile::tempdir().unwrap();
-    let (r, _) = synth_report(20_000, dir.path());
+    let r = synth_report(20_000, dir.path());
     assert!(r.sources.len() > 5_000, "{} sources", r.sources.len());
     let json = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
     assert!(
@@ -183,22 +177,4 @@ fn summary_json_stays_small_for_many_sources() {
     assert!(v["source_syns_cdf"].as_array().unwrap().len() > 5);
     let csv = std::fs::read_to_string(dir.path().join("sources.csv")).unwrap();
     assert_eq!(csv.lines().count(), r.sources.len() + 1);
-}
-
-/// A report always has darkflows.csv: streamed through ReportDir it has one row per
-/// DarkFlow; written by write_report alone it has the header.
-#[test]
-fn report_always_has_darkflows_csv() {
-    let dir = tempfile::tempdir().unwrap();
-    let (r, rows) = synth_report(2_000, dir.path());
-    let csv = std::fs::read_to_string(dir.path().join("darkflows.csv")).unwrap();
-    assert_eq!(rows, r.counters.darkflows);
-    assert_eq!(csv.lines().count() as u64, r.counters.darkflows + 1);
-    let bare = tempfile::tempdir().unwrap();
-    let paths = write_report(bare.path(), &r, &meta()).unwrap();
-    assert!(paths.iter().any(|p| p.ends_with("darkflows.csv")));
-    let csv = std::fs::read_to_string(bare.path().join("darkflows.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1);
-    let html = std::fs::read_to_string(bare.path().join("index.html")).unwrap();
-    assert!(html.contains("darkflows.csv"));
 }

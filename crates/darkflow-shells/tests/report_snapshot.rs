@@ -1,4 +1,5 @@
-//! The data files of a fixed synthetic capture's report, pinned by length and hash.
+//! The data files of a fixed synthetic capture's report, pinned by length and hash: the
+//! report as the CLI writes it (streamed per-flow CSV, then the rest).
 //!
 //! CSV and JSON are read by other programs, so any change to their bytes must be a decision,
 //! not a side effect of work on the page. The page itself is not pinned: its markup may
@@ -7,11 +8,11 @@
 
 use std::fs;
 
-use super::{Meta, render_in_memory};
-use crate::detector::{Config, Detector, Event, NS};
-use crate::report_dir::ReportDir;
-use crate::summary::{Report, Summary, SummaryConfig};
-use crate::synth::{SynthConfig, generate};
+use ashiato_darkflow::detector::{Config, Detector, Event, NS};
+use ashiato_darkflow::report::{Meta, render_in_memory};
+use ashiato_darkflow::summary::{Report, Summary, SummaryConfig};
+use ashiato_darkflow::synth::{SynthConfig, generate};
+use ashiato_darkflow_shells::report_dir::ReportDir;
 
 /// (file, bytes, FNV-1a 64 of the bytes) of every data file.
 const PINNED: [(&str, usize, u64); 8] = [

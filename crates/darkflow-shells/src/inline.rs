@@ -1,5 +1,10 @@
 //! Inline gateway: DarkFlows handed to a honeypot, as the original DarkFlow system did.
 //!
+//! This is the shell: NFQUEUE, the raw sockets and the clock. Every decision — which packet
+//! passes, which SYN is re-sent, when a flow is cut off — is made by the pure
+//! [`Gateway`] of `ashiato-darkflow`, which is handed `now` with each packet; its policy is
+//! documented and unit-tested there.
+//!
 //! # How packets move
 //! On a Linux gateway, netfilter sends a few packets through NFQUEUE to this process (mangle
 //! chain [`CHAIN`], see [`rules`]):
@@ -25,23 +30,17 @@
 //! The SYN bytes kept for re-sending are capped at [`MAX_KEPT_SYN`] bytes each and by the
 //! detector's pending bound; the cut-off set by the DarkFlow table's bound.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ashiato_wire::LinkType;
-use ashiato_wire::packet::{self, L4};
-use nfq::{Queue, Verdict};
-
-use crate::detector::{Config, Detector, Event};
-use crate::flow::FlowId;
-
-/// Most bytes of a SYN kept for re-sending (IP header with options, TCP header with options).
-pub const MAX_KEPT_SYN: usize = 120;
+use ashiato_darkflow::detector::{Config, Event};
+pub use ashiato_darkflow::gateway::MAX_KEPT_SYN;
+use ashiato_darkflow::gateway::{Gateway, GatewayConfig, GatewayCounters, Verdict};
+use nfq::Queue;
 
 /// Inline settings.
 #[derive(Clone, Debug)]
@@ -92,74 +91,18 @@ pub struct InlineStats {
     pub unparsed: AtomicU64,
 }
 
-/// State shared by the queue thread and the timer thread.
-struct State {
-    det: Detector,
-    /// SYNs of pending flows, to re-send when they turn dark.
-    kept: HashMap<FlowId, Vec<u8>>,
-    /// Flows handed over, and whether they were cut off since.
-    handed: HashMap<FlowId, bool>,
-}
-
-impl State {
-    /// The verdict (and new mark, if any) for one queued packet; feeds the detector and keeps
-    /// the SYN copies and the hand-over state up to date.
-    #[allow(clippy::too_many_arguments, reason = "one packet's facts, all used")]
-    fn decide(
-        &mut self,
-        cfg: &InlineConfig,
-        p: &packet::Packet<'_>,
-        ip: &[u8],
-        flow: FlowId,
-        from_honeypot: bool,
-        stats: &InlineStats,
-        on_event: &(dyn Fn(&Event) + Sync),
-    ) -> (Verdict, Option<u32>) {
-        let (mut queued, mut answered, mut late) = (false, false, false);
-        // The honeypot's packets are its own business, not answers of the server.
-        if !from_honeypot {
-            self.det.packet(now_ns(), p, &mut |e| {
-                on_event(&e);
-                match e {
-                    Event::Queued { .. } => queued = true,
-                    Event::Answered { .. } => answered = true,
-                    Event::LateAnswer { .. } => late = true,
-                    _ => {}
-                }
-            });
-        }
-        if queued
-            && self.kept.len() < cfg.detector.max_pending.saturating_mul(2)
-            && let Some(copy) = resendable(p, ip)
-        {
-            self.kept.insert(flow, copy);
-        }
-        if answered {
-            self.kept.remove(&flow);
-            self.kept.remove(&flow.reversed());
-        }
-        // Only packets of flows handed to the honeypot can need more than an accept.
-        let (key, from_client) = if self.handed.contains_key(&flow) {
-            (flow, true)
-        } else if self.handed.contains_key(&flow.reversed()) {
-            (flow.reversed(), false)
-        } else {
-            return (Verdict::Accept, None);
-        };
-        let Some(cut) = self.handed.get_mut(&key) else {
-            return (Verdict::Accept, None);
-        };
-        if late && !*cut {
-            *cut = true;
-            stats.cut_off.fetch_add(1, Ordering::Relaxed);
-        }
-        match (*cut, from_client, from_honeypot) {
-            (true, true, _) => (Verdict::Accept, Some(cfg.mark + 1)),
-            (true, false, true) => {
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
-                (Verdict::Drop, None)
-            }
-            _ => (Verdict::Accept, None),
+impl InlineStats {
+    /// Copies the gateway's figures.
+    fn publish(&self, c: &GatewayCounters) {
+        for (to, v) in [
+            (&self.verdicts, c.verdicts),
+            (&self.handed_over, c.handed_over),
+            (&self.cut_off, c.cut_off),
+            (&self.dropped, c.dropped),
+            (&self.resend_failed, c.resend_failed),
+            (&self.unparsed, c.unparsed),
+        ] {
+            to.store(v, Ordering::Relaxed);
         }
     }
 }
@@ -358,35 +301,13 @@ impl Resender {
     }
 }
 
-/// A copy of a queued SYN fit to be sent again: its TCP checksum recomputed (a SYN from a
-/// local or offloading interface may carry only a partial one).
-fn resendable(p: &packet::Packet<'_>, ip: &[u8]) -> Option<Vec<u8>> {
-    if ip.len() > MAX_KEPT_SYN {
-        return None;
+/// Sends the SYNs the gateway wants re-sent; a failed send is reported back to it.
+fn send_resends(gw: &mut Gateway, resend: &Resender) {
+    while let Some(r) = gw.poll_resend() {
+        if resend.send(&r.ip, r.flow.dst).is_err() {
+            gw.resend_failed(r.flow);
+        }
     }
-    let (src, dst, off): (IpAddr, IpAddr, usize) = match p.ip {
-        packet::Ip::V4(h) => (h.src.into(), h.dst.into(), h.header.len()),
-        packet::Ip::V6(h) => (h.src.into(), h.dst.into(), 40 + h.upper_offset),
-    };
-    let mut v = ip.to_vec();
-    let sum = ashiato_wire::build::l4_checksum(src, dst, 6, v.get(off..)?, 16);
-    v.get_mut(off + 16..off + 18)?
-        .copy_from_slice(&sum.to_be_bytes());
-    Some(v)
-}
-
-fn flow_of(p: &packet::Packet<'_>) -> Option<FlowId> {
-    let L4::Tcp(t) = p.l4 else { return None };
-    let (src, dst): (IpAddr, IpAddr) = match p.ip {
-        packet::Ip::V4(ip) => (ip.src.into(), ip.dst.into()),
-        packet::Ip::V6(ip) => (ip.src.into(), ip.dst.into()),
-    };
-    Some(FlowId {
-        src,
-        sport: t.src_port,
-        dst,
-        dport: t.dst_port,
-    })
 }
 
 /// Runs the gateway. `on_event` sees every detector event (from the queue thread and the
@@ -410,47 +331,27 @@ pub fn run(
     q.set_copy_range(cfg.queue, MAX_KEPT_SYN as u16)
         .map_err(qerr)?;
     let resend = Resender::new(cfg.mark).map_err(InlineError::Raw)?;
-    let state = Arc::new(Mutex::new(State {
-        det: Detector::new(cfg.detector),
-        kept: HashMap::new(),
-        handed: HashMap::new(),
+    let gateway = Mutex::new(Gateway::new(GatewayConfig {
+        mark: cfg.mark,
+        detector: cfg.detector,
     }));
     std::thread::scope(|s| {
         // Timer: decide deadlines by the clock and hand DarkFlows over.
         s.spawn(|| {
+            let mut on_event = |e: &Event| on_event(e);
             while !stop.load(Ordering::Relaxed) {
                 let wait = {
-                    let Ok(mut st) = state.lock() else { return };
-                    let st = &mut *st;
-                    let mut dark = Vec::new();
-                    st.det.advance(now_ns(), &mut |e| {
-                        on_event(&e);
-                        match e {
-                            Event::Dark { record, .. } => dark.push(record.flow),
-                            Event::Closed { record, .. } => {
-                                st.handed.remove(&record.flow);
-                            }
-                            _ => {}
-                        }
-                    });
-                    for f in dark {
-                        match st.kept.remove(&f) {
-                            Some(bytes) if resend.send(&bytes, f.dst).is_ok() => {
-                                st.handed.insert(f, false);
-                                stats.handed_over.fetch_add(1, Ordering::Relaxed);
-                            }
-                            _ => {
-                                stats.resend_failed.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                    st.det
-                        .next_deadline()
+                    let Ok(mut gw) = gateway.lock() else { return };
+                    gw.advance(now_ns(), &mut on_event);
+                    send_resends(&mut gw, &resend);
+                    stats.publish(&gw.counters());
+                    gw.next_deadline()
                         .map_or(50_000_000, |d| d.saturating_sub(now_ns()))
                 };
                 std::thread::sleep(Duration::from_nanos(wait.clamp(200_000, 50_000_000)));
             }
         });
+        let mut on_event = |e: &Event| on_event(e);
         let r = loop {
             if stop.load(Ordering::Relaxed) {
                 break Ok(());
@@ -461,26 +362,24 @@ pub fn run(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => break Err(InlineError::Recv(e)),
             };
-            let indev = msg.get_indev();
-            let payload = msg.get_payload();
-            let parsed = packet::parse(LinkType::Raw, payload).ok();
-            let flow = parsed.as_ref().and_then(flow_of);
-            let (Some(p), Some(flow)) = (parsed, flow) else {
-                stats.unparsed.fetch_add(1, Ordering::Relaxed);
-                msg.set_verdict(Verdict::Accept);
-                let _ = q.verdict(msg);
-                continue;
+            let from_honeypot = msg.get_indev() == cfg.honeypot_ifindex;
+            let verdict = match gateway.lock() {
+                Ok(mut gw) => {
+                    let v = gw.decide(now_ns(), msg.get_payload(), from_honeypot, &mut on_event);
+                    send_resends(&mut gw, &resend);
+                    stats.publish(&gw.counters());
+                    v
+                }
+                Err(_) => Verdict::Accept,
             };
-            let from_honeypot = indev == cfg.honeypot_ifindex;
-            let (verdict, new_mark) = match state.lock() {
-                Ok(mut st) => st.decide(cfg, &p, payload, flow, from_honeypot, stats, on_event),
-                Err(_) => (Verdict::Accept, None),
-            };
-            if let Some(m) = new_mark {
-                msg.set_nfmark(m);
+            match verdict {
+                Verdict::Accept => msg.set_verdict(nfq::Verdict::Accept),
+                Verdict::AcceptMarked(m) => {
+                    msg.set_nfmark(m);
+                    msg.set_verdict(nfq::Verdict::Accept);
+                }
+                Verdict::Drop => msg.set_verdict(nfq::Verdict::Drop),
             }
-            msg.set_verdict(verdict);
-            stats.verdicts.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = q.verdict(msg) {
                 break Err(InlineError::Recv(e));
             }
