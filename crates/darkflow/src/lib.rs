@@ -12,8 +12,8 @@
 //! * [`gateway`] — the inline gateway's decision: queued packets and `now` in, verdicts and
 //!   SYNs to re-send to the honeypot out.
 //! * [`metrics`] — the Prometheus text of the counters.
-//! * [`synth`] — synthetic traffic with a known answer, for tests and benchmarks (seeded by
-//!   the small generator in [`rng`]).
+//! * [`synth`] — synthetic traffic with a known answer, for tests and benchmarks (from
+//!   the seeded generator of `ashiato-rng`).
 //!
 //! This crate reads no clock and opens no socket or capture: time is always an argument.
 //! The shells that do — capture-file replay, the live AF_PACKET detector, the NFQUEUE gateway
@@ -24,7 +24,6 @@ pub mod flow;
 pub mod gateway;
 pub mod metrics;
 pub mod report;
-pub mod rng;
 pub mod summary;
 pub mod synth;
 pub mod table;

@@ -18,7 +18,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::rng::Xoshiro256pp;
+use ashiato_rng::Xoshiro256pp;
 use ashiato_wire::build;
 use ashiato_wire::packet::TcpFlags;
 

@@ -32,7 +32,7 @@ pub mod error;
 pub mod events;
 pub mod experiment;
 pub mod params;
-pub mod rng;
+pub use ashiato_rng as rng;
 pub mod spill;
 pub mod store;
 mod tables;

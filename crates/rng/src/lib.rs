@@ -1,4 +1,6 @@
-//! Tiny seeded PRNGs for experiments and tests.
+//! Tiny seeded PRNGs for experiments, tests and synthetic traffic: the same seed gives the
+//! same numbers on every platform and release (synthetic captures and FPR experiments are
+//! reproducible).
 //!
 //! Digests are keyed PRF outputs, so uniformly random 128-bit values are a faithful stand-in
 //! when measuring false-positive rates. The workspace has no `rand`: these two generators are
