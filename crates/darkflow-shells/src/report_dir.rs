@@ -68,7 +68,7 @@ impl ReportDir {
 #[cfg(test)]
 mod tests {
     use ashiato_darkflow::report::{Meta, write_report};
-    use ashiato_darkflow::synth::{SynthConfig, generate};
+    use ashiato_darkflow::synth::{SynthConfig, replay};
     use ashiato_darkflow::{Config, Detector, Event, Summary, SummaryConfig};
 
     use super::ReportDir;
@@ -92,19 +92,10 @@ mod tests {
         let mut det = Detector::new(Config::default());
         let mut sum = Summary::new(SummaryConfig::default());
         let mut rd = ReportDir::create(dir.path()).unwrap();
-        let mut last = 0;
-        let mut out = |e: Event| {
+        replay(&cfg, &mut det, &mut |e: Event| {
             sum.observe(&e);
             rd.observe(&e);
-        };
-        generate::<()>(&cfg, |ts, frame| {
-            let p = ashiato_wire::packet::parse(ashiato_wire::LinkType::Ethernet, frame).unwrap();
-            last = ts;
-            det.packet(ts, &p, &mut out);
-            Ok(())
-        })
-        .unwrap();
-        det.finish(last, &mut out);
+        });
         let r = sum.report(det.counters());
         let rows = rd.rows();
         let paths = rd.finish(&r, &meta).unwrap();

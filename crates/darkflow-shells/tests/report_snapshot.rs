@@ -11,7 +11,7 @@ use std::fs;
 use ashiato_darkflow::detector::{Config, Detector, Event, NS};
 use ashiato_darkflow::report::{Meta, render_in_memory};
 use ashiato_darkflow::summary::{Report, Summary, SummaryConfig};
-use ashiato_darkflow::synth::{SynthConfig, generate};
+use ashiato_darkflow::synth::{SynthConfig, replay};
 use ashiato_darkflow_shells::report_dir::ReportDir;
 
 /// (file, bytes, FNV-1a 64 of the bytes) of every data file.
@@ -55,19 +55,10 @@ fn synth_report(dir: &std::path::Path) -> Report {
     let mut det = Detector::new(Config::default());
     let mut sum = Summary::new(SummaryConfig::default());
     let mut rd = ReportDir::create(dir).unwrap();
-    let mut last = 0;
-    let mut out = |e: Event| {
+    replay(&cfg, &mut det, &mut |e: Event| {
         sum.observe(&e);
         rd.observe(&e);
-    };
-    generate::<()>(&cfg, |ts, frame| {
-        let p = ashiato_wire::packet::parse(ashiato_wire::LinkType::Ethernet, frame).unwrap();
-        last = ts;
-        det.packet(ts, &p, &mut out);
-        Ok(())
-    })
-    .unwrap();
-    det.finish(last, &mut out);
+    });
     let report = sum.report(det.counters());
     rd.finish(&report, &meta()).unwrap();
     report

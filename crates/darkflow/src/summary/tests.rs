@@ -133,7 +133,7 @@ proptest! {
 /// Runs a synthetic capture through parser, detector and summary; returns the report, whose
 /// files are written to `dir`.
 fn synth_report(flows: u64, dir: &std::path::Path) -> crate::Report {
-    use crate::synth::{SynthConfig, generate};
+    use crate::synth::{SynthConfig, replay};
     let cfg = SynthConfig {
         flows,
         seed: 7,
@@ -141,16 +141,7 @@ fn synth_report(flows: u64, dir: &std::path::Path) -> crate::Report {
     };
     let mut det = Detector::new(Config::default());
     let mut sum = Summary::new(SummaryConfig::default());
-    let mut last = 0;
-    let mut out = |e: Event| sum.observe(&e);
-    generate::<()>(&cfg, |ts, frame| {
-        let p = ashiato_wire::packet::parse(ashiato_wire::LinkType::Ethernet, frame).unwrap();
-        last = ts;
-        det.packet(ts, &p, &mut out);
-        Ok(())
-    })
-    .unwrap();
-    det.finish(last, &mut out);
+    replay(&cfg, &mut det, &mut |e: Event| sum.observe(&e));
     let report = sum.report(det.counters());
     write_report(dir, &report, &meta()).unwrap();
     report
