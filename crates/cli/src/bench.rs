@@ -6,7 +6,9 @@
 //! 2. The parts alone (parse, digest, insert) to show where the time goes.
 //! 3. A capture file in the page cache → tables, one core; optionally side by side with
 //!    `tcpdump -r FILE -w /dev/null` (libpcap reading the same file) in the same run.
-//! 4. Live capture through a veth pair between two network namespaces (see [`crate::bench`]
+//! 4. Queries: digest-epoch tests per second against epochs in memory and against the same
+//!    epochs in spill files, batches of 1, 64 and 4096 digests.
+//! 5. Live capture through a veth pair between two network namespaces (see [`crate::bench`]
 //!    `--live-rates`): offered rate vs frames recorded, kernel drops and loss.
 
 use std::hint::black_box;
@@ -318,6 +320,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let frames = synthetic_frames(a.packets.max(1024), 42);
     let mut lines = memory_lines(a, &frames)?;
     lines.extend(file_lines(a, &frames)?);
+    lines.extend(query::lines()?);
     let live = if a.live_rates.is_empty() {
         Vec::new()
     } else {
@@ -352,3 +355,4 @@ pub fn run(a: &BenchArgs) -> Result<()> {
 }
 
 pub mod live;
+mod query;

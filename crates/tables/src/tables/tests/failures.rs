@@ -258,31 +258,3 @@ fn coverage_records_the_run_and_budget_deletions() {
         .collect();
     assert_eq!(reasons, vec![(3, 7, GapReason::Expired)]);
 }
-
-/// Rough cost of testing digests against spilled epochs (run with `--ignored --nocapture`,
-/// preferably in release): 20 epochs of 1.85 MiB filters, one digest and a 4096 batch.
-#[test]
-#[ignore = "a measurement, not a check"]
-fn measure_disk_query_cost() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(FilterKind::Blocked, 1, Some((dir.path(), u64::MAX)));
-    cfg.params = crate::theory::plan(FilterKind::Blocked, 1_000_000, 1e-6);
-    let t = DigestTables::new(cfg).unwrap();
-    let mut w = t.writer();
-    let epochs = 20u64;
-    for e in 0..=epochs {
-        for i in 0..10_000 {
-            w.insert(e * E, d(e * 1_000_000 + i));
-        }
-        t.maintain().unwrap();
-    }
-    for batch in [1usize, 64, 4096] {
-        let hs: Vec<u128> = (0..batch as u64).map(|i| d(5_000_000_000 + i)).collect();
-        let start = std::time::Instant::now();
-        let s = t.search(&hs, 0, (epochs - 1) * E);
-        let took = start.elapsed();
-        assert_eq!(s.searched.len() as u64, epochs);
-        let per = took.as_secs_f64() * 1e6 / (batch as f64 * epochs as f64);
-        println!("batch {batch}: {took:?} for {epochs} epochs, {per:.2} µs per digest-epoch");
-    }
-}
