@@ -218,6 +218,18 @@ impl MultiFileSource {
     /// The next frame of all files in timestamp order, with the index of its file in the
     /// `paths` given to [`Self::open`]; `None` when every file is finished.
     pub fn next_frame(&mut self) -> Result<Option<(usize, Frame<'_>)>, CaptureError> {
+        // One file, the common case: nothing to merge.
+        if self.sources.len() == 1 {
+            if self.returned.take().is_some() {
+                self.heads[0] = self.sources[0].advance()?;
+            }
+            let Some(pos) = self.heads[0] else {
+                return Ok(None);
+            };
+            self.returned = Some(0);
+            self.delivered += 1;
+            return Ok(Some((0, self.sources[0].frame_at(pos))));
+        }
         if let Some(i) = self.returned.take() {
             self.heads[i] = self.sources[i].advance()?;
         }
