@@ -101,6 +101,20 @@ impl FileSource {
     /// Decodes the next frame and returns where it sits in the buffer.
     #[inline]
     fn advance(&mut self) -> Result<Option<Pos>, CaptureError> {
+        // Classic pcap records that are whole in the buffer need none of `step`'s cases.
+        let window = &self.buf[self.start..self.end];
+        if let Some((f, used)) = self.decoder.pcap_frame(window) {
+            let rel = f.data.as_ptr() as usize - window.as_ptr() as usize;
+            let pos = Pos {
+                ts_nanos: f.ts_nanos,
+                link: f.link,
+                orig_len: f.orig_len,
+                start: self.start + rel,
+                end: self.start + rel + f.data.len(),
+            };
+            self.start += used;
+            return Ok(Some(pos));
+        }
         loop {
             let window = &self.buf[self.start..self.end];
             let (step, used) =
