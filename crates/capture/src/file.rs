@@ -101,6 +101,9 @@ impl FileSource {
     /// Decodes the next frame and returns where it sits in the buffer.
     #[inline]
     fn advance(&mut self) -> Result<Option<Pos>, CaptureError> {
+        if let Some(pos) = self.advance_pcap() {
+            return Ok(Some(pos));
+        }
         loop {
             let window = &self.buf[self.start..self.end];
             let (step, used) =
@@ -130,6 +133,24 @@ impl FileSource {
                 Step::NeedMore => self.fill()?,
             }
         }
+    }
+
+    /// [`Self::advance`] for a classic pcap record that is whole in the buffer, which needs
+    /// none of `step`'s cases and cannot fail; `None` for everything else.
+    #[inline]
+    fn advance_pcap(&mut self) -> Option<Pos> {
+        let window = &self.buf[self.start..self.end];
+        let (f, used) = self.decoder.pcap_frame(window)?;
+        let rel = f.data.as_ptr() as usize - window.as_ptr() as usize;
+        let pos = Pos {
+            ts_nanos: f.ts_nanos,
+            link: f.link,
+            orig_len: f.orig_len,
+            start: self.start + rel,
+            end: self.start + rel + f.data.len(),
+        };
+        self.start += used;
+        Some(pos)
     }
 
     /// The frame at `pos` (from the latest [`Self::advance`]).
@@ -217,7 +238,24 @@ impl MultiFileSource {
 
     /// The next frame of all files in timestamp order, with the index of its file in the
     /// `paths` given to [`Self::open`]; `None` when every file is finished.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<(usize, Frame<'_>)>, CaptureError> {
+        // One file, the common case: nothing to merge.
+        if self.sources.len() == 1 {
+            if self.returned.take().is_some() {
+                let src = &mut self.sources[0];
+                self.heads[0] = match src.advance_pcap() {
+                    Some(pos) => Some(pos),
+                    None => src.advance()?,
+                };
+            }
+            let Some(pos) = self.heads[0] else {
+                return Ok(None);
+            };
+            self.returned = Some(0);
+            self.delivered += 1;
+            return Ok(Some((0, self.sources[0].frame_at(pos))));
+        }
         if let Some(i) = self.returned.take() {
             self.heads[i] = self.sources[i].advance()?;
         }

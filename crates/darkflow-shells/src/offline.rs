@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use ashiato_capture::file::MultiFileSource;
 use ashiato_capture::{CaptureError, FrameSource, Poll};
-use ashiato_darkflow::detector::{Detector, Event};
-use ashiato_wire::packet::{self, ParseStats};
+use ashiato_darkflow::detector::{Detector, Event, Segment};
+use ashiato_darkflow::flow::Tuple;
+use ashiato_wire::packet::{self, Fast, ParseStats, TcpHead};
 use serde::Serialize;
 
 /// What reading the files found.
@@ -73,12 +74,19 @@ pub fn run_source<S: FrameSource>(
         let polled = src.poll(Duration::ZERO, |frame| {
             st.frames += 1;
             st.last_ts = st.last_ts.max(frame.ts_nanos);
-            match packet::parse(frame.link, frame.data) {
-                Ok(p) => det.packet(frame.ts_nanos, &p, out),
-                Err(e) => {
-                    st.malformed += 1;
-                    st.parse.record(&e);
-                }
+            // Most frames are plain TCP over untagged Ethernet: decode just what the detector
+            // needs, and leave everything unusual (and every error) to the full parser.
+            match packet::tcp_fast(frame.link, frame.data) {
+                Fast::V4(h) => det.segment_v4(segment(frame.ts_nanos, h), out),
+                Fast::V6(h) => det.segment_v6(segment(frame.ts_nanos, h), out),
+                Fast::NotTcp => {}
+                Fast::Slow => match packet::parse(frame.link, frame.data) {
+                    Ok(p) => det.packet(frame.ts_nanos, &p, out),
+                    Err(e) => {
+                        st.malformed += 1;
+                        st.parse.record(&e);
+                    }
+                },
             }
         });
         match polled {
@@ -100,6 +108,21 @@ pub fn run_source<S: FrameSource>(
     progress(bytes, total);
     det.finish(st.last_ts, out);
     (st, result)
+}
+
+/// The detector's form of a segment from the fast path.
+#[inline]
+fn segment<A>(ts: u64, h: TcpHead<A>) -> Segment<A> {
+    Segment {
+        ts,
+        tuple: Tuple {
+            src: h.src,
+            dst: h.dst,
+            sport: h.src_port,
+            dport: h.dst_port,
+        },
+        flags: h.flags,
+    }
 }
 
 #[cfg(test)]

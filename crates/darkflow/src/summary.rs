@@ -15,8 +15,10 @@
 //! years apart, or a corrupt one near `u64::MAX`, cost a bounded number of intervals and
 //! nothing is lost but resolution. The report says which width it ended with.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
 
 use serde::Serialize;
 
@@ -104,6 +106,14 @@ pub const DELAY_EDGES_NS: [u64; 6] = [
     3_000_000_000,
 ];
 
+/// The per-key tables: hashbrown with foldhash rather than std's SipHash maps, which were a
+/// sixth of the offline run's instructions on the mixed capture (docs/benchmarks.md section
+/// 6). The keys are addresses
+/// that senders choose (spoofed sources), so the hash stays keyed with a per-process seed;
+/// no output depends on the maps' order (the report sorts on a total order).
+type HashMap<K, V> = hashbrown::HashMap<K, V, RandomState>;
+type HashSet<K> = hashbrown::HashSet<K, RandomState>;
+
 /// Aggregates detector events.
 #[derive(Debug)]
 pub struct Summary {
@@ -160,14 +170,14 @@ impl Summary {
                 ..cfg
             },
             ports: BTreeMap::new(),
-            port_sources: HashSet::new(),
-            sources: HashMap::new(),
-            destinations: HashMap::new(),
+            port_sources: HashSet::default(),
+            sources: HashMap::default(),
+            destinations: HashMap::default(),
             intervals: BTreeMap::new(),
             delays: [0; DELAY_EDGES_NS.len() + 1],
             dropped_keys: 0,
             span: None,
-            unsolicited: HashMap::new(),
+            unsolicited: HashMap::default(),
         }
     }
 
@@ -301,10 +311,10 @@ impl Summary {
     /// The numbers so far.
     pub fn report(&self, counters: Counters) -> Report {
         let mut ports: Vec<PortStat> = self.ports.values().copied().collect();
-        ports.sort_by(|a, b| b.darkflows.cmp(&a.darkflows).then(a.port.cmp(&b.port)));
+        ports.sort_unstable_by(|a, b| b.darkflows.cmp(&a.darkflows).then(a.port.cmp(&b.port)));
         let sorted = |m: &HashMap<IpAddr, AddrStat>| {
             let mut v: Vec<AddrStat> = m.values().copied().collect();
-            v.sort_by(|a, b| b.syns.cmp(&a.syns).then(a.addr.cmp(&b.addr)));
+            v.sort_unstable_by_key(by_syns);
             v
         };
         let mut intervals = Vec::new();
@@ -339,7 +349,7 @@ impl Summary {
                 syns: *n,
             })
             .collect();
-        unsolicited.sort_by(|a, b| b.syns.cmp(&a.syns).then(a.addr.cmp(&b.addr)));
+        unsolicited.sort_unstable_by_key(by_syns);
         Report {
             counters,
             span: self.span,
@@ -353,6 +363,18 @@ impl Summary {
             interval_ns: self.cfg.interval_ns,
         }
     }
+}
+
+/// The report's order of addresses: most SYNs first, then by address as `Option<IpAddr>`
+/// orders them (none, then IPv4, then IPv6, each by its octets), as integers that compare in
+/// a few instructions (comparing `IpAddr`s was most of the final sort's cost).
+fn by_syns(s: &AddrStat) -> (std::cmp::Reverse<u64>, u8, u128) {
+    let (family, bits) = match s.addr {
+        None => (0, 0),
+        Some(IpAddr::V4(a)) => (1, u128::from(a.to_bits())),
+        Some(IpAddr::V6(a)) => (2, a.to_bits()),
+    };
+    (std::cmp::Reverse(s.syns), family, bits)
 }
 
 /// Fraction of items with a value at or below each of `edges`, for CDF plots.

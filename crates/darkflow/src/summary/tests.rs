@@ -169,3 +169,37 @@ fn summary_json_stays_small_for_many_sources() {
     let csv = std::fs::read_to_string(dir.path().join("sources.csv")).unwrap();
     assert_eq!(csv.lines().count(), r.sources.len() + 1);
 }
+
+fn addr_stat() -> impl Strategy<Value = super::AddrStat> {
+    (
+        0u8..3,
+        any::<u128>(),
+        0u64..4,
+        prop::sample::select(vec![0u128, 1, u128::MAX]),
+    )
+        .prop_map(|(family, bits, syns, low)| {
+            let bits = if bits % 2 == 0 { low } else { bits };
+            let addr = match family {
+                0 => None,
+                1 => Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from_bits(
+                    bits as u32,
+                ))),
+                _ => Some(std::net::IpAddr::V6(std::net::Ipv6Addr::from_bits(bits))),
+            };
+            super::AddrStat {
+                addr,
+                darkflows: 0,
+                syns,
+            }
+        })
+}
+
+proptest! {
+    /// The report's integer sort key orders addresses exactly as comparing
+    /// (SYNs descending, `Option<IpAddr>`) does.
+    #[test]
+    fn address_sort_key_is_the_plain_order(a in addr_stat(), b in addr_stat()) {
+        let plain = b.syns.cmp(&a.syns).then(a.addr.cmp(&b.addr));
+        prop_assert_eq!(super::by_syns(&a).cmp(&super::by_syns(&b)), plain);
+    }
+}

@@ -283,6 +283,30 @@ impl Decoder {
         }
     }
 
+    /// The next classic pcap record of `buf` (which starts at [`Decoder::offset`]) and the
+    /// bytes it used, when that is all [`Decoder::step`] would do: the file is classic pcap,
+    /// the record is complete in `buf` and its captured length is plausible. Otherwise `None`,
+    /// and nothing changes: call [`Decoder::step`], which also reports what is wrong.
+    ///
+    /// The IO shell's hot path: it skips `step`'s dispatch and result wrapping per record.
+    #[inline]
+    pub fn pcap_frame<'a>(&mut self, buf: &'a [u8]) -> Option<(Frame<'a>, usize)> {
+        let State::Pcap {
+            nanos,
+            big_endian,
+            link,
+        } = self.state
+        else {
+            return None;
+        };
+        let Ok(Unit::Frame(frame, used)) = pcap_record(buf, nanos, big_endian, link) else {
+            return None;
+        };
+        self.offset += used as u64;
+        self.frames += 1;
+        Some((frame, used))
+    }
+
     /// Reads the magic number and the file (or first section) header.
     fn start<'a>(&mut self, buf: &'a [u8]) -> Result<Unit<'a>, FormatErrorKind> {
         let Some(magic) = be32(buf, 0) else {

@@ -466,3 +466,36 @@ proptest! {
         proptest::prop_assert_eq!(got, want);
     }
 }
+
+#[test]
+fn pcap_frame_is_step_on_whole_records_and_nothing_else() {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
+    for i in 0..3u64 {
+        w.write(i * 1_000, &vec![i as u8; 10 + i as usize]).unwrap();
+    }
+    let file = w.into_inner();
+    // Before the header is read, only `step` decodes.
+    let mut d = Decoder::new();
+    assert!(d.pcap_frame(&file).is_none());
+    let (_, used) = d.step(&file, true).unwrap();
+    // Every prefix of the records: a frame exactly when `step` gives one, with the same bytes.
+    let body = &file[used..];
+    for cut in 0..=body.len() {
+        let mut fast = Decoder::new();
+        fast.step(&file, true).unwrap();
+        let mut slow = Decoder::new();
+        slow.step(&file, true).unwrap();
+        let got = fast
+            .pcap_frame(&body[..cut])
+            .map(|(f, n)| (f.ts_nanos, f.data, n));
+        let want = match slow.step(&body[..cut], false).unwrap() {
+            (Step::Frame(f), n) => Some((f.ts_nanos, f.data, n)),
+            _ => None,
+        };
+        assert_eq!(got, want, "cut {cut}");
+        assert_eq!(
+            (fast.offset(), fast.frames()),
+            (slow.offset(), slow.frames())
+        );
+    }
+}

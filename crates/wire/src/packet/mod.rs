@@ -11,12 +11,14 @@
 //! the upper-layer header.
 
 mod error;
+mod fast;
 mod ip;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::{Layer, ParseError, ParseErrorKind, ParseStats};
+pub use fast::{Fast, TcpHead, tcp_fast};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
