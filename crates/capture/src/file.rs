@@ -29,6 +29,23 @@ struct Pos {
     end: usize,
 }
 
+impl Pos {
+    /// The position of `f`, whose bytes lie inside `window`, a view of the buffer starting at
+    /// `window_start`: found by address, so that the borrow of the buffer can end here (the
+    /// caller re-borrows the bytes).
+    #[inline]
+    fn of(f: &Frame<'_>, window: &[u8], window_start: usize) -> Pos {
+        let rel = f.data.as_ptr() as usize - window.as_ptr() as usize;
+        Pos {
+            ts_nanos: f.ts_nanos,
+            link: f.link,
+            orig_len: f.orig_len,
+            start: window_start + rel,
+            end: window_start + rel + f.data.len(),
+        }
+    }
+}
+
 /// One capture file, decoded frame by frame.
 #[derive(Debug)]
 pub struct FileSource {
@@ -115,16 +132,7 @@ impl FileSource {
                     })?;
             match step {
                 Step::Frame(f) => {
-                    // The frame's bytes lie inside `window`: find them by address so that the
-                    // borrow of the buffer can end here (the caller re-borrows them).
-                    let rel = f.data.as_ptr() as usize - window.as_ptr() as usize;
-                    let pos = Pos {
-                        ts_nanos: f.ts_nanos,
-                        link: f.link,
-                        orig_len: f.orig_len,
-                        start: self.start + rel,
-                        end: self.start + rel + f.data.len(),
-                    };
+                    let pos = Pos::of(&f, window, self.start);
                     self.start += used;
                     return Ok(Some(pos));
                 }
@@ -141,14 +149,7 @@ impl FileSource {
     fn advance_pcap(&mut self) -> Option<Pos> {
         let window = &self.buf[self.start..self.end];
         let (f, used) = self.decoder.pcap_frame(window)?;
-        let rel = f.data.as_ptr() as usize - window.as_ptr() as usize;
-        let pos = Pos {
-            ts_nanos: f.ts_nanos,
-            link: f.link,
-            orig_len: f.orig_len,
-            start: self.start + rel,
-            end: self.start + rel + f.data.len(),
-        };
+        let pos = Pos::of(&f, window, self.start);
         self.start += used;
         Some(pos)
     }
