@@ -18,17 +18,15 @@ pub mod client;
 pub mod server;
 pub mod tls;
 
-/// An error and its causes on one line (`a: b: c`), for status pages and logs. Errors that
-/// still repeat their cause in their own message are not printed twice.
+/// An error and its causes on one line (`a: b: c`), for status pages and logs, as anyhow's
+/// `{:#}` prints them. Every error type of the workspace leaves its cause to `source()`, so
+/// each cause appears once.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
+        out.push_str(": ");
+        out.push_str(&c.to_string());
         cause = c.source();
     }
     out

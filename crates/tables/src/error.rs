@@ -91,7 +91,7 @@ pub enum TableError {
         source: io::Error,
     },
     /// Reading, writing, renaming or deleting a spill file or directory failed.
-    #[error("spill file {path}")]
+    #[error("spill storage {path}")]
     Spill {
         /// File or directory involved.
         path: PathBuf,
