@@ -404,7 +404,7 @@ pub struct TableArgs {
     /// False-positive rate each table keeps at the sized rate (between 0 and 1).
     #[arg(long, default_value = "1e-3", value_parser = crate::units::parse_fpr)]
     pub fpr: f64,
-    /// Write expired epochs to this directory (memory-mapped for queries).
+    /// Write expired epochs to this directory (read back with positioned reads for queries).
     #[arg(long)]
     pub spill_dir: Option<PathBuf>,
     /// Disk budget for spilled epochs (e.g. 20GiB); the oldest are deleted beyond it.
