@@ -1,0 +1,1 @@
+//! AS topologies (placeholder: filled in by the topology work).
