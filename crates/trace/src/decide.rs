@@ -1,0 +1,353 @@
+//! One domain's decision about one packet, and whom to ask next.
+//!
+//! # The decision ([`decide`])
+//!
+//! A domain is asked about a packet for a reason ([`Via`]): it was detected at the domain's
+//! own edge, or it entered a downstream neighbour over their shared link (so it must have
+//! *left* this domain over that link), or it reached a participating domain through
+//! non-participants that border this one (peering skip). Each border probe taps one link in
+//! both directions and answers `seen`, `not_seen`, `unknown` or `unreachable`
+//! ([`ProbeVerdict`]). Several probes on one link combine: `seen` if any saw it, `not_seen`
+//! only if all answered `not_seen`, otherwise the link *could not say*. A neighbour with no
+//! probe on its link could not say either.
+//!
+//! 1. The exit link (the one the packet should have left by) held the whole window and did
+//!    not see it: **not on path**. This prunes false branches: a downstream probe's false
+//!    positive sends the question here, and this domain's own tap of the same link refutes it.
+//! 2. Some other link saw it: **transit**, entered from those neighbours.
+//! 3. No other link saw it, and some could not say: **unknown**, listing those links. Never
+//!    "origin" and never "not on path": the packet may have come in where we cannot see.
+//! 4. Every other link answered `not_seen`, and the packet was confirmed here (the exit link
+//!    or the edge saw it, or the trace starts here): **origin**.
+//! 5. Otherwise (the exit link could not say, nothing else saw it): **unknown**.
+//!
+//! # Whom to ask next ([`next_asks`])
+//!
+//! A transit packet continues to the neighbours it entered from; an unknown one to the links
+//! that could not say. A participating neighbour is asked with `Via::Link`; a neighbour that
+//! runs no controller gets a `not_participating` report and its configured beyond-domains are
+//! asked with `Via::Skip`. Nobody on the branch is asked twice (loops end in a `stopped`
+//! report), and nobody is asked once the hop budget is spent.
+//!
+//! Pure: the evidence comes in, a [`Decision`] goes out. The controller and the mesh walk
+//! ([`crate::walk`]) both use it, so both modes decide the same way.
+
+use std::collections::BTreeMap;
+
+use ashiato_api::federation::{
+    DomainId, DomainView, HopReport, MAX_EVIDENCE, Outcome, ProbeEvidence, ProbeVerdict, Via, Watch,
+};
+
+/// What one domain concluded about one packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The conclusion.
+    pub outcome: Outcome,
+    /// Neighbours the packet entered from, ascending.
+    pub entered_from: Vec<DomainId>,
+    /// Neighbours whose link could not say, ascending.
+    pub unknown_links: Vec<DomainId>,
+    /// Why, in words.
+    pub reason: Option<String>,
+}
+
+/// What the probes of one watch point said, combined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seen {
+    Yes,
+    No,
+    CannotSay(String),
+}
+
+/// Combines the probes of each watch point.
+fn combine(evidence: &[ProbeEvidence]) -> BTreeMap<Watch, Seen> {
+    let mut out: BTreeMap<Watch, Seen> = BTreeMap::new();
+    for e in evidence {
+        let this = match e.verdict {
+            ProbeVerdict::Seen => Seen::Yes,
+            ProbeVerdict::NotSeen => Seen::No,
+            ProbeVerdict::Unknown | ProbeVerdict::Unreachable => Seen::CannotSay(format!(
+                "probe {} {}{}",
+                e.probe,
+                e.verdict.as_str(),
+                e.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )),
+        };
+        let merged = match (out.remove(&e.watches), this) {
+            (None, t) => t,
+            (Some(Seen::Yes), _) | (_, Seen::Yes) => Seen::Yes,
+            (Some(Seen::CannotSay(r)), _) | (_, Seen::CannotSay(r)) => Seen::CannotSay(r),
+            (Some(Seen::No), Seen::No) => Seen::No,
+        };
+        out.insert(e.watches.clone(), merged);
+    }
+    out
+}
+
+/// The watch point the packet should have left by, for a `via`.
+fn exit_of(via: &Via) -> Option<Watch> {
+    match via {
+        Via::Edge => Some(Watch::Edge),
+        Via::Link { neighbour } => Some(Watch::Link {
+            neighbour: *neighbour,
+        }),
+        Via::Skip { toward, skipped } => Some(Watch::Link {
+            neighbour: *skipped.last().unwrap_or(toward),
+        }),
+        Via::Any => None,
+    }
+}
+
+/// Decides what `view`'s domain can say about a packet it was asked about for `via`, from
+/// its probes' `evidence` (see the module docs for the rules).
+pub fn decide(view: &DomainView, via: &Via, evidence: &[ProbeEvidence]) -> Decision {
+    let links = combine(evidence);
+    let Some(exit) = exit_of(via) else {
+        return Decision {
+            outcome: Outcome::Observed,
+            entered_from: Vec::new(),
+            unknown_links: Vec::new(),
+            reason: None,
+        };
+    };
+    let is_neighbour = |d: DomainId| view.neighbours.iter().any(|n| n.domain == d);
+    if let Watch::Link { neighbour } = exit
+        && !is_neighbour(neighbour)
+    {
+        return Decision {
+            outcome: Outcome::Unknown,
+            entered_from: Vec::new(),
+            unknown_links: Vec::new(),
+            reason: Some(format!(
+                "AS{neighbour} is not a neighbour of AS{} in its configuration",
+                view.domain
+            )),
+        };
+    }
+    // The trace starting here is itself the evidence that the packet was here.
+    let mut confirmed = matches!(via, Via::Edge);
+    match links.get(&exit) {
+        Some(Seen::Yes) => confirmed = true,
+        Some(Seen::No) if exit != Watch::Edge => {
+            let Watch::Link { neighbour } = exit else {
+                unreachable!("only link exits get here")
+            };
+            return Decision {
+                outcome: Outcome::NotOnPath,
+                entered_from: Vec::new(),
+                unknown_links: Vec::new(),
+                reason: Some(format!(
+                    "the link to AS{neighbour} holds the whole window and did not see it"
+                )),
+            };
+        }
+        _ => {}
+    }
+    let mut entered_from = Vec::new();
+    let mut unknown_links = Vec::new();
+    let mut why_unknown = Vec::new();
+    for n in &view.neighbours {
+        let w = Watch::Link {
+            neighbour: n.domain,
+        };
+        if w == exit {
+            continue;
+        }
+        match links.get(&w) {
+            Some(Seen::Yes) => entered_from.push(n.domain),
+            Some(Seen::No) => {}
+            Some(Seen::CannotSay(r)) => {
+                unknown_links.push(n.domain);
+                why_unknown.push(format!("AS{}: {r}", n.domain));
+            }
+            None => {
+                unknown_links.push(n.domain);
+                why_unknown.push(format!("AS{}: link not watched", n.domain));
+            }
+        }
+    }
+    entered_from.sort_unstable();
+    entered_from.dedup();
+    unknown_links.sort_unstable();
+    unknown_links.dedup();
+    let edge_seen = exit != Watch::Edge && links.get(&Watch::Edge) == Some(&Seen::Yes);
+    if !entered_from.is_empty() {
+        return Decision {
+            outcome: Outcome::Transit,
+            entered_from,
+            unknown_links,
+            reason: None,
+        };
+    }
+    if !unknown_links.is_empty() {
+        return Decision {
+            outcome: Outcome::Unknown,
+            entered_from,
+            unknown_links,
+            reason: Some(format!(
+                "not seen on any link that answered; could not say: {}",
+                why_unknown.join("; ")
+            )),
+        };
+    }
+    if confirmed || edge_seen {
+        let how = if edge_seen {
+            "seen at the customer edge".to_string()
+        } else {
+            match exit {
+                Watch::Edge => "detected here".to_string(),
+                Watch::Link { neighbour } => format!("left over the link to AS{neighbour}"),
+            }
+        };
+        return Decision {
+            outcome: Outcome::Origin,
+            entered_from,
+            unknown_links,
+            reason: Some(format!(
+                "{how}; entered over no border link, and every border link answered"
+            )),
+        };
+    }
+    let exit_said = match links.get(&exit) {
+        Some(Seen::CannotSay(r)) => r.clone(),
+        _ => "not watched".to_string(),
+    };
+    Decision {
+        outcome: Outcome::Unknown,
+        entered_from,
+        unknown_links,
+        reason: Some(format!(
+            "not seen on any border link, and the link it should have left by could not say ({exit_said})"
+        )),
+    }
+}
+
+/// [`decide`], packaged as the report a controller sends (evidence capped at
+/// [`MAX_EVIDENCE`]).
+pub fn report(view: &DomainView, packet: u32, via: &Via, evidence: &[ProbeEvidence]) -> HopReport {
+    let d = decide(view, via, evidence);
+    HopReport {
+        domain: view.domain,
+        packet,
+        via: via.clone(),
+        outcome: d.outcome,
+        entered_from: d.entered_from,
+        unknown_links: d.unknown_links,
+        evidence: evidence.iter().take(MAX_EVIDENCE).cloned().collect(),
+        reason: d.reason,
+    }
+}
+
+/// A domain to ask about a packet, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ask {
+    /// The domain to ask.
+    pub domain: DomainId,
+    /// Why it is asked.
+    pub via: Via,
+}
+
+/// What follows one report: the domains to ask, and reports for those that cannot be asked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Next {
+    /// Domains to ask, in a deterministic order.
+    pub asks: Vec<Ask>,
+    /// Reports written on behalf of domains that cannot be asked: `not_participating` for a
+    /// neighbour without a controller, `stopped` for a loop or a spent hop budget.
+    pub reports: Vec<HopReport>,
+}
+
+/// Whom to ask after `report` (this domain's report about a packet), given `visited` (the
+/// domains on this branch, this one included) and `budget` (domains the next requests may
+/// still reach).
+pub fn next_asks(view: &DomainView, report: &HopReport, visited: &[DomainId], budget: u8) -> Next {
+    let mut next = Next::default();
+    let targets: &[DomainId] = match report.outcome {
+        Outcome::Transit => &report.entered_from,
+        Outcome::Unknown => &report.unknown_links,
+        _ => &[],
+    };
+    let me = view.domain;
+    let stopped = |domain: DomainId, via: Via, reason: String| HopReport {
+        domain,
+        packet: report.packet,
+        via,
+        outcome: Outcome::Stopped,
+        entered_from: Vec::new(),
+        unknown_links: Vec::new(),
+        evidence: Vec::new(),
+        reason: Some(reason),
+    };
+    for &n in targets {
+        let link = Via::Link { neighbour: me };
+        let Some(nv) = view.neighbours.iter().find(|x| x.domain == n) else {
+            continue;
+        };
+        if nv.participates {
+            if visited.contains(&n) {
+                next.reports.push(stopped(
+                    n,
+                    link,
+                    format!("AS{n} is already on this branch (a routing loop or a false match)"),
+                ));
+            } else if budget == 0 {
+                next.reports
+                    .push(stopped(n, link, "the hop budget is spent".to_string()));
+            } else {
+                next.asks.push(Ask {
+                    domain: n,
+                    via: link,
+                });
+            }
+            continue;
+        }
+        next.reports.push(HopReport {
+            domain: n,
+            packet: report.packet,
+            via: link,
+            outcome: Outcome::NotParticipating,
+            entered_from: Vec::new(),
+            unknown_links: Vec::new(),
+            evidence: Vec::new(),
+            reason: Some(if nv.beyond.is_empty() {
+                format!("AS{n} runs no controller, and no participating domain beyond it is known")
+            } else {
+                format!("AS{n} runs no controller; asking the participating domains beyond it")
+            }),
+        });
+        for t in &nv.beyond {
+            let skipped = if t.skipped.first() == Some(&n) {
+                t.skipped.clone()
+            } else {
+                let mut s = vec![n];
+                s.extend(t.skipped.iter().copied().filter(|&x| x != n));
+                s
+            };
+            let via = Via::Skip {
+                toward: me,
+                skipped,
+            };
+            if visited.contains(&t.domain) || t.domain == me {
+                continue;
+            }
+            if budget == 0 {
+                next.reports.push(stopped(
+                    t.domain,
+                    via,
+                    "the hop budget is spent".to_string(),
+                ));
+            } else {
+                next.asks.push(Ask {
+                    domain: t.domain,
+                    via,
+                });
+            }
+        }
+    }
+    next.asks.sort();
+    next.asks.dedup();
+    next
+}
