@@ -1,0 +1,502 @@
+//! The trace planner against a model federation: random domain graphs, random paths, random
+//! participation and dead probes, perfect or faulty evidence.
+//!
+//! Properties: no path repeats a domain (no loops); no path is longer than the hop budget;
+//! `unknown` is never turned into `not on path` or `origin`; with truthful probes a packet is
+//! attributed only to its true origin, and at full participation with every probe alive it
+//! always is.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use ashiato_api::federation::{
+    DomainId, DomainView, NeighbourView, Outcome, PathEnd, ProbeEvidence, ProbeVerdict,
+    SkipTarget, Via, Watch,
+};
+use ashiato_trace::decide::{decide, next_asks, report};
+use ashiato_trace::graph::{assemble, merge, to_dot};
+use ashiato_trace::walk::{Observation, mesh_reports};
+use proptest::prelude::*;
+
+/// A model federation.
+#[derive(Clone, Debug)]
+struct Model {
+    adj: BTreeMap<DomainId, BTreeSet<DomainId>>,
+    participates: BTreeSet<DomainId>,
+    /// Probes that do not answer: (domain, watched neighbour).
+    dead: BTreeSet<(DomainId, DomainId)>,
+    /// Links with no probe at all: (domain, neighbour).
+    unwatched: BTreeSet<(DomainId, DomainId)>,
+}
+
+fn id(i: usize) -> DomainId {
+    64500 + i as DomainId
+}
+
+impl Model {
+    fn build(n: usize, extra: &[(usize, usize)], parent: &[usize]) -> Model {
+        let mut adj: BTreeMap<DomainId, BTreeSet<DomainId>> = BTreeMap::new();
+        for i in 0..n {
+            adj.entry(id(i)).or_default();
+        }
+        let mut link = |a: usize, b: usize| {
+            if a != b {
+                adj.entry(id(a)).or_default().insert(id(b));
+                adj.entry(id(b)).or_default().insert(id(a));
+            }
+        };
+        for i in 1..n {
+            link(i, parent[i - 1] % i);
+        }
+        for &(a, b) in extra {
+            link(a % n, b % n);
+        }
+        Model {
+            adj,
+            participates: BTreeSet::new(),
+            dead: BTreeSet::new(),
+            unwatched: BTreeSet::new(),
+        }
+    }
+
+    fn shortest_path(&self, from: DomainId, to: DomainId) -> Vec<DomainId> {
+        let mut prev: BTreeMap<DomainId, DomainId> = BTreeMap::new();
+        let mut q = VecDeque::from([from]);
+        let mut seen = BTreeSet::from([from]);
+        while let Some(x) = q.pop_front() {
+            if x == to {
+                break;
+            }
+            for &y in &self.adj[&x] {
+                if seen.insert(y) {
+                    prev.insert(y, x);
+                    q.push_back(y);
+                }
+            }
+        }
+        let mut path = vec![to];
+        let mut cur = to;
+        while cur != from {
+            cur = prev[&cur];
+            path.push(cur);
+        }
+        path.reverse();
+        path
+    }
+
+    /// Participating domains reached from `d`'s non-participating neighbour `n` through
+    /// non-participants (depth ≤ 2), with the chain skipped.
+    fn beyond(&self, d: DomainId, n: DomainId) -> Vec<SkipTarget> {
+        let mut out = Vec::new();
+        for &x in &self.adj[&n] {
+            if x == d {
+                continue;
+            }
+            if self.participates.contains(&x) {
+                out.push(SkipTarget {
+                    domain: x,
+                    skipped: vec![n],
+                });
+            } else {
+                for &y in &self.adj[&x] {
+                    if y != n && y != d && self.participates.contains(&y) {
+                        out.push(SkipTarget {
+                            domain: y,
+                            skipped: vec![n, x],
+                        });
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|t| (t.domain, t.skipped.clone()));
+        out.dedup_by_key(|t| t.domain);
+        out
+    }
+
+    fn view(&self, d: DomainId) -> DomainView {
+        DomainView {
+            domain: d,
+            neighbours: self.adj[&d]
+                .iter()
+                .map(|&n| NeighbourView {
+                    domain: n,
+                    participates: self.participates.contains(&n),
+                    beyond: if self.participates.contains(&n) {
+                        Vec::new()
+                    } else {
+                        self.beyond(d, n)
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// What `d`'s probes say about a packet that took `path` (origin first).
+    fn evidence(&self, d: DomainId, path: &[DomainId]) -> Vec<ProbeEvidence> {
+        let pos = path.iter().position(|&x| x == d);
+        let mut ev = Vec::new();
+        for &n in &self.adj[&d] {
+            if self.unwatched.contains(&(d, n)) {
+                continue;
+            }
+            let crossed = pos.is_some_and(|i| {
+                (i > 0 && path[i - 1] == n) || (i + 1 < path.len() && path[i + 1] == n)
+            });
+            let verdict = if self.dead.contains(&(d, n)) {
+                ProbeVerdict::Unreachable
+            } else if crossed {
+                ProbeVerdict::Seen
+            } else {
+                ProbeVerdict::NotSeen
+            };
+            ev.push(ProbeEvidence {
+                probe: format!("p{d}-{n}"),
+                watches: Watch::Link { neighbour: n },
+                verdict,
+                epoch_start_ns: None,
+                epoch_end_ns: None,
+                fpr: None,
+                false_match: 1e-6,
+                reason: (verdict == ProbeVerdict::Unreachable).then(|| "dead".to_string()),
+            });
+        }
+        ev
+    }
+
+    fn observations(&self, paths: &[Vec<DomainId>]) -> BTreeMap<DomainId, Observation> {
+        self.participates
+            .iter()
+            .map(|&d| {
+                let evidence = paths
+                    .iter()
+                    .enumerate()
+                    .map(|(p, path)| (p as u32, self.evidence(d, path)))
+                    .collect();
+                (
+                    d,
+                    Observation::Observed {
+                        view: self.view(d),
+                        evidence,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// A random model: n domains, a random spanning tree plus extra links.
+fn model() -> impl Strategy<Value = (Model, usize, u64)> {
+    (3usize..24)
+        .prop_flat_map(|n| {
+            (
+                Just(n),
+                proptest::collection::vec(0usize..1000, n - 1),
+                proptest::collection::vec((0usize..1000, 0usize..1000), 0..n),
+                any::<u64>(),
+            )
+        })
+        .prop_map(|(n, parent, extra, seed)| (Model::build(n, &extra, &parent), n, seed))
+}
+
+fn pick(seed: u64, salt: u64, n: usize) -> usize {
+    (ashiato_rng::mix64(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % n as u64) as usize
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Truthful probes: an origin is only ever the true one; no loops; the budget holds;
+    /// at full participation with live probes every packet reaches its origin.
+    #[test]
+    fn attributions_are_never_wrong((mut m, n, seed) in model(), share in 0u32..=100, dead_share in 0u32..30, budget in 1u8..12) {
+        let victim = id(pick(seed, 1, n));
+        for i in 0..n {
+            if i as u64 * 100 / n as u64 <= share as u64 || pick(seed, 100 + i as u64, 100) < share as usize {
+                m.participates.insert(id(i));
+            }
+        }
+        m.participates.insert(victim);
+        let links: Vec<(DomainId, DomainId)> = m.adj.iter().flat_map(|(&a, ns)| ns.iter().map(move |&b| (a, b))).collect();
+        for (k, &l) in links.iter().enumerate() {
+            if pick(seed, 5000 + k as u64, 100) < dead_share as usize {
+                m.dead.insert(l);
+            }
+        }
+        let origins: Vec<DomainId> = (0..4).map(|k| id(pick(seed, 10 + k, n))).collect();
+        let paths: Vec<Vec<DomainId>> = origins.iter().map(|&o| m.shortest_path(o, victim)).collect();
+        let obs = m.observations(&paths);
+        let idx: Vec<u32> = (0..paths.len() as u32).collect();
+        let reports = mesh_reports(victim, &idx, &obs, budget);
+        let g = assemble(victim, paths.len() as u32, reports, false);
+        for pp in &g.paths {
+            let uniq: BTreeSet<_> = pp.path.iter().collect();
+            prop_assert_eq!(uniq.len(), pp.path.len(), "loop in {:?}", pp.path);
+            prop_assert!(pp.path.len() <= budget as usize, "path {:?} longer than budget {}", pp.path, budget);
+            prop_assert_eq!(pp.path[0], victim);
+            if let PathEnd::Origin { domain } = pp.end {
+                prop_assert_eq!(domain, origins[pp.packet as usize], "packet {} attributed to AS{} but came from AS{}", pp.packet, domain, origins[pp.packet as usize]);
+            }
+        }
+        let full = m.participates.len() == n && m.dead.is_empty();
+        if full {
+            for pp in &g.paths {
+                let truth = &paths[pp.packet as usize];
+                if truth.len() <= budget as usize {
+                    prop_assert_eq!(&pp.end, &PathEnd::Origin { domain: origins[pp.packet as usize] });
+                    let mut expect = truth.clone();
+                    expect.reverse();
+                    prop_assert_eq!(&pp.path, &expect);
+                }
+            }
+        }
+        for r in &g.reports {
+            prop_assert!(r.outcome != Outcome::Observed);
+        }
+    }
+
+    /// `decide` on arbitrary evidence: not-on-path only when every probe on the exit link
+    /// answered not_seen; origin only when every other link answered not_seen; never either
+    /// when a link that could have carried the packet could not say.
+    #[test]
+    fn unknown_is_never_reported_as_absent(
+        neighbours in proptest::collection::btree_set(1u32..12, 1..8),
+        verdicts in proptest::collection::vec((1u32..12, 0u8..4), 0..24),
+        exit in prop_oneof![Just(None), (1u32..12).prop_map(Some)],
+    ) {
+        let view = DomainView {
+            domain: 100,
+            neighbours: neighbours.iter().map(|&d| NeighbourView { domain: d, participates: true, beyond: Vec::new() }).collect(),
+        };
+        let evidence: Vec<ProbeEvidence> = verdicts.iter().enumerate().map(|(i, &(n, v))| ProbeEvidence {
+            probe: format!("p{i}"),
+            watches: Watch::Link { neighbour: n },
+            verdict: [ProbeVerdict::Seen, ProbeVerdict::NotSeen, ProbeVerdict::Unknown, ProbeVerdict::Unreachable][v as usize],
+            epoch_start_ns: None, epoch_end_ns: None, fpr: None, false_match: 0.0, reason: None,
+        }).collect();
+        let via = match exit { None => Via::Edge, Some(n) => Via::Link { neighbour: n } };
+        let d = decide(&view, &via, &evidence);
+        let on = |n: u32| evidence.iter().filter(move |e| e.watches == Watch::Link { neighbour: n });
+        let all_not_seen = |n: u32| on(n).count() > 0 && on(n).all(|e| e.verdict == ProbeVerdict::NotSeen);
+        match d.outcome {
+            Outcome::NotOnPath => {
+                let x = exit.expect("not on path needs an exit link");
+                prop_assert!(all_not_seen(x));
+            }
+            Outcome::Origin => {
+                for &n in &neighbours {
+                    if Some(n) != exit {
+                        prop_assert!(all_not_seen(n), "origin although the link to {} did not answer not_seen", n);
+                    }
+                }
+            }
+            Outcome::Transit => {
+                for &n in &d.entered_from {
+                    prop_assert!(on(n).any(|e| e.verdict == ProbeVerdict::Seen));
+                }
+            }
+            Outcome::Unknown => {}
+            other => prop_assert!(false, "unexpected outcome {other:?}"),
+        }
+    }
+
+    /// The next asks respect the budget and never revisit the branch.
+    #[test]
+    fn next_asks_respect_budget_and_visited(
+        entered in proptest::collection::btree_set(1u32..10, 0..6),
+        visited in proptest::collection::vec(1u32..10, 0..5),
+        participates in proptest::collection::vec(any::<bool>(), 10),
+        budget in 0u8..3,
+    ) {
+        let view = DomainView {
+            domain: 100,
+            neighbours: (1u32..10).map(|d| NeighbourView {
+                domain: d,
+                participates: participates[d as usize],
+                beyond: vec![SkipTarget { domain: 200 + d, skipped: vec![d] }],
+            }).collect(),
+        };
+        let r = ashiato_api::federation::HopReport {
+            domain: 100, packet: 0, via: Via::Edge, outcome: Outcome::Transit,
+            entered_from: entered.iter().copied().collect(), unknown_links: Vec::new(),
+            evidence: Vec::new(), reason: None,
+        };
+        let mut v = visited.clone();
+        v.push(100);
+        let next = next_asks(&view, &r, &v, budget);
+        if budget == 0 {
+            prop_assert!(next.asks.is_empty());
+        }
+        for a in &next.asks {
+            prop_assert!(!v.contains(&a.domain));
+            prop_assert!(a.domain != 100);
+        }
+    }
+}
+
+fn ev(n: DomainId, v: ProbeVerdict) -> ProbeEvidence {
+    ProbeEvidence {
+        probe: format!("link-{n}"),
+        watches: Watch::Link { neighbour: n },
+        verdict: v,
+        epoch_start_ns: Some(1),
+        epoch_end_ns: Some(2),
+        fpr: Some(1e-6),
+        false_match: 1e-6,
+        reason: None,
+    }
+}
+
+fn view(d: DomainId, ns: &[(DomainId, bool)]) -> DomainView {
+    DomainView {
+        domain: d,
+        neighbours: ns
+            .iter()
+            .map(|&(n, p)| NeighbourView {
+                domain: n,
+                participates: p,
+                beyond: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_dead_probe_makes_unknown_not_origin() {
+    let v = view(1, &[(2, true), (3, true)]);
+    let via = Via::Link { neighbour: 2 };
+    let d = decide(
+        &v,
+        &via,
+        &[ev(2, ProbeVerdict::Seen), ev(3, ProbeVerdict::Unreachable)],
+    );
+    assert_eq!(d.outcome, Outcome::Unknown);
+    assert_eq!(d.unknown_links, vec![3]);
+    let d = decide(
+        &v,
+        &via,
+        &[ev(2, ProbeVerdict::Seen), ev(3, ProbeVerdict::NotSeen)],
+    );
+    assert_eq!(d.outcome, Outcome::Origin);
+}
+
+#[test]
+fn an_unwatched_link_makes_unknown() {
+    let v = view(1, &[(2, true), (3, true)]);
+    let d = decide(&v, &Via::Link { neighbour: 2 }, &[ev(2, ProbeVerdict::Seen)]);
+    assert_eq!(d.outcome, Outcome::Unknown);
+    assert!(d.reason.unwrap().contains("not watched"));
+}
+
+#[test]
+fn the_exit_link_refutes_a_false_branch() {
+    let v = view(1, &[(2, true), (3, true)]);
+    let d = decide(
+        &v,
+        &Via::Link { neighbour: 2 },
+        &[ev(2, ProbeVerdict::NotSeen), ev(3, ProbeVerdict::Seen)],
+    );
+    assert_eq!(d.outcome, Outcome::NotOnPath);
+    // Two probes on one link: one saw it, so it was there.
+    let d = decide(
+        &v,
+        &Via::Link { neighbour: 2 },
+        &[
+            ev(2, ProbeVerdict::NotSeen),
+            ev(2, ProbeVerdict::Seen),
+            ev(3, ProbeVerdict::Seen),
+        ],
+    );
+    assert_eq!(d.outcome, Outcome::Transit);
+    assert_eq!(d.entered_from, vec![3]);
+}
+
+#[test]
+fn the_victim_with_no_border_sighting_is_the_origin() {
+    let v = view(1, &[(2, true)]);
+    let d = decide(&v, &Via::Edge, &[ev(2, ProbeVerdict::NotSeen)]);
+    assert_eq!(d.outcome, Outcome::Origin);
+}
+
+/// Chain 1 ← 2 ← 3(no ashiato) ← 4: peering skip around 3 finds origin 4, and the edge says
+/// it skipped 3; without a beyond-target the trace ends in a marked gap, never at 3.
+#[test]
+fn peering_skip_crosses_a_non_participant() {
+    let mut m = Model::build(4, &[], &[0, 1, 2]);
+    m.participates = [id(0), id(1), id(3)].into();
+    let path = vec![id(3), id(2), id(1), id(0)];
+    let obs = m.observations(std::slice::from_ref(&path));
+    let g = assemble(id(0), 1, mesh_reports(id(0), &[0], &obs, 16), false);
+    assert_eq!(g.paths[0].end, PathEnd::Origin { domain: id(3) });
+    assert_eq!(g.paths[0].path, vec![id(0), id(1), id(3)]);
+    let skip = g.edges.iter().find(|e| e.from == id(3)).unwrap();
+    assert_eq!(skip.skipped, vec![id(2)]);
+    assert_eq!(g.origins[0].packets, 1);
+    let dot = to_dot(&g);
+    assert!(dot.contains("as64503 -> as64501") && dot.contains("via AS64502"), "{dot}");
+
+    // The origin is the non-participant itself: a gap behind AS64502, not an attribution.
+    let path = vec![id(2), id(1), id(0)];
+    let obs = m.observations(std::slice::from_ref(&path));
+    let g = assemble(id(0), 1, mesh_reports(id(0), &[0], &obs, 16), false);
+    assert_eq!(
+        g.paths[0].end,
+        PathEnd::Gap {
+            last: id(1),
+            behind: vec![id(2)],
+            reason: "not_participating".into()
+        }
+    );
+    assert!(g.origins.is_empty());
+}
+
+/// A dead controller upstream is a gap named `unreachable`, and the rest still resolves.
+#[test]
+fn an_unreachable_domain_is_a_gap() {
+    let mut m = Model::build(4, &[], &[0, 0, 0]);
+    m.participates = [id(0), id(1), id(2), id(3)].into();
+    let paths = vec![vec![id(1), id(0)], vec![id(2), id(0)]];
+    let mut obs = m.observations(&paths);
+    obs.insert(id(2), Observation::Unreachable("deadline".into()));
+    let g = assemble(id(0), 2, mesh_reports(id(0), &[0, 1], &obs, 8), false);
+    assert_eq!(g.paths[0].end, PathEnd::Origin { domain: id(1) });
+    assert_eq!(
+        g.paths[1].end,
+        PathEnd::Gap {
+            last: id(0),
+            behind: vec![id(2)],
+            reason: "unreachable".into()
+        }
+    );
+    // Merging two traces of one incident adds their counts.
+    let both = merge(&[g.clone(), g]).unwrap();
+    assert_eq!(both.packets, 4);
+    assert_eq!(both.origins[0].packets, 2);
+    assert_eq!(both.gaps[0].packets, 2);
+}
+
+/// `report` caps evidence and `next_asks` turns a non-participant into a report plus skips.
+#[test]
+fn non_participant_gets_a_report_and_its_beyond_is_asked() {
+    let v = DomainView {
+        domain: 1,
+        neighbours: vec![NeighbourView {
+            domain: 2,
+            participates: false,
+            beyond: vec![SkipTarget {
+                domain: 5,
+                skipped: vec![2],
+            }],
+        }],
+    };
+    let r = report(&v, 0, &Via::Edge, &[ev(2, ProbeVerdict::Seen)]);
+    assert_eq!(r.outcome, Outcome::Transit);
+    let next = next_asks(&v, &r, &[1], 4);
+    assert_eq!(next.reports[0].outcome, Outcome::NotParticipating);
+    assert_eq!(next.asks.len(), 1);
+    assert_eq!(
+        next.asks[0].via,
+        Via::Skip {
+            toward: 1,
+            skipped: vec![2]
+        }
+    );
+}
