@@ -86,6 +86,25 @@ pub struct ProbeState {
     pub answer_budget: Arc<Semaphore>,
 }
 
+impl ProbeState {
+    /// The state of a probe serving `tables` (built with the federation key whose public id
+    /// they carry), with fresh counters and a full answer budget. The ingest side is the
+    /// caller's: [`crate::Probe::start`] runs capture threads; a lab or a test inserts with
+    /// the tables' writer and marks a finished input with
+    /// [`IngestCounters::set_input_done`].
+    pub fn new(name: &str, source: &str, tables: Arc<DigestTables>) -> ProbeState {
+        ProbeState {
+            name: name.to_string(),
+            source: source.to_string(),
+            table_id: tables.config().table_id,
+            tables,
+            counters: Arc::new(IngestCounters::default()),
+            started: Instant::now(),
+            answer_budget: Arc::new(Semaphore::new(ANSWER_BUDGET_BYTES)),
+        }
+    }
+}
+
 /// An error answer: a status code and a one-line JSON `{"error": ...}`.
 #[derive(Debug)]
 pub struct ApiError(pub StatusCode, pub String);

@@ -197,15 +197,9 @@ impl Probe {
         let tables = DigestTables::with_events(tcfg, Some(events))?;
         let maintenance = tables.spawn_maintenance();
         let counters = Arc::new(IngestCounters::default());
-        let state = Arc::new(ProbeState {
-            name: cfg.name.clone(),
-            source: cfg.input.describe(),
-            table_id: cfg.key.table_id(),
-            tables: tables.clone(),
-            counters: counters.clone(),
-            started: Instant::now(),
-            answer_budget: Arc::new(tokio::sync::Semaphore::new(api::ANSWER_BUDGET_BYTES)),
-        });
+        let mut state = ProbeState::new(&cfg.name, &cfg.input.describe(), tables.clone());
+        state.counters = counters.clone();
+        let state = Arc::new(state);
         let stop = Arc::new(AtomicBool::new(false));
         let workers = sources.len();
         let mut ingest = Vec::with_capacity(workers);

@@ -157,6 +157,13 @@ impl Ingestor {
         v
     }
 
+    /// Marks the epoch of `now_ns` as recorded (see [`ashiato_tables::Writer::touch`]), after
+    /// inserting what is pending.
+    pub fn touch(&mut self, now_ns: u64) {
+        self.flush();
+        self.writer.touch(now_ns);
+    }
+
     /// Inserts what is pending and publishes the totals.
     pub fn publish(&mut self, counters: &IngestCounters) {
         self.flush();
@@ -197,6 +204,18 @@ pub fn run_live(
 /// How long a live ring may wait for frames before the loop checks `stop` and publishes.
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// How far behind the clock an idle live source is assumed complete: frames may still sit in
+/// a ring block the kernel has not retired yet (its timeout is far shorter).
+pub const IDLE_LAG: Duration = Duration::from_millis(500);
+
+/// The wall clock minus `lag`, ns since the Unix epoch (the live capture's time base).
+fn wall_clock_ns(lag: Duration) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.saturating_sub(lag).as_nanos().min(u64::MAX as u128) as u64
+}
+
 /// Digests every frame of `src` into the tables until its end or `stop` (a finite input is
 /// then marked done); the one loop for capture files, live rings and test sources.
 ///
@@ -212,6 +231,7 @@ pub fn run_source<S: FrameSource>(
 ) -> Result<(), CaptureError> {
     if !src.is_finite() {
         tracing::info!("live capture started");
+        ing.touch(wall_clock_ns(Duration::ZERO));
     }
     let r = ingest_source(&mut src, ing, counters, stop);
     ing.publish(counters);
@@ -239,6 +259,11 @@ fn ingest_source<S: FrameSource>(
         {
             next_publish = ing.frames + PUBLISH_EVERY;
             published = Instant::now();
+            if polled == Poll::Idle && !src.is_finite() {
+                // Nothing arrived for a poll: the quiet time up to a little before now was
+                // recorded (empty), which lets an idle link answer "not seen".
+                ing.touch(wall_clock_ns(IDLE_LAG));
+            }
             ing.publish(counters);
             if let Some(k) = src.stats()?.kernel {
                 counters.publish_kernel(ing.worker, k.packets, k.drops);

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use ashiato_api::federation::{
-    DomainId, DomainView, NeighbourView, Outcome, PathEnd, ProbeEvidence, ProbeVerdict,
-    SkipTarget, Via, Watch,
+    DomainId, DomainView, NeighbourView, Outcome, PathEnd, ProbeEvidence, ProbeVerdict, SkipTarget,
+    Via, Watch,
 };
 use ashiato_trace::decide::{decide, next_asks, report};
 use ashiato_trace::graph::{assemble, merge, to_dot};
@@ -381,7 +381,11 @@ fn a_dead_probe_makes_unknown_not_origin() {
 #[test]
 fn an_unwatched_link_makes_unknown() {
     let v = view(1, &[(2, true), (3, true)]);
-    let d = decide(&v, &Via::Link { neighbour: 2 }, &[ev(2, ProbeVerdict::Seen)]);
+    let d = decide(
+        &v,
+        &Via::Link { neighbour: 2 },
+        &[ev(2, ProbeVerdict::Seen)],
+    );
     assert_eq!(d.outcome, Outcome::Unknown);
     assert!(d.reason.unwrap().contains("not watched"));
 }
@@ -431,7 +435,10 @@ fn peering_skip_crosses_a_non_participant() {
     assert_eq!(skip.skipped, vec![id(2)]);
     assert_eq!(g.origins[0].packets, 1);
     let dot = to_dot(&g);
-    assert!(dot.contains("as64503 -> as64501") && dot.contains("via AS64502"), "{dot}");
+    assert!(
+        dot.contains("as64503 -> as64501") && dot.contains("via AS64502"),
+        "{dot}"
+    );
 
     // The origin is the non-participant itself: a gap behind AS64502, not an attribution.
     let path = vec![id(2), id(1), id(0)];

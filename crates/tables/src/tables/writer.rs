@@ -150,14 +150,39 @@ impl Writer {
         }
     }
 
+    /// Records that the input was being read at `now_ns` even if no packet arrived: opens
+    /// that epoch (rotating the tables if it is newer) without inserting anything.
+    ///
+    /// An idle link then answers `not_seen` for the quiet time instead of "not recorded" or
+    /// "not yet recorded": a live probe calls this when it starts and whenever its source is
+    /// idle, with a time its source is known to have delivered everything before. An epoch
+    /// this writer already holds is left as it is; an epoch older than retention is ignored.
+    pub fn touch(&mut self, now_ns: u64) {
+        let epoch = now_ns / self.epoch_ns;
+        if self.tables.generation.load(Ordering::Relaxed) == self.generation
+            && self.cache[0].epoch != EMPTY
+            && self.cache[0].epoch >= epoch
+        {
+            return;
+        }
+        let _ = self.slot_for(epoch);
+    }
+
     #[cold]
     #[inline(never)]
     fn insert_slow(&mut self, epoch: u64, h: u128) {
+        if let Some(s) = self.slot_for(epoch) {
+            self.put(s, h);
+        }
+    }
+
+    /// The slot of `epoch` (rotating if needed), cached; `None` when it is too old.
+    fn slot_for(&mut self, epoch: u64) -> Option<usize> {
         let mut stalled = false;
         let (s, generation) = loop {
             match self.tables.locate(epoch, &mut stalled) {
                 Located::Slot(s, generation) => break (s, generation),
-                Located::Dropped => return,
+                Located::Dropped => return None,
                 // Maintenance is behind: this writer does its work for the one slot it needs.
                 // A failed save is reported inside (event, lost epoch); the writer goes on.
                 Located::SpillFirst { slot, epoch } => {
@@ -183,7 +208,7 @@ impl Writer {
         } else {
             self.cache[1] = entry;
         }
-        self.put(s, h);
+        Some(s)
     }
 }
 

@@ -314,3 +314,24 @@ fn sustained_far_future_jump_is_accepted_after_confirmation() {
     assert_eq!(found_in(&t, d(8)), vec![jumped / E + 1]);
     assert_eq!(t.stats().future_dropped, confirm - 1);
 }
+
+/// An idle input that the probe marks as read (`touch`) has no gap over the quiet time, and
+/// nothing is inserted; without it, the same window reads as never recorded.
+#[test]
+fn touch_records_quiet_epochs_without_inserting() {
+    use crate::coverage::gaps;
+    let t = tables(FilterKind::Standard, 8);
+    let quiet = |t: &DigestTables| gaps(&t.coverage(3 * E, 5 * E), 3 * E, 5 * E, false, 6 * E);
+    assert!(
+        !quiet(&t).is_empty(),
+        "nothing recorded yet must leave gaps"
+    );
+    let mut w = t.writer();
+    w.touch(3 * E);
+    w.touch(5 * E + 1);
+    w.touch(4 * E); // older than the newest: kept as it is
+    assert!(quiet(&t).is_empty(), "{:?}", quiet(&t));
+    let s = t.search(&[42], 3 * E, 5 * E);
+    assert!(s.matches[0].is_empty());
+    assert_eq!(t.stats().inserted, 0);
+}
