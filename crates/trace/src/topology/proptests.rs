@@ -46,6 +46,50 @@ fn valley_free_path_exists(t: &Topology, src: Asn, dst: Asn) -> bool {
     go(t, &mut vec![src], dst)
 }
 
+/// Every participant that starts a valley-free simple path `domain`, gap…, `skipped`,
+/// `toward` whose gap (ending at `skipped`) has at most `depth` ASes, all but `skipped`
+/// non-participants (exhaustive search).
+fn beyond_brute(
+    t: &Topology,
+    skipped: Asn,
+    toward: Asn,
+    part: &BTreeSet<Asn>,
+    depth: usize,
+) -> BTreeSet<Asn> {
+    fn go(
+        t: &Topology,
+        rev: &mut Vec<Asn>,
+        part: &BTreeSet<Asn>,
+        depth: usize,
+        out: &mut BTreeSet<Asn>,
+    ) {
+        let last = *rev.last().unwrap_or(&0);
+        let gap = rev.len() - 1;
+        let next: Vec<Asn> = t.neighbours(last).map(|(a, _)| a).collect();
+        for x in next {
+            if rev.contains(&x) {
+                continue;
+            }
+            rev.push(x);
+            let path: Vec<Asn> = rev.iter().rev().copied().collect();
+            if t.is_valley_free(&path) {
+                if part.contains(&x) {
+                    out.insert(x);
+                } else if gap < depth {
+                    // x joins the gap, which then has gap + 1 ASes.
+                    go(t, rev, part, depth, out);
+                }
+            }
+            rev.pop();
+        }
+    }
+    let mut out = BTreeSet::new();
+    if depth > 0 {
+        go(t, &mut vec![toward, skipped], part, depth, &mut out);
+    }
+    out
+}
+
 /// The classes a next hop `y` (with role `role` relative to `x`) can hand `x`, or `None`.
 fn class_through(role: Role, y_class: RouteClass) -> Option<RouteClass> {
     use RouteClass::{Customer, Own, Peer, Provider};
@@ -144,6 +188,10 @@ proptest! {
                 prop_assert!(t.is_valley_free(&path), "valley in {:?}", path);
                 prop_assert_eq!(path.iter().collect::<BTreeSet<_>>().len(), path.len());
             }
+            if !b.capped && t.role(skipped, toward).is_some() {
+                let want = beyond_brute(&t, skipped, toward, &part, depth);
+                prop_assert_eq!(want, domains);
+            }
         }
     }
 
@@ -175,5 +223,42 @@ proptest! {
         prop_assert!(s.len() <= k);
         prop_assert_eq!(s.routes_to(around).reachable(), s.len());
         prop_assert!(s.asns().iter().all(|&a| t.contains(a)));
+    }
+
+    #[test]
+    fn participants_are_exact_and_seeded(seed in any::<u64>(), n in 1u32..40, m in 0usize..100, share in -0.5f64..1.5) {
+        let t = random_topology(seed, n, m);
+        let always: Vec<Asn> = t.asns().iter().copied().take(2).chain([u32::MAX]).collect();
+        let p = t.participants(share, seed, &always);
+        let want = (share.clamp(0.0, 1.0) * t.len() as f64).round() as usize;
+        prop_assert_eq!(p.len(), want.max(2.min(t.len())));
+        prop_assert!(always[..always.len() - 1].iter().all(|a| p.contains(a)));
+        prop_assert!(p.iter().all(|&a| t.contains(a)));
+        prop_assert_eq!(&t.participants(share, seed, &always), &p);
+    }
+
+    #[test]
+    fn link_order_does_not_matter(seed in any::<u64>(), n in 2u32..10, m in 0usize..40) {
+        let mut rng = Xoshiro256pp::new(seed);
+        let t = random_topology(seed, n, m);
+        // Restate every link, some reversed or contradicted, in a shuffled order.
+        let mut links = Vec::new();
+        for l in t.links() {
+            links.push(l);
+            match rng.next_u64() % 3 {
+                0 => links.push(l),
+                1 => links.push(Link::peer(l.b, l.a)),
+                _ => {}
+            }
+        }
+        let mut shuffled = links.clone();
+        for k in (1..shuffled.len()).rev() {
+            let j = (rng.next_u64() % (k as u64 + 1)) as usize;
+            shuffled.swap(k, j);
+        }
+        let (a, sa) = Topology::from_links(links);
+        let (b, sb) = Topology::from_links(shuffled);
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(sa, sb);
     }
 }
