@@ -329,6 +329,12 @@ impl Topology {
         self.role_idx(ia, ib)
     }
 
+    /// Whether `asn` is in the topology and has no customer (a stub, the usual victim
+    /// network; an AS without any link counts too).
+    pub fn is_stub(&self, asn: Asn) -> bool {
+        self.contains(asn) && !self.neighbours(asn).any(|(_, r)| r == Role::Customer)
+    }
+
     /// Every link once, ascending: provider→customer links as (provider, customer), others
     /// with the lower ASN first.
     pub fn links(&self) -> Vec<Link> {

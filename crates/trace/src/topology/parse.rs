@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Asn, Link, LinkStats, Rel, Role, Topology};
+use super::{Asn, Link, LinkStats, Rel, Topology};
 
 /// A topology file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,11 +180,6 @@ impl Topology {
             let _ = writeln!(out, "{}|{}|{}", l.a, l.b, code);
         }
         out
-    }
-
-    /// Whether `asn` has no customer (a stub, the usual victim network).
-    pub fn is_stub(&self, asn: Asn) -> bool {
-        self.contains(asn) && !self.neighbours(asn).any(|(_, r)| r == Role::Customer)
     }
 }
 
