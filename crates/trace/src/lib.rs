@@ -1,7 +1,7 @@
 //! The pure core of inter-domain traceback: no sockets, no clocks, no files.
 //!
 //! - [`topology`]: AS graphs with business relationships (CAIDA serial-1 and SNAP files, the
-//!   built-in `default`, `chain` and `mesh` shapes), valley-free routes, sub-topologies and
+//!   built-in `default_lab`, `chain` and `mesh` shapes), valley-free routes, sub-topologies and
 //!   the domains beyond a non-participant (peering skip).
 //! - [`decide`]: one domain's decision about one packet from its probes' evidence, and whom
 //!   to ask next (the trace planner).

@@ -1,1 +1,0 @@
-//! AS topologies (placeholder: filled in by the topology work).
