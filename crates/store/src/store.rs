@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -55,46 +56,87 @@ macro_rules! on_pool {
     };
 }
 
+/// A write transaction on one pooled connection, driven with plain `BEGIN` / `COMMIT`.
+///
+/// sqlx's own `Transaction` counts its depth and only forgets it after a successful
+/// `ROLLBACK`; but SQLite rolls a transaction back by itself on `SQLITE_FULL`, the
+/// `ROLLBACK` then fails, and the pooled connection would come back believing it is still
+/// in a transaction. So a write that does not commit closes its connection instead (SQLite
+/// and PostgreSQL both roll back a transaction whose connection goes away), also when the
+/// caller drops the future half-way. Errors are rare; a reconnect is cheap.
+struct WriteTx<DB: sqlx::Database> {
+    conn: PoolConnection<DB>,
+    committed: bool,
+}
+
+impl<DB: sqlx::Database> Drop for WriteTx<DB> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// What differs between the two drivers when a transaction begins.
 trait Begin {
     type Db: sqlx::Database;
-    /// A transaction that will write: SQLite takes the write lock at once (`BEGIN
-    /// IMMEDIATE`), so the busy timeout applies instead of a deadlock error mid-way.
-    fn begin_write(&self) -> impl Future<Output = sqlx::Result<Transaction<'static, Self::Db>>>;
+    /// A transaction that will write.
+    fn begin_write(&self) -> impl Future<Output = sqlx::Result<WriteTx<Self::Db>>> + Send;
     /// A transaction whose reads all see one snapshot.
-    fn begin_read(&self) -> impl Future<Output = sqlx::Result<Transaction<'static, Self::Db>>>;
+    fn begin_read(
+        &self,
+    ) -> impl Future<Output = sqlx::Result<Transaction<'static, Self::Db>>> + Send;
     /// A statement that serialises concurrent migrations, if the write lock does not.
     fn schema_lock(&self) -> Option<&'static str>;
 }
 
-impl Begin for SqlitePool {
-    type Db = Sqlite;
-    fn begin_write(&self) -> impl Future<Output = sqlx::Result<Transaction<'static, Sqlite>>> {
-        self.begin_with("BEGIN IMMEDIATE")
-    }
-    fn begin_read(&self) -> impl Future<Output = sqlx::Result<Transaction<'static, Sqlite>>> {
-        // A WAL reader keeps the snapshot of its first read until the transaction ends.
-        self.begin()
-    }
-    fn schema_lock(&self) -> Option<&'static str> {
-        None
-    }
+/// The driver-specific half of [`Begin`] and [`WriteTx`], written once for both drivers.
+macro_rules! begin_impl {
+    ($pool:ty, $db:ty, $begin_write:literal, $begin_read:literal, $lock:expr) => {
+        impl Begin for $pool {
+            type Db = $db;
+            async fn begin_write(&self) -> sqlx::Result<WriteTx<$db>> {
+                let mut tx = WriteTx {
+                    conn: self.acquire().await?,
+                    committed: false,
+                };
+                sqlx::query($begin_write).execute(&mut *tx.conn).await?;
+                Ok(tx)
+            }
+            fn begin_read(
+                &self,
+            ) -> impl Future<Output = sqlx::Result<Transaction<'static, $db>>> + Send {
+                self.begin_with($begin_read)
+            }
+            fn schema_lock(&self) -> Option<&'static str> {
+                $lock
+            }
+        }
+
+        impl WriteTx<$db> {
+            async fn commit(mut self) -> sqlx::Result<()> {
+                sqlx::query("COMMIT").execute(&mut *self.conn).await?;
+                self.committed = true;
+                Ok(())
+            }
+        }
+    };
 }
 
-impl Begin for PgPool {
-    type Db = Postgres;
-    fn begin_write(&self) -> impl Future<Output = sqlx::Result<Transaction<'static, Postgres>>> {
-        self.begin()
-    }
-    fn begin_read(&self) -> impl Future<Output = sqlx::Result<Transaction<'static, Postgres>>> {
-        // READ COMMITTED takes a new snapshot per statement; a trace is read in several.
-        self.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    }
-    fn schema_lock(&self) -> Option<&'static str> {
-        // An advisory lock held to the end of the transaction; the key is "ashiato" in ASCII.
-        Some("SELECT pg_advisory_xact_lock(27429965022721135)")
-    }
-}
+// SQLite takes the write lock at once (`BEGIN IMMEDIATE`), so the busy timeout applies
+// instead of a deadlock error half-way; a WAL reader keeps the snapshot of its first read
+// until its transaction ends.
+begin_impl!(SqlitePool, Sqlite, "BEGIN IMMEDIATE", "BEGIN", None);
+// READ COMMITTED would take a new snapshot per statement, and a trace is read in several.
+// Migrations hold an advisory lock to the end of their transaction; its key is "ashiato"
+// in ASCII.
+begin_impl!(
+    PgPool,
+    Postgres,
+    "BEGIN",
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    Some("SELECT pg_advisory_xact_lock(27429965022721135)")
+);
 
 /// The data model store: incidents and traces on SQLite or PostgreSQL.
 pub struct Store {
@@ -229,11 +271,11 @@ impl Store {
         on_pool!(&self.pool, p => {
             let mut tx = p.begin_write().await.map_err(err)?;
             if let Some(lock) = p.schema_lock() {
-                sqlx::query(lock).execute(&mut *tx).await.map_err(err)?;
+                sqlx::query(lock).execute(&mut *tx.conn).await.map_err(err)?;
             }
-            sqlx::query(CREATE_VERSION_TABLE).execute(&mut *tx).await.map_err(err)?;
+            sqlx::query(CREATE_VERSION_TABLE).execute(&mut *tx.conn).await.map_err(err)?;
             let found: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *tx.conn)
                 .await
                 .map_err(err)?
                 .try_get(0)
@@ -247,7 +289,7 @@ impl Store {
             }
             for m in MIGRATIONS.iter().filter(|m| m.version > found) {
                 for statement in m.statements {
-                    sqlx::query(*statement).execute(&mut *tx).await.map_err(err)?;
+                    sqlx::query(*statement).execute(&mut *tx.conn).await.map_err(err)?;
                 }
                 sqlx::query(
                     "INSERT INTO schema_version (version, applied_ns, description) \
@@ -256,7 +298,7 @@ impl Store {
                 .bind(m.version)
                 .bind(now)
                 .bind(m.description)
-                .execute(&mut *tx)
+                .execute(&mut *tx.conn)
                 .await
                 .map_err(err)?;
             }
@@ -343,7 +385,7 @@ impl Store {
             if let Some(inc) = &t.incident_id {
                 let known = sqlx::query("SELECT id FROM incidents WHERE id = $1")
                     .bind(inc.as_str())
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut *tx.conn)
                     .await
                     .map_err(err)?;
                 if known.is_none() {
@@ -356,7 +398,7 @@ impl Store {
             // Children go with it (ON DELETE CASCADE).
             sqlx::query("DELETE FROM traces WHERE id = $1")
                 .bind(t.id.as_str())
-                .execute(&mut *tx)
+                .execute(&mut *tx.conn)
                 .await
                 .map_err(err)?;
             sqlx::query(
@@ -374,7 +416,7 @@ impl Store {
             .bind(i64::from(t.packets))
             .bind(t.status.as_str())
             .bind(t.graph_json.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *tx.conn)
             .await
             .map_err(err)?;
             for (seq, o) in t.observations.iter().enumerate() {
@@ -394,7 +436,7 @@ impl Store {
                 .bind(o.epoch_end_ns.map(|v| v as i64))
                 .bind(o.fpr)
                 .bind(o.reason.as_deref())
-                .execute(&mut *tx)
+                .execute(&mut *tx.conn)
                 .await
                 .map_err(err)?;
             }
@@ -407,7 +449,7 @@ impl Store {
                 .bind(seq as i64)
                 .bind(i64::from(o.domain))
                 .bind(i64::from(o.packets))
-                .execute(&mut *tx)
+                .execute(&mut *tx.conn)
                 .await
                 .map_err(err)?;
             }
@@ -422,7 +464,7 @@ impl Store {
                 .bind(behind_to_text(&g.behind))
                 .bind(i64::from(g.packets))
                 .bind(g.reason.as_str())
-                .execute(&mut *tx)
+                .execute(&mut *tx.conn)
                 .await
                 .map_err(err)?;
             }
@@ -667,6 +709,40 @@ mod tests {
         let msg = e.to_string();
         assert!(matches!(e, StoreError::Invalid(_)), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[tokio::test]
+    async fn calls_can_run_on_any_tokio_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db").display().to_string())
+            .await
+            .unwrap();
+        let t = crate::model::TraceFilter::default();
+        assert_send(&store.traces(&t));
+        assert_send(&store.trace("x"));
+        assert_send(&store.incident_origins("x"));
+        let rec = crate::model::TraceRecord {
+            id: "x".into(),
+            incident_id: None,
+            initiator_domain: 1,
+            victim_domain: 1,
+            mode: "mesh".into(),
+            started_ns: 0,
+            duration_us: 0,
+            packets: 0,
+            status: "failed".into(),
+            graph_json: "{}".into(),
+            observations: vec![],
+            origins: vec![],
+            gaps: vec![],
+        };
+        let put = store.put_trace(&rec);
+        assert_send(&put);
+        put.await.unwrap();
+        assert_eq!(store.trace("x").await.unwrap(), Some(rec));
+        store.close().await;
     }
 
     #[tokio::test]

@@ -25,7 +25,12 @@ pub fn trace(
         incident_id: incident.map(Into::into),
         initiator_domain: 64500,
         victim_domain: 64500,
-        mode: if n.is_multiple_of(2) { "recursive" } else { "mesh" }.into(),
+        mode: if n.is_multiple_of(2) {
+            "recursive"
+        } else {
+            "mesh"
+        }
+        .into(),
         started_ns,
         duration_us: 1000 + u64::from(n),
         packets: 10 + n,

@@ -2,6 +2,8 @@
 //! PostgreSQL server, and the failures a store must survive (a killed writer, a full disk,
 //! a server that goes away and comes back).
 
+mod crash;
+mod disk_full;
 mod fixtures;
 mod pg;
 mod pg_down;
