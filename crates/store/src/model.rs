@@ -365,6 +365,41 @@ mod tests {
     }
 
     #[test]
+    fn records_past_their_bounds_are_refused() {
+        let mut t = TraceRecord {
+            id: "t".into(),
+            incident_id: None,
+            initiator_domain: 1,
+            victim_domain: 1,
+            mode: "mesh".into(),
+            started_ns: 0,
+            duration_us: 0,
+            packets: 0,
+            status: "complete".into(),
+            graph_json: "x".repeat(MAX_GRAPH_JSON_LEN),
+            observations: vec![],
+            origins: vec![],
+            gaps: vec![GapRow {
+                last_domain: 1,
+                behind: vec![2; MAX_BEHIND],
+                packets: 1,
+                reason: String::new(),
+            }],
+        };
+        assert!(t.validate().is_ok());
+        t.graph_json.push('x');
+        let e = t.validate().unwrap_err().to_string();
+        assert!(e.contains("graph_json") && e.contains("67108864"), "{e}");
+        t.graph_json = "{}".into();
+        t.gaps[0].behind.push(3);
+        let e = t.validate().unwrap_err().to_string();
+        assert!(e.contains("behind gap 0"), "{e}");
+        t.gaps[0].behind.clear();
+        t.gaps[0].reason = "a\0b".into();
+        assert!(t.validate().is_err());
+    }
+
+    #[test]
     fn behind_lists_round_trip() {
         for v in [vec![], vec![7], vec![64501, 0, u32::MAX]] {
             assert_eq!(behind_from_text(&behind_to_text(&v)).unwrap(), v);

@@ -178,9 +178,30 @@ impl Drop for PgServer {
     }
 }
 
+/// A database made for one test.
+pub struct FreshDatabase {
+    /// Its URL.
+    pub url: String,
+    admin: String,
+    name: String,
+    _server: Option<PgServer>,
+}
+
+impl FreshDatabase {
+    /// Drops the database, so a shared server keeps no test data.
+    pub async fn remove(self) {
+        let pool = sqlx::PgPool::connect(&self.admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {}", self.name)))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+}
+
 /// A fresh, empty database for one test: on `ASHIATO_TEST_POSTGRES_URL` if set, else on a
-/// private server (returned so it lives as long as the test).
-pub async fn fresh_database(name: &str) -> (String, Option<PgServer>) {
+/// private server (kept as long as the database).
+pub async fn fresh_database(name: &str) -> FreshDatabase {
     let (admin, server) = match std::env::var("ASHIATO_TEST_POSTGRES_URL") {
         Ok(url) => (url, None),
         Err(_) => {
@@ -199,7 +220,12 @@ pub async fn fresh_database(name: &str) -> (String, Option<PgServer>) {
         .await
         .unwrap();
     pool.close().await;
-    (with_database(&admin, &db), server)
+    FreshDatabase {
+        url: with_database(&admin, &db),
+        admin,
+        name: db,
+        _server: server,
+    }
 }
 
 /// The same URL naming another database.

@@ -205,13 +205,15 @@ async fn sqlite_suite() {
 
 #[tokio::test]
 async fn postgres_suite() {
-    let (url, _server) = crate::pg::fresh_database("suite").await;
-    run(&url, Backend::Postgres).await;
-    let store = Store::open(&url).await.unwrap();
+    let db = crate::pg::fresh_database("suite").await;
+    run(&db.url, Backend::Postgres).await;
+    let store = Store::open(&db.url).await.unwrap();
+    let described = store.describe();
+    let wanted = format!("/ashiato_suite_{}", std::process::id());
     assert!(
-        store.describe().starts_with("postgres "),
-        "{}",
-        store.describe()
+        described.starts_with("postgres ") && described.ends_with(&wanted),
+        "{described}"
     );
     store.close().await;
+    db.remove().await;
 }
