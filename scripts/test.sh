@@ -26,6 +26,10 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v argus >/dev/null || need+=(argus-server)
 command -v ra >/dev/null || need+=(argus-client)
 command -v python3 >/dev/null || need+=(python3)
+# The store's PostgreSQL tests start a private server with initdb/pg_ctl (not on PATH in
+# Debian, so look where the package puts them); graphviz renders attack graphs.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need+=(postgresql)
+command -v dot >/dev/null || need+=(graphviz)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
     "${as_root[@]}" apt-get update -qq

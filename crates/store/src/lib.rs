@@ -1,0 +1,67 @@
+//! The data model store: what ashiato found, kept so operators can read it later (the
+//! "results DB" of each ISP in the 2009 trial, BRIEF §1, step 5).
+//!
+//! # Design
+//!
+//! - **One async API, two backends.** [`Store::open`] takes a path (SQLite, one file per site,
+//!   nothing to run) or a `postgres://` URL (a shared server for a management center). Every
+//!   call's SQL is written once, in the subset both accept: `$1` placeholders, `BIGINT`,
+//!   `TEXT`, `DOUBLE PRECISION`, `ON CONFLICT`. No backend-specific type is used.
+//! - **Plain values.** Times are `BIGINT` nanoseconds since the Unix epoch (durations in the
+//!   unit their name says); the `u64`s of the API are checked to fit `i64` (up to the year
+//!   2262) before anything is written. Domains (AS numbers) are `BIGINT` so every `u32` fits.
+//!   Ids are text chosen by the caller (printable ASCII, at most 128 bytes), so records made
+//!   by a controller, a lab or a peer keep their names.
+//! - **Bounded and validated first.** A record past its bounds ([`model`]'s `MAX_*`) is
+//!   refused with [`StoreError::Invalid`] before a connection is taken.
+//! - **A trace is one transaction.** Its row, observations, origins and gaps are written
+//!   together; storing the same id again replaces all of it in the same transaction. A full
+//!   disk or a lost server leaves the previous state, never half a trace.
+//! - **Durable SQLite.** WAL journal (readers never block the writer), `synchronous=FULL`
+//!   (a committed trace survives power loss), foreign keys on, a busy timeout.
+//! - **Versioned schema.** `schema_version` holds one row per applied migration; opening
+//!   applies the missing ones in one transaction (PostgreSQL openers serialise on an advisory
+//!   lock) and refuses a database newer than [`SCHEMA_VERSION`] with
+//!   [`StoreError::SchemaTooNew`], leaving it untouched.
+//! - **Errors for operators.** [`StoreError`] tells a full disk from an unreachable server
+//!   from a corrupt file, names the database (never a password), and the pool reconnects
+//!   after a server comes back.
+//!
+//! # Schema (version 1)
+//!
+//! | table | columns | key |
+//! |---|---|---|
+//! | `schema_version` | `version`, `applied_ns`, `description` | `version` |
+//! | `incidents` | `id`, `created_ns`, `victim_domain`, `source` (cli, eve, darkflow, peer, lab), `summary` | `id` |
+//! | `traces` | `id`, `incident_id` → `incidents`, `initiator_domain`, `victim_domain`, `mode` (recursive, mesh), `started_ns`, `duration_us`, `packets`, `status` (complete, partial, failed), `graph_json` (opaque) | `id`; indexed by `started_ns` and (`incident_id`, `started_ns`) |
+//! | `trace_observations` | `trace_id` → `traces` (cascade), `seq`, `domain`, `packet`, `probe`, `watches` (`link:AS64501`, `edge`), `verdict` (seen, not_seen, unknown, unreachable), `epoch_start_ns`, `epoch_end_ns`, `fpr`, `reason` | (`trace_id`, `seq`) |
+//! | `trace_origins` | `trace_id` → `traces` (cascade), `seq`, `domain`, `packets` | (`trace_id`, `seq`); indexed by `domain` |
+//! | `trace_gaps` | `trace_id` → `traces` (cascade), `seq`, `last_domain`, `behind` (AS numbers joined by commas), `packets`, `reason` | (`trace_id`, `seq`) |
+//!
+//! `seq` keeps each list in the order the caller gave it.
+//!
+//! Later capabilities add tables in new migrations, each linked to `incidents` by an optional
+//! `incident_id`: stepping-stone connection records (time, source, destination, Tp, ping
+//! min/avg/max/variance, passive and active fingerprints; BRIEF §3), DarkFlow reports (§2),
+//! and for host-based tracing the victims' claims, the bots' reports and the C&C server
+//! ranking (§4). Released migrations are never edited.
+//!
+//! # Code
+//!
+//! - [`model`]: the records ([`Incident`], [`TraceRecord`] and its rows, [`TraceFilter`],
+//!   [`TraceSummary`], [`IncidentOrigin`]) and their bounds.
+//! - [`Store`]: open, migrate, write, read; [`Backend`] says which database it is.
+//! - [`StoreError`]: what went wrong, classified from the driver's error codes.
+
+pub mod error;
+pub mod model;
+mod schema;
+mod store;
+
+pub use error::StoreError;
+pub use model::{
+    GapRow, Incident, IncidentOrigin, ObservationRow, OriginRow, TraceFilter, TraceRecord,
+    TraceSummary,
+};
+pub use schema::SCHEMA_VERSION;
+pub use store::{Backend, Store};

@@ -1,0 +1,96 @@
+//! The versioned schema: each migration is a list of portable statements (SQLite and
+//! PostgreSQL both accept them) applied in one transaction with its `schema_version` row.
+
+/// One step of the schema.
+pub(crate) struct Migration {
+    /// The version the database has once this step is applied.
+    pub version: i64,
+    /// What the step adds, kept in `schema_version.description`.
+    pub description: &'static str,
+    /// The statements, run in order.
+    pub statements: &'static [&'static str],
+}
+
+/// Creates the version table itself; runs before any migration, in the same transaction.
+pub(crate) const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
+    version BIGINT PRIMARY KEY,
+    applied_ns BIGINT NOT NULL,
+    description TEXT NOT NULL
+)";
+
+/// Every migration, oldest first. Append only: a released step is never edited.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "incidents, traces, observations, origins, gaps",
+    statements: &[
+        "CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            created_ns BIGINT NOT NULL,
+            victim_domain BIGINT NOT NULL,
+            source TEXT NOT NULL,
+            summary TEXT NOT NULL
+        )",
+        "CREATE TABLE traces (
+            id TEXT PRIMARY KEY,
+            incident_id TEXT REFERENCES incidents (id),
+            initiator_domain BIGINT NOT NULL,
+            victim_domain BIGINT NOT NULL,
+            mode TEXT NOT NULL,
+            started_ns BIGINT NOT NULL,
+            duration_us BIGINT NOT NULL,
+            packets BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            graph_json TEXT NOT NULL
+        )",
+        "CREATE INDEX traces_by_start ON traces (started_ns)",
+        "CREATE INDEX traces_by_incident ON traces (incident_id, started_ns)",
+        "CREATE TABLE trace_observations (
+            trace_id TEXT NOT NULL REFERENCES traces (id) ON DELETE CASCADE,
+            seq BIGINT NOT NULL,
+            domain BIGINT NOT NULL,
+            packet BIGINT NOT NULL,
+            probe TEXT NOT NULL,
+            watches TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            epoch_start_ns BIGINT,
+            epoch_end_ns BIGINT,
+            fpr DOUBLE PRECISION,
+            reason TEXT,
+            PRIMARY KEY (trace_id, seq)
+        )",
+        "CREATE TABLE trace_origins (
+            trace_id TEXT NOT NULL REFERENCES traces (id) ON DELETE CASCADE,
+            seq BIGINT NOT NULL,
+            domain BIGINT NOT NULL,
+            packets BIGINT NOT NULL,
+            PRIMARY KEY (trace_id, seq)
+        )",
+        "CREATE INDEX trace_origins_by_domain ON trace_origins (domain)",
+        "CREATE TABLE trace_gaps (
+            trace_id TEXT NOT NULL REFERENCES traces (id) ON DELETE CASCADE,
+            seq BIGINT NOT NULL,
+            last_domain BIGINT NOT NULL,
+            behind TEXT NOT NULL,
+            packets BIGINT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (trace_id, seq)
+        )",
+    ],
+}];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_count_up_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.description);
+            assert!(!m.statements.is_empty());
+        }
+        assert_eq!(SCHEMA_VERSION, MIGRATIONS.len() as i64);
+    }
+}
