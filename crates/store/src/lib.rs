@@ -54,6 +54,7 @@
 //! - [`StoreError`]: what went wrong, classified from the driver's error codes.
 
 pub mod error;
+pub mod federation;
 pub mod model;
 mod schema;
 mod store;
