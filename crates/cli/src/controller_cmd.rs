@@ -1,18 +1,21 @@
 //! `ashiato controller`, `ashiato trace` and `ashiato ca`.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use ashiato_api::federation::{
     MAX_BODY_BYTES, PathEnd, TraceMode, TracePacket, TraceResult, TraceStart,
 };
-use ashiato_controller::{Controller, Deps, DomainConfig};
+use ashiato_controller::store_sink::StoreSink;
+use ashiato_controller::{Controller, Deps, DomainConfig, TraceSink};
 use ashiato_net::client::{ServiceClient, check_insecure_target};
 use ashiato_net::server::{ServerLimits, serve};
 use ashiato_net::tls::{
     PkiOptions, TlsFiles, check_certificates, client_config, init_pki, issue_identity,
     server_config,
 };
+use ashiato_store::Store;
 use ashiato_wire::time::rfc3339;
 
 use crate::UsageError;
@@ -73,19 +76,30 @@ pub fn run(a: ControllerArgs) -> Result<()> {
             "PLAINTEXT (dev_insecure)"
         },
     );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // A controller whose store cannot be opened would lose every trace: refuse to start.
+    let sink: Option<Arc<dyn TraceSink>> = if cfg.store.enabled() {
+        let store = rt
+            .block_on(Store::open(&cfg.store.url))
+            .with_context(|| format!("{}: [store] url", a.config.display()))?;
+        eprintln!("traces stored in {}", store.describe());
+        Some(Arc::new(StoreSink::new(store, cfg.domain.asn, "cli")))
+    } else {
+        eprintln!("[store] url = \"none\": traces are kept in memory only");
+        None
+    };
     let ctl = Controller::new(
         cfg,
         Deps {
             key,
             probe_tls: client_tls.clone(),
             peer_tls: client_tls,
-            sink: None,
+            sink,
         },
     )?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let signals = {
         let _rt = rt.enter();
         Signals::install()?

@@ -173,6 +173,22 @@ fn two_domains_trace_a_packet_to_its_origin_and_a_dead_one_is_a_gap() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["mode"], "mesh");
     assert_eq!(v["graph"]["origins"][0]["domain"], 64502);
+    // The victim's controller stored it in its default SQLite store, next to its domain file.
+    assert_eq!(v["stored"], true, "{v}");
+    let id = v["trace_id"].as_str().unwrap().to_string();
+    let db = d.join("traces.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rec = rt.block_on(async {
+        let s = ashiato_store::Store::open(db.to_str().unwrap()).await.unwrap();
+        s.trace(&id).await.unwrap()
+    });
+    let rec = rec.expect("the trace is in traces.db");
+    assert_eq!(rec.mode, "mesh");
+    assert_eq!(rec.origins[0].domain, 64502);
+    assert!(rec.observations.iter().any(|o| o.verdict == "seen"));
     assert!(
         std::fs::read_to_string(&dot)
             .unwrap()

@@ -46,6 +46,39 @@ pub struct DomainConfig {
     /// `[triggers]`: files to follow.
     #[serde(default)]
     pub triggers: TriggersSection,
+    /// `[store]`: where finished traces are kept.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// A SQLite file (relative to the domain file's directory), `sqlite:PATH`, or a
+    /// `postgres://` URL (`ashiato_store::Store::open`); `none` keeps traces in memory only
+    /// (the most recent `limits.recent_traces`).
+    #[serde(default = "default_store_url")]
+    pub url: String,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            url: default_store_url(),
+        }
+    }
+}
+
+fn default_store_url() -> String {
+    "traces.db".into()
+}
+
+impl StoreSection {
+    /// True when traces are to be stored.
+    pub fn enabled(&self) -> bool {
+        self.url != "none"
+    }
 }
 
 /// `[domain]`.
@@ -471,6 +504,16 @@ impl DomainConfig {
         }
         if let Some(p) = &mut self.triggers.darkflow_events {
             fix(p);
+        }
+        let url = &mut self.store.url;
+        if url != "none" && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            let (prefix, path) = match url.strip_prefix("sqlite:") {
+                Some(p) => ("sqlite:", p.trim_start_matches("//")),
+                None => ("", url.as_str()),
+            };
+            if Path::new(path).is_relative() {
+                *url = format!("{prefix}{}", base.join(path).display());
+            }
         }
     }
 

@@ -82,6 +82,7 @@ mod metrics;
 mod peer;
 mod probes;
 mod run;
+pub mod store_sink;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
