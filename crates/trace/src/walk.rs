@@ -3,7 +3,7 @@
 //!
 //! In mesh mode every participant is asked at once for what its probes saw (no decision, no
 //! recursion); this walk then starts at the victim and follows exactly the steps a recursive
-//! trace would take — [`decide`] for each domain, [`next_asks`] for the next ones — over the
+//! trace would take — [`decide`](crate::decide::decide) for each domain, [`next_asks`] for the next ones — over the
 //! observations in hand. Both modes therefore give the same reports for the same evidence
 //! (tested), and the graph is built from them the same way ([`crate::graph::assemble`]).
 
