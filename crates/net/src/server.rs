@@ -135,6 +135,10 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// True when the peer presented a certificate the CA vouches for.
     pub authenticated: bool,
+    /// The subject common name of that certificate (the identity it was issued to, e.g. a
+    /// controller's `as64501`), when it has one: services that admit only some identities
+    /// of the federation (a controller admits `as<ASN>` only for that domain) check it.
+    pub common_name: Option<String>,
 }
 
 /// Refuses plaintext on anything but a loopback address.
@@ -247,6 +251,7 @@ async fn handle(
         let peer = Peer {
             addr,
             authenticated: false,
+            common_name: None,
         };
         return serve_conn(stream, app, peer, limits).await;
     };
@@ -272,10 +277,16 @@ async fn handle(
             return;
         }
     };
-    let authenticated = tls.get_ref().1.peer_certificates().is_some();
+    let certs = tls.get_ref().1.peer_certificates();
+    let authenticated = certs.is_some();
+    // The chain was verified by the handshake; the name is only read here.
+    let common_name = certs
+        .and_then(|c| c.first())
+        .and_then(|leaf| crate::tls::leaf_common_name(leaf));
     let peer = Peer {
         addr,
         authenticated,
+        common_name,
     };
     serve_conn(tls, app, peer, limits).await;
 }

@@ -323,6 +323,14 @@ pub fn anonymous_client_config(ca: &Path) -> Result<Arc<ClientConfig>, TlsError>
     Ok(Arc::new(cfg))
 }
 
+/// The subject common name of a certificate (DER), if it has one: the identity name the
+/// federation CA issued it to.
+pub fn leaf_common_name(der: &[u8]) -> Option<String> {
+    der::parse_certificate(der)
+        .ok()
+        .and_then(|c| c.common_name().map(str::to_string))
+}
+
 /// The TLS server name to verify for an address: probes' certificates carry their names and
 /// the loopback addresses, so an IP literal works in labs.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
