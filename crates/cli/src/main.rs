@@ -11,6 +11,7 @@ mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
 mod fpr;
+mod lab_cmd;
 mod probe_cmd;
 mod sysmem;
 mod units;
@@ -150,5 +151,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Demo(a) => demo::run(&a),
         Command::Darkflow(d) => darkflow_cmd::run(*d),
+        Command::Lab(a) => lab_cmd::run(&a),
     }
 }
