@@ -110,21 +110,19 @@ pub fn run(a: &LabArgs) -> Result<()> {
             let name = ashiato_lab::run::operator_identity(running.victim);
             let addr = running.victim_addr;
             let dir = running.tls_dir.display().to_string();
-            let d = report
-                .sample
-                .first()
-                .map(|_| "<DIGEST>".to_string())
-                .unwrap_or_else(|| "<DIGEST>".into());
+            let (d, t) = report.sample_packet.clone().map_or_else(
+                || ("<DIGEST>".to_string(), "<RFC3339>".to_string()),
+                |(d, t)| (d, ashiato_wire::time::rfc3339(t)),
+            );
             println!("\nserving every service until Ctrl-C");
             println!("  victim controller  https://{addr} (AS{})", running.victim);
             println!("  TLS directory      {dir} (identity {name})");
             println!(
-                "  trace              ashiato trace --controller {addr} --digest {d} --time <RFC3339> --tls-dir {dir} --name {name}"
+                "  trace              ashiato trace --controller {addr} --digest {d} --time {t} --tls-dir {dir} --name {name}"
             );
             println!(
                 "  metrics            curl --cacert {dir}/ca.pem --cert {dir}/{name}.pem --key {dir}/{name}-key.pem https://{addr}/metrics"
             );
-            println!("  digests and times  {}", report.files.json.display());
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         }
         running.stop().await;

@@ -125,6 +125,9 @@ pub struct Report {
     pub gaps: Vec<GapLine>,
     /// Per-hop evidence of one sample packet.
     pub sample: Vec<Evidence>,
+    /// One detected packet as the victim's detector reported it: digest and time (ns), to
+    /// trace by hand while `--serve` runs.
+    pub sample_packet: Option<(String, u64)>,
     /// Throughput run, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput: Option<Throughput>,
@@ -301,6 +304,7 @@ impl Report {
             tree,
             gaps,
             sample: i.sample,
+            sample_packet: i.sample_packet,
             throughput: i.throughput,
             files: i.files,
             out_dir: i.cfg.out_dir.display().to_string(),

@@ -258,6 +258,7 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
         files,
         throughput,
         sample: sample_evidence(&graph),
+        sample_packet: packets.first().map(|p| (p.digest.clone(), p.time_ns)),
     });
     Ok((
         report,
@@ -284,6 +285,7 @@ pub(crate) struct ReportInputs<'a> {
     pub files: GraphFiles,
     pub throughput: Option<Throughput>,
     pub sample: Vec<Evidence>,
+    pub sample_packet: Option<(String, u64)>,
 }
 
 /// The packet as the victim's detector hands it to its controller.
