@@ -45,6 +45,130 @@ pub enum Command {
     /// A federation of real controllers and probes in this process: attack, detect, trace,
     /// and score the attack tree against the truth.
     Lab(Box<LabArgs>),
+    /// Run this domain's traceback controller (`--config domain.toml`).
+    Controller(ControllerArgs),
+    /// Ask a domain controller to trace packets back to where they came from.
+    Trace(Box<TraceArgs>),
+    /// The federation CA: init it, issue per-domain controller and operator certificates.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+/// `ashiato controller`
+#[derive(Args, Debug)]
+pub struct ControllerArgs {
+    /// The domain file (format: docs/operations.md, docs/domain.example.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Print one line with the bound address once listening (for scripts).
+    #[arg(long)]
+    pub print_addr: bool,
+}
+
+/// How a trace runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModeArg {
+    /// Hop by hop: each domain asks the next.
+    Recursive,
+    /// The controller asks every participant at once.
+    Mesh,
+}
+
+/// `ashiato trace`
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// This domain's controller, host:port.
+    #[arg(long)]
+    pub controller: String,
+    /// Capture file holding the attack packets (with --index).
+    #[arg(long, requires = "index", conflicts_with = "digest")]
+    pub pcap: Option<PathBuf>,
+    /// 0-based index of a packet in --pcap (repeat for several: one trace of many packets).
+    #[arg(long)]
+    pub index: Vec<u64>,
+    /// A digest to trace (32 hex digits; repeatable), instead of --pcap/--index.
+    #[arg(long, required_unless_present = "pcap", requires = "time")]
+    pub digest: Vec<String>,
+    /// When the packets were seen (ns or s since 1970, or RFC 3339); default with --pcap:
+    /// each packet's own timestamp.
+    #[arg(long, value_parser = crate::units::parse_time_ns)]
+    pub time: Option<u64>,
+    /// Recursive or mesh (default: the controller's configured mode).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// How far the packets' times may be off, ms (default: the controller's setting).
+    #[arg(long)]
+    pub uncertainty_ms: Option<u64>,
+    /// Time the whole trace may take, ms (default: the controller's setting).
+    #[arg(long)]
+    pub deadline_ms: Option<u32>,
+    /// Print the trace result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the attack graph as Graphviz DOT to this file.
+    #[arg(long)]
+    pub dot: Option<PathBuf>,
+    /// Federation key (to digest --pcap packets).
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Directory made by `ashiato ca init` / `pki init`.
+    #[arg(long, env = "ASHIATO_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// Which identity in --tls-dir to present.
+    #[arg(long, visible_alias = "identity", default_value = "operator")]
+    pub name: String,
+    /// Plaintext HTTP to a loopback controller; for tests and labs.
+    #[arg(long, conflicts_with = "tls_dir")]
+    pub dev_insecure: bool,
+}
+
+/// `ashiato ca ...`
+#[derive(Subcommand, Debug)]
+pub enum CaCommand {
+    /// Create a federation CA, with certificates for the given domains' controllers and
+    /// operators (each valid for TLS server and client use).
+    Init {
+        /// Directory to write.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The federation's name (put into the CA's name).
+        #[arg(long)]
+        federation: String,
+        /// Issue a controller certificate `as<ASN>` for this domain (repeatable).
+        #[arg(long)]
+        asn: Vec<u32>,
+        /// Issue further identities (probes, operators: `operator`, `probe-edge`, ...).
+        #[arg(long)]
+        name: Vec<String>,
+        /// Extra subject alternative names (addresses or host names) for every identity.
+        #[arg(long)]
+        san: Vec<String>,
+        /// Lifetime of each identity certificate in days (1 to 3650).
+        #[arg(long, default_value_t = ashiato_net::tls::DEFAULT_DAYS)]
+        days: u32,
+    },
+    /// Issue one more identity from the CA: a controller (`--asn 64501` or `--name as64501`),
+    /// a probe or an operator.
+    Issue {
+        /// Directory holding ca.pem and ca-key.pem.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The identity's name.
+        #[arg(long, required_unless_present = "asn", conflicts_with = "asn")]
+        name: Option<String>,
+        /// A domain controller's identity: `as<ASN>`.
+        #[arg(long)]
+        asn: Option<u32>,
+        /// Extra subject alternative names (the controller's address or host name).
+        #[arg(long)]
+        san: Vec<String>,
+        /// Lifetime in days (1 to 3650, and not past the CA's end).
+        #[arg(long, default_value_t = ashiato_net::tls::DEFAULT_DAYS)]
+        days: u32,
+        /// Replace an existing identity of that name.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `ashiato darkflow [--pcap FILE... | --iface IF] ...` or `ashiato darkflow <subcommand>`.

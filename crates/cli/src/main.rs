@@ -3,10 +3,13 @@
 //! workspace prints.
 //!
 //! Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage (from clap), 3 a check
-//! the command performs failed (e.g. `probe fpr` outside 10 % of theory, `demo` mismatch).
+//! the command performs failed (e.g. `probe fpr` outside 10 % of theory, `demo` mismatch),
+//! 4 `trace` finished but some packets end in a gap (unreachable, non-participating or
+//! unknown domains) instead of at an origin.
 
 mod args;
 mod bench;
+mod controller_cmd;
 mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
@@ -21,6 +24,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::{Cli, Command, KeyCommand, PkiCommand, ProbeCommand};
+use crate::controller_cmd::Gaps;
 
 /// A failed check (exit code 3) as opposed to an error (exit code 1).
 #[derive(Debug)]
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             } else if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
+            } else if e.downcast_ref::<Gaps>().is_some() {
+                ExitCode::from(4)
             } else {
                 ExitCode::from(1)
             }
@@ -152,5 +158,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(&a),
         Command::Darkflow(d) => darkflow_cmd::run(*d),
         Command::Lab(a) => lab_cmd::run(&a),
+        Command::Controller(a) => controller_cmd::run(a),
+        Command::Trace(a) => controller_cmd::trace(*a),
+        Command::Ca(c) => controller_cmd::ca(c),
     }
 }

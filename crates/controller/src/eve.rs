@@ -455,4 +455,54 @@ mod tests {
         let e = parse_record("{", &DEMO_KEY, 0).unwrap_err();
         assert!(e.contains("not JSON"), "{e}");
     }
+
+    #[test]
+    fn a_followed_file_is_read_like_tail_minus_f() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eve.json");
+        std::fs::write(&path, "old line, dealt with before\n").unwrap();
+        let mut t = super::Tail::new(&path);
+        let mut long = 0;
+        assert!(t.poll(&mut long).is_empty(), "starts at the end");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"one\ntw").unwrap();
+        assert_eq!(t.poll(&mut long), vec!["one"]);
+        f.write_all(b"o\n").unwrap();
+        assert_eq!(
+            t.poll(&mut long),
+            vec!["two"],
+            "a partial line waits for its end"
+        );
+        // Truncated in place: read again from the start.
+        std::fs::write(&path, "").unwrap();
+        assert!(t.poll(&mut long).is_empty());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"three\n")
+            .unwrap();
+        assert_eq!(t.poll(&mut long), vec!["three"]);
+        // Rotated: renamed away, a new file in its place.
+        std::fs::rename(&path, dir.path().join("eve.json.1")).unwrap();
+        std::fs::write(&path, "four\n").unwrap();
+        assert_eq!(t.poll(&mut long), vec!["four"]);
+        // An over-long line is skipped whole and counted.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&vec![b'x'; super::MAX_LINE + 10]).unwrap();
+        f.write_all(b"\nfive\n").unwrap();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.extend(t.poll(&mut long));
+        }
+        assert_eq!(got, vec!["five"]);
+        assert_eq!(long, 1);
+    }
 }

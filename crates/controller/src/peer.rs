@@ -110,8 +110,11 @@ enum Slot {
 impl PeerState {
     fn slot(&self, key: (DomainId, String), now: Instant) -> Slot {
         let mut g = self.idem.lock().unwrap_or_else(|e| e.into_inner());
+        // An entry whose computation vanished without an answer (it cannot: it runs in its
+        // own task; but never wait on a closed channel) is replaced.
         if let Some(c) = g.map.get(&key)
             && now.duration_since(c.at) < IDEMPOTENCY_TTL
+            && !(c.rx.has_changed().is_err() && c.rx.borrow().is_none())
         {
             return Slot::Wait(c.rx.clone());
         }
@@ -176,16 +179,28 @@ impl Controller {
             }
             Slot::New(tx) => tx,
         };
-        let out = match self.running.clone().try_acquire_owned() {
-            Ok(_permit) => Ok(self.answer_hop(&req, arrived).await),
-            Err(_) => Err(refuse(
+        let Ok(permit) = self.running.clone().try_acquire_owned() else {
+            let out = Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 "too many traces running; try again".into(),
-            )),
+            ));
+            let _ = tx.send(Some(out.clone()));
+            return out;
         };
-        let _ = tx.send(Some(out.clone()));
-        out
+        // In its own task: an asker that gives up (its connection closes) does not cancel
+        // the work, and its retry finds the answer in the cache.
+        let me = self.clone();
+        let mut rx = tx.subscribe();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let out = Ok(me.answer_hop(&req, arrived).await);
+            let _ = tx.send(Some(out));
+        });
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_else(|| Err(internal())),
+            Err(_) => Err(internal()),
+        }
     }
 
     fn check_hop(&self, req: &HopRequest) -> Result<(), Refusal> {

@@ -514,3 +514,163 @@ async fn the_peering_skip_finds_the_origin_beyond_a_non_participant() {
     let x = r.graph.reports.iter().find(|x| x.domain == B).unwrap();
     assert_eq!(x.outcome, Outcome::NotParticipating);
 }
+
+/// A store that keeps traces in memory, or fails every write.
+struct MemorySink {
+    fail: bool,
+    kept: std::sync::Mutex<Vec<TraceResult>>,
+}
+
+impl ashiato_controller::TraceSink for MemorySink {
+    fn store<'a>(
+        &'a self,
+        t: &'a TraceResult,
+    ) -> ashiato_controller::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            if self.fail {
+                return Err("disk full".into());
+            }
+            self.kept.lock().unwrap().push(t.clone());
+            Ok(())
+        })
+    }
+
+    fn load<'a>(
+        &'a self,
+        trace_id: &'a str,
+    ) -> ashiato_controller::BoxFuture<'a, Result<Option<TraceResult>, String>> {
+        Box::pin(async move {
+            Ok(self
+                .kept
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|t| t.trace_id == trace_id)
+                .cloned())
+        })
+    }
+}
+
+fn dev_controller(
+    sink: Option<std::sync::Arc<dyn ashiato_controller::TraceSink>>,
+    extra: &str,
+) -> std::sync::Arc<ashiato_controller::Controller> {
+    let text = format!(
+        "[domain]\nasn = {A}\nlisten = \"127.0.0.1:0\"\nkey_file = \"k\"\ndev_insecure = true\n{extra}"
+    );
+    let cfg =
+        ashiato_controller::DomainConfig::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    ashiato_controller::Controller::new(
+        cfg,
+        ashiato_controller::Deps {
+            key: ashiato_digest::DEMO_KEY,
+            probe_tls: None,
+            peer_tls: None,
+            sink,
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_traces_go_to_the_sink_and_a_failing_sink_never_fails_the_trace() {
+    let sink = std::sync::Arc::new(MemorySink {
+        fail: false,
+        kept: Default::default(),
+    });
+    // Only the newest trace stays in memory: older ones come back from the sink.
+    let c = dev_controller(Some(sink.clone()), "[limits]\nrecent_traces = 1\n");
+    let first = c.trace(start(&[1])).await.unwrap();
+    assert!(first.stored && first.store_error.is_none());
+    let second = c.trace(start(&[2])).await.unwrap();
+    assert_eq!(sink.kept.lock().unwrap().len(), 2);
+    sink.kept
+        .lock()
+        .unwrap()
+        .retain(|t| t.trace_id != second.trace_id);
+    assert_eq!(
+        c.get_trace(&first.trace_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .trace_id,
+        first.trace_id,
+        "evicted from memory, loaded from the sink"
+    );
+    assert!(
+        c.get_trace(&second.trace_id).await.unwrap().is_some(),
+        "in memory"
+    );
+    let failing = dev_controller(
+        Some(std::sync::Arc::new(MemorySink {
+            fail: true,
+            kept: Default::default(),
+        })),
+        "",
+    );
+    let r = failing.trace(start(&[1])).await.unwrap();
+    assert!(!r.stored);
+    assert_eq!(r.store_error.as_deref(), Some("disk full"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eve_alerts_with_packets_are_traced_per_victim_and_others_skipped_with_a_reason() {
+    use base64::Engine;
+    let lab = chain("").await;
+    let b64 = |n: u32| base64::engine::general_purpose::STANDARD.encode(lab::frame(n));
+    // T0 in Suricata's format.
+    let ts = "2020-09-13T12:26:40.000000+0000";
+    let body = [
+        format!(r#"{{"timestamp":"{ts}","event_type":"alert","dest_ip":"192.0.2.1","packet":"{}","packet_info":{{"linktype":1}}}}"#, b64(1)),
+        format!(r#"{{"timestamp":"{ts}","event_type":"alert","dest_ip":"192.0.2.1","packet":"{}","packet_info":{{"linktype":1}}}}"#, b64(2)),
+        format!(r#"{{"timestamp":"{ts}","event_type":"alert","dest_ip":"192.0.2.1"}}"#),
+        "not json".to_string(),
+    ]
+    .join("\n");
+    // ServiceClient sends JSON bodies; EVE lines go through the router in process.
+    let resp = tower_post(&lab, "/v1/eve", body).await;
+    assert_eq!(resp["records"], 4, "{resp}");
+    assert_eq!(resp["traced"], 2, "{resp}");
+    assert_eq!(resp["skipped_count"], 2, "{resp}");
+    assert!(
+        resp["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no packet"),
+        "{resp}"
+    );
+    assert_eq!(resp["skipped"][1]["line"], 4);
+    // One victim, one trace of both packets: packet 1 from C, packet 2 from A itself.
+    assert_eq!(resp["traces"].as_array().unwrap().len(), 1, "{resp}");
+    let mut origins: Vec<u64> = resp["traces"][0]["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_u64().unwrap())
+        .collect();
+    origins.sort();
+    assert_eq!(origins, vec![u64::from(A), u64::from(C)], "{resp}");
+}
+
+/// POSTs a raw body to A's router in process, as an authenticated operator would.
+async fn tower_post(lab: &Lab, path: &str, body: String) -> serde_json::Value {
+    let mut req = axum::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    req.extensions_mut().insert(ashiato_net::server::Peer {
+        addr: "127.0.0.1:1".parse().unwrap(),
+        authenticated: true,
+        common_name: Some("operator".into()),
+    });
+    let resp = tower::ServiceExt::oneshot(lab.controllers[&A].router(), req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
