@@ -26,6 +26,8 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v argus >/dev/null || need+=(argus-server)
 command -v ra >/dev/null || need+=(argus-client)
 command -v python3 >/dev/null || need+=(python3)
+# The lab renders its attack graph with Graphviz (without it, it says so and writes DOT only).
+command -v dot >/dev/null || need+=(graphviz)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
     "${as_root[@]}" apt-get update -qq
