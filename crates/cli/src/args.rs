@@ -751,4 +751,8 @@ pub struct LabArgs {
     /// Requests in flight at once during --throughput.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Reuse connections between services (keep-alive) instead of one TLS handshake per
+    /// request.
+    #[arg(long)]
+    pub reuse_connections: bool,
 }

@@ -51,6 +51,18 @@ fn trial_chain_recursive_and_mesh_are_exact() {
     assert_eq!(num(&v, "accuracy"), 1.0);
     assert_eq!(num(&v, "wrong"), 0.0);
     assert_eq!(v["mode"], "mesh");
+    // The same with connections reused between services.
+    let v = lab_json(&[
+        "--topology",
+        "mesh",
+        "--domains",
+        "15",
+        "--mode",
+        "mesh",
+        "--reuse-connections",
+    ]);
+    assert_eq!(num(&v, "accuracy"), 1.0);
+    assert_eq!(v["reuse_connections"], true);
 }
 
 #[test]

@@ -100,6 +100,8 @@ pub struct Report {
     pub expected_false_nodes: f64,
     /// Single-packet traces timed.
     pub traces: usize,
+    /// Connections were reused between requests (else one TLS handshake per request).
+    pub reuse_connections: bool,
     /// Median single-packet trace time, ms (wall time of `POST /v1/trace` over mutual TLS,
     /// measured by the lab's client).
     pub median_ms: f64,
@@ -292,6 +294,7 @@ impl Report {
             },
             expected_false_nodes: g.expected_false_nodes,
             traces: i.times_ms.len(),
+            reuse_connections: i.cfg.reuse_connections,
             median_ms,
             p99_ms,
             max_ms,
@@ -398,8 +401,16 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "trace time  median {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} single-packet traces (POST /v1/trace over mutual TLS, wall time at the client)",
-            self.median_ms, self.p99_ms, self.max_ms, self.traces
+            "trace time  median {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} single-packet traces (POST /v1/trace over mutual TLS, wall time at the client; {})",
+            self.median_ms,
+            self.p99_ms,
+            self.max_ms,
+            self.traces,
+            if self.reuse_connections {
+                "connections reused"
+            } else {
+                "a new TLS handshake per request"
+            }
         );
         let _ = writeln!(
             o,

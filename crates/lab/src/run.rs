@@ -43,6 +43,9 @@ pub struct LabConfig {
     pub throughput: Option<Duration>,
     /// Concurrent requests of the throughput run.
     pub concurrency: usize,
+    /// Reuse connections between services (HTTP/1.1 keep-alive, process-wide:
+    /// `ashiato_net::client::reuse_connections`) instead of a new TLS handshake per request.
+    pub reuse_connections: bool,
 }
 
 /// Why a lab run failed.
@@ -110,6 +113,7 @@ fn now_ns() -> u64 {
 /// Runs the lab; `progress` hears what is happening (the binary prints it on stderr).
 pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Running), LabError> {
     let began = Instant::now();
+    ashiato_net::client::reuse_connections(cfg.reuse_connections);
     let chosen = choose(&cfg.topology, cfg.seed)?;
     let key = lab_key(cfg.seed);
     let domains = chosen.topology.len();
