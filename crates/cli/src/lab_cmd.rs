@@ -115,15 +115,27 @@ pub fn run(a: &LabArgs) -> Result<()> {
                 || ("<DIGEST>".to_string(), "<RFC3339>".to_string()),
                 |(d, t)| (d, ashiato_wire::time::rfc3339(t)),
             );
-            println!("\nserving every service until Ctrl-C");
-            println!("  victim controller  https://{addr} (AS{})", running.victim);
-            println!("  TLS directory      {dir} (identity {name})");
-            println!(
+            // With --json, stdout stays one JSON object: the serving notes go to stderr.
+            let json = a.json;
+            let say = |line: String| {
+                if json {
+                    eprintln!("{line}");
+                } else {
+                    println!("{line}");
+                }
+            };
+            say("\nserving every service until Ctrl-C".into());
+            say(format!(
+                "  victim controller  https://{addr} (AS{})",
+                running.victim
+            ));
+            say(format!("  TLS directory      {dir} (identity {name})"));
+            say(format!(
                 "  trace              ashiato trace --controller {addr} --digest {d} --time {t} --tls-dir {dir} --name {name}"
-            );
-            println!(
+            ));
+            say(format!(
                 "  metrics            curl --cacert {dir}/ca.pem --cert {dir}/{name}.pem --key {dir}/{name}-key.pem https://{addr}/metrics"
-            );
+            ));
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         }
         running.stop().await;
