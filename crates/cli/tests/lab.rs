@@ -121,3 +121,31 @@ fn text_output_shows_the_attack_tree() {
     assert!(dir.path().join("graph.json").exists() && dir.path().join("graph.dot").exists());
     assert!(stderr(&o).contains("starting"));
 }
+
+#[test]
+fn peering_skip_is_marked_in_the_tree() {
+    // Seed 5: the victim's provider AS701 runs no ashiato; one origin is reached around it.
+    let file = repo("crates/trace/tests/data/snap-excerpt-as2500.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "lab",
+        "--topology",
+        file.to_str().unwrap(),
+        "--domains",
+        "40",
+        "--participation",
+        "50%",
+        "--seed",
+        "5",
+        "--traces",
+        "1",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = stdout(&o);
+    assert!(t.contains("⇠(skipped AS701)⇠"), "{t}");
+    assert!(t.contains("gap after"), "{t}");
+    assert!(t.contains(" 0 wrong"), "{t}");
+    assert!(!t.contains("NOT a true origin"), "{t}");
+}

@@ -38,8 +38,10 @@ pub const BEYOND_DEPTH: usize = 3;
 pub const ALL_PEERS_UP_TO: usize = 256;
 /// Uncertainty of the detector's times, ns: the victim's clock and the time it took to flag.
 pub const UNCERTAINTY_NS: u64 = 100_000_000;
-/// Deadline of a whole trace, ms.
-pub const DEADLINE_MS: u32 = 20_000;
+/// Deadline of a whole trace, ms: the longest a request may carry. A debug build tracing
+/// through a peering skip to dozens of domains on a loaded 2-core machine needs tens of
+/// seconds; a deadline that ran out would turn answers into gaps and measure the machine.
+pub const DEADLINE_MS: u32 = ashiato_api::federation::MAX_DEADLINE_MS;
 
 /// Why a controller could not start.
 #[non_exhaustive]
@@ -138,7 +140,7 @@ fn domain_config(
         trace: TraceSection {
             mode,
             deadline_ms: DEADLINE_MS,
-            probe_timeout_ms: DEADLINE_MS / 4,
+            probe_timeout_ms: DEADLINE_MS / 3,
             uncertainty_ms: UNCERTAINTY_NS / 1_000_000,
             ..TraceSection::default()
         },
