@@ -42,6 +42,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// DarkFlow: TCP SYNs that get no SYN/ACK or RST within T, from captures or live traffic.
     Darkflow(Box<DarkflowCli>),
+    /// A federation of real controllers and probes in this process: attack, detect, trace,
+    /// and score the attack tree against the truth.
+    Lab(Box<LabArgs>),
     /// Run this domain's traceback controller (`--config domain.toml`).
     Controller(ControllerArgs),
     /// Ask a domain controller to trace packets back to where they came from.
@@ -701,4 +704,55 @@ pub struct DemoArgs {
     /// directory under the temporary directory; kept either way).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+/// `ashiato lab`
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    /// `default` (13 domains), `chain`, `mesh`, or a CAIDA serial-1 / SNAP topology file.
+    #[arg(long, default_value = "default")]
+    pub topology: String,
+    /// Domains: of the chain (default 13) or mesh (15), or kept from a file around the victim
+    /// (default 200); at most 5000.
+    #[arg(long)]
+    pub domains: Option<usize>,
+    /// Share of domains running ashiato: 0 to 1, or a percent (`50%`); the victim always does.
+    #[arg(long, default_value = "1")]
+    pub participation: String,
+    /// Seed of every random choice (topology sample, victim, origins, packets).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// `recursive` (hop by hop) or `mesh` (the victim asks every participant at once).
+    #[arg(long, default_value = "recursive", value_parser = ["recursive", "mesh"])]
+    pub mode: String,
+    /// Attack origin domains (default 4 below 20 domains, else 5).
+    #[arg(long)]
+    pub origins: Option<usize>,
+    /// Spoofed attack packets per origin.
+    #[arg(long, default_value_t = 50)]
+    pub packets: usize,
+    /// Single-packet traces timed for latency (the 2009 trial ran 20).
+    #[arg(long, default_value_t = 20)]
+    pub traces: usize,
+    /// Where graph.json, graph.dot, graph.svg, the PKI and the key go (default: a new
+    /// directory under the temporary directory, printed).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// One JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep every service up after the run, until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// After the run, fire concurrent single-packet traces at the victim's controller for
+    /// this many seconds and report traces per second.
+    #[arg(long, value_name = "SECS")]
+    pub throughput: Option<f64>,
+    /// Requests in flight at once during --throughput.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Reuse connections between services (keep-alive) instead of one TLS handshake per
+    /// request.
+    #[arg(long)]
+    pub reuse_connections: bool,
 }

@@ -14,6 +14,7 @@ mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
 mod fpr;
+mod lab_cmd;
 mod probe_cmd;
 mod sysmem;
 mod units;
@@ -156,6 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Demo(a) => demo::run(&a),
         Command::Darkflow(d) => darkflow_cmd::run(*d),
+        Command::Lab(a) => lab_cmd::run(&a),
         Command::Controller(a) => controller_cmd::run(a),
         Command::Trace(a) => controller_cmd::trace(*a),
         Command::Ca(c) => controller_cmd::ca(c),

@@ -1,12 +1,13 @@
 //! A small HTTP/JSON client for ashiato services, over mutual TLS or loopback plaintext.
 //!
-//! One request per connection keeps it simple and is what a controller fanning out to many
-//! probes does anyway; hyper does the HTTP, tokio-rustls the TLS. Responses are capped at
+//! One request per connection by default keeps it simple and is what a controller fanning out
+//! to many probes does anyway; [`reuse_connections`] turns on keep-alive reuse process-wide
+//! (see `pool`). hyper does the HTTP, tokio-rustls the TLS. Responses are capped at
 //! [`MAX_RESPONSE_BYTES`] and every call has a deadline, so a dead or hostile peer costs a
 //! timeout, not a hang.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -19,6 +20,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use ashiato_api::probe::{QueryRequest, QueryResponse, StatusResponse};
+
+mod pool;
+
+pub use pool::{MAX_AGE, MAX_IDLE, MAX_IDLE_PER_PEER};
+
+/// Turns reuse of connections (HTTP/1.1 keep-alive) on or off for every [`ServiceClient`] of
+/// this process. Off by default; see the `pool` module for the bounds.
+pub fn reuse_connections(on: bool) {
+    pool::set_enabled(on);
+}
 
 /// Largest response body accepted.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -213,6 +224,35 @@ impl ServiceClient {
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, ClientError> {
         let host = host_of(&self.addr).ok_or_else(|| ClientError::Address(self.addr.clone()))?;
+        let body = Bytes::from(body.unwrap_or_default());
+        let build = || {
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .header(hyper::header::HOST, host.clone())
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| self.http(crate::error_chain(&e)))
+        };
+        if pool::enabled() {
+            let key = pool::key(&self.addr, &self.tls);
+            while let Some(idle) = pool::take(&key) {
+                let pool::Idle {
+                    mut sender,
+                    conn,
+                    born,
+                    ..
+                } = idle;
+                match sender.send_request(build()?).await {
+                    Ok(resp) => return self.read(resp, sender, conn, born).await,
+                    // Closed by the server while idle: nothing was processed; try another.
+                    Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
+                        continue;
+                    }
+                    Err(e) => return Err(self.http(crate::error_chain(&e))),
+                }
+            }
+        }
         let tcp = TcpStream::connect(&self.addr)
             .await
             .map_err(|source| ClientError::Connect {
@@ -220,13 +260,7 @@ impl ServiceClient {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, host.clone())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| self.http(crate::error_chain(&e)))?;
+        let req = build()?;
         match &self.tls {
             Some(cfg) => {
                 let name = crate::tls::server_name(&host).map_err(|e| ClientError::Tls {
@@ -247,6 +281,7 @@ impl ServiceClient {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        let born = Instant::now();
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.http(crate::error_chain(&e)))?;
@@ -277,6 +312,18 @@ impl ServiceClient {
                 return Err(self.http(msg));
             }
         };
+        self.read(resp, sender, conn, born).await
+    }
+
+    /// Reads a response's body; on success the connection goes back to the pool (when reuse
+    /// is on).
+    async fn read(
+        &self,
+        resp: hyper::Response<hyper::body::Incoming>,
+        sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        conn: tokio::task::JoinHandle<Result<(), hyper::Error>>,
+        born: Instant,
+    ) -> Result<Bytes, ClientError> {
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
             .collect()
@@ -289,6 +336,12 @@ impl ServiceClient {
                 status: status.as_u16(),
                 body: String::from_utf8_lossy(&body).chars().take(500).collect(),
             });
+        }
+        if pool::enabled() {
+            pool::put(
+                pool::key(&self.addr, &self.tls),
+                pool::Idle::new(sender, conn, born),
+            );
         }
         Ok(body)
     }
@@ -393,6 +446,36 @@ fn host_of(addr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::host_of;
+
+    /// With reuse on, calls to one service share a connection (the server sees one client
+    /// port); with it off, each call opens its own.
+    #[tokio::test]
+    async fn reuse_keeps_one_connection() {
+        use crate::server::{Peer, ServerLimits, serve};
+        use axum::Extension;
+        use axum::routing::get;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let app = axum::Router::new().route(
+            "/port",
+            get(|Extension(p): Extension<Peer>| async move { p.addr.port().to_string() }),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, None, ServerLimits::default(), async {
+            let _ = rx.await;
+        }));
+        let c = super::ServiceClient::new(&addr, None);
+        super::reuse_connections(true);
+        let a = c.get_text("/port").await.unwrap();
+        let b = c.get_text("/port").await.unwrap();
+        super::reuse_connections(false);
+        let d = c.get_text("/port").await.unwrap();
+        let e = c.get_text("/port").await.unwrap();
+        assert_eq!(a, b);
+        assert_ne!(d, e);
+        let _ = tx.send(());
+        let _ = server.await;
+    }
 
     #[test]
     fn host_parsing() {

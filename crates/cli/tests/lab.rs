@@ -1,0 +1,151 @@
+//! `ashiato lab`: a federation of real controllers and probes in one process, scored against
+//! the scenario's ground truth.
+
+mod common;
+
+use common::{repo, run, stderr, stdout};
+
+fn lab_json(args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_string();
+    let mut all = vec!["lab", "--json", "--traces", "3", "--out", &out];
+    all.extend_from_slice(args);
+    let o = run(&all);
+    assert!(o.status.success(), "lab {args:?} failed: {}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("one JSON object")
+}
+
+fn num(v: &serde_json::Value, k: &str) -> f64 {
+    v[k].as_f64()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
+}
+
+#[test]
+fn default_lab_finds_every_origin() {
+    let v = lab_json(&[]);
+    assert_eq!(num(&v, "accuracy"), 1.0);
+    assert_eq!(num(&v, "wrong"), 0.0);
+    assert_eq!(num(&v, "origins_found"), num(&v, "origins_total"));
+    assert!(num(&v, "origins_total") >= 4.0);
+    assert_eq!(num(&v, "detected"), num(&v, "attributed"));
+    assert!(num(&v, "median_ms") > 0.0 && num(&v, "p99_ms") >= num(&v, "median_ms"));
+    assert_eq!(v["mode"], "recursive");
+    assert_eq!(num(&v, "domains"), 13.0);
+    assert!(num(&v, "rss_bytes") > 0.0);
+}
+
+#[test]
+fn trial_chain_recursive_and_mesh_are_exact() {
+    let v = lab_json(&[
+        "--topology",
+        "chain",
+        "--domains",
+        "13",
+        "--mode",
+        "recursive",
+    ]);
+    assert_eq!(num(&v, "accuracy"), 1.0);
+    assert_eq!(num(&v, "wrong"), 0.0);
+    assert_eq!(num(&v, "mean_path_fraction"), 1.0);
+    let v = lab_json(&["--topology", "mesh", "--domains", "15", "--mode", "mesh"]);
+    assert_eq!(num(&v, "accuracy"), 1.0);
+    assert_eq!(num(&v, "wrong"), 0.0);
+    assert_eq!(v["mode"], "mesh");
+    // The same with connections reused between services.
+    let v = lab_json(&[
+        "--topology",
+        "mesh",
+        "--domains",
+        "15",
+        "--mode",
+        "mesh",
+        "--reuse-connections",
+    ]);
+    assert_eq!(num(&v, "accuracy"), 1.0);
+    assert_eq!(v["reuse_connections"], true);
+}
+
+#[test]
+fn half_participation_never_blames_the_wrong_domain() {
+    let file = repo("crates/trace/tests/data/snap-excerpt-as2500.txt");
+    let v = lab_json(&[
+        "--topology",
+        file.to_str().unwrap(),
+        "--domains",
+        "120",
+        "--participation",
+        "0.5",
+    ]);
+    assert_eq!(num(&v, "wrong"), 0.0);
+    assert_eq!(
+        num(&v, "gap_packets") + num(&v, "attributed"),
+        num(&v, "detected")
+    );
+    assert_eq!(num(&v, "participants"), 60.0);
+}
+
+#[test]
+fn a_bad_topology_file_is_bad_usage_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "# caida\n1|2|-1\n3|4|7\n").unwrap();
+    let o = run(&["lab", "--topology", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("bad.txt") && e.contains("line 3"), "{e}");
+    let o = run(&["lab", "--topology", "chain", "--domains", "9999"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("at most 5000"));
+}
+
+#[test]
+fn text_output_shows_the_attack_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "lab",
+        "--traces",
+        "2",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = stdout(&o);
+    assert!(t.contains("attack tree (recursive mode)"), "{t}");
+    // 64532 reaches the victim over both tier-1s (default_lab's docs).
+    assert!(
+        t.contains("AS64530 ← AS64520 ← AS64512 ← AS64514 ← AS64523 ← AS64532"),
+        "{t}"
+    );
+    assert!(t.contains("accuracy    1.000"), "{t}");
+    assert!(t.contains("evidence for one packet"), "{t}");
+    assert!(dir.path().join("graph.json").exists() && dir.path().join("graph.dot").exists());
+    assert!(stderr(&o).contains("starting"));
+}
+
+#[test]
+fn peering_skip_is_marked_in_the_tree() {
+    // Seed 5: the victim's provider AS701 runs no ashiato; one origin is reached around it.
+    let file = repo("crates/trace/tests/data/snap-excerpt-as2500.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "lab",
+        "--topology",
+        file.to_str().unwrap(),
+        "--domains",
+        "40",
+        "--participation",
+        "50%",
+        "--seed",
+        "5",
+        "--traces",
+        "1",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = stdout(&o);
+    assert!(t.contains("⇠(skipped AS701)⇠"), "{t}");
+    assert!(t.contains("gap after"), "{t}");
+    assert!(t.contains(" 0 wrong"), "{t}");
+    assert!(!t.contains("NOT a true origin"), "{t}");
+}

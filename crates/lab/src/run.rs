@@ -1,0 +1,477 @@
+//! One lab run: scenario → probes → controllers → traces → accuracy and latency.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ashiato_api::federation::{
+    AttackGraph, MAX_PACKETS, PathEnd, TraceMode, TracePacket, TraceResult, TraceStart,
+};
+use ashiato_net::client::ServiceClient;
+use ashiato_trace::topology::Asn;
+
+use crate::controllers::{ControllerStartError, Controllers, UNCERTAINTY_NS};
+use crate::detect::{DetectorConfig, detect};
+use crate::report::{Evidence, Report, percentile};
+use crate::scenario::{Scenario, ScenarioConfig, ScenarioError};
+use crate::services::{DomainTls, ServiceError, Services, identity, lab_key, make_pki, write_key};
+use crate::topo::{TopologyError, TopologySpec, choose};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LabConfig {
+    /// The topology.
+    pub topology: TopologySpec,
+    /// Share of domains running ashiato (0 to 1).
+    pub participation: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Recursive or mesh.
+    pub mode: TraceMode,
+    /// Attack origin domains (`None`: 4 on topologies under 20 domains, else 5).
+    pub origins: Option<usize>,
+    /// Attack packets per origin.
+    pub packets: usize,
+    /// Single-packet traces timed for latency.
+    pub traces: usize,
+    /// Where the graph files and the PKI go.
+    pub out_dir: PathBuf,
+    /// After the run, fire concurrent single-packet traces at the victim for this long.
+    pub throughput: Option<Duration>,
+    /// Concurrent requests of the throughput run.
+    pub concurrency: usize,
+    /// Reuse connections between services (HTTP/1.1 keep-alive, process-wide:
+    /// `ashiato_net::client::reuse_connections`) instead of a new TLS handshake per request.
+    pub reuse_connections: bool,
+}
+
+/// Why a lab run failed.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The topology could not be had (bad usage: a bad file or size).
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// The scenario has no attacker.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A service could not start.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A controller could not start.
+    #[error(transparent)]
+    Controller(#[from] ControllerStartError),
+    /// The detector flagged nothing.
+    #[error("the victim's detector flagged no packet: nothing to trace")]
+    NothingDetected,
+    /// A trace failed outright.
+    #[error("trace at the victim AS{victim}: {msg}")]
+    Trace {
+        /// The victim.
+        victim: Asn,
+        /// Why.
+        msg: String,
+    },
+    /// The output directory could not be written.
+    #[error("{path}: {source}", path = .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A finished run whose services are still up (for `--serve`).
+pub struct Running {
+    /// Every service.
+    pub services: Services,
+    /// The victim's controller address.
+    pub victim_addr: SocketAddr,
+    /// The victim.
+    pub victim: Asn,
+    /// The TLS directory.
+    pub tls_dir: PathBuf,
+}
+
+impl Running {
+    /// Stops every service.
+    pub async fn stop(self) {
+        self.services.stop().await;
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Runs the lab; `progress` hears what is happening (the binary prints it on stderr).
+pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Running), LabError> {
+    let began = Instant::now();
+    ashiato_net::client::reuse_connections(cfg.reuse_connections);
+    let chosen = choose(&cfg.topology, cfg.seed)?;
+    let key = lab_key(cfg.seed);
+    let domains = chosen.topology.len();
+    let origins = cfg.origins.unwrap_or(if domains < 20 { 4 } else { 5 });
+    let sc = ScenarioConfig {
+        seed: cfg.seed,
+        participation: cfg.participation,
+        origins,
+        packets: cfg.packets,
+        background: (domains * 4).max(400),
+        must_attack: chosen.must_attack.clone(),
+    };
+    // The scenario happened in the last few seconds, whole epochs, so every probe holds it.
+    let start_ns = (now_ns() / 1_000_000_000).saturating_sub(5) * 1_000_000_000;
+    let s = Scenario::build(chosen.topology.clone(), chosen.victim, &sc, &key, start_ns)?;
+
+    // Detection at the victim's edge: only what it flags is traced.
+    let edge = s.victim_edge();
+    let flagged = detect(&edge, DetectorConfig::default());
+    let by_digest = s.by_digest();
+    let detected: Vec<u32> = flagged
+        .iter()
+        .filter_map(|&i| {
+            let d = ashiato_wire::packet::parse(ashiato_wire::LinkType::Ethernet, edge[i].1)
+                .ok()
+                .and_then(|p| key.digest_ip(&p.ip).ok())?;
+            by_digest.get(&d.as_u128()).copied()
+        })
+        .collect();
+    if detected.is_empty() {
+        return Err(LabError::NothingDetected);
+    }
+
+    // PKI, key, probes, controllers.
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| LabError::Write {
+        path: cfg.out_dir.clone(),
+        source,
+    })?;
+    let tls_dir = cfg.out_dir.join("tls");
+    let key_file = cfg.out_dir.join("federation.key");
+    write_key(&key_file, &key)?;
+    progress(&format!(
+        "issuing {} identities from a fresh federation CA in {}",
+        s.participants.len(),
+        tls_dir.display()
+    ));
+    let tls: BTreeMap<Asn, DomainTls> = make_pki(&tls_dir, s.participants.iter().copied())?;
+    progress(&format!(
+        "starting {} probes and {} controllers on 127.0.0.1",
+        s.taps.len(),
+        s.participants.len()
+    ));
+    let mut services = Services::new();
+    services.start_probes(&s, &key, &tls).await?;
+    let ctl =
+        Controllers::start(&s, &mut services, &tls, key, &tls_dir, &key_file, cfg.mode).await?;
+    let setup = began.elapsed();
+    let (victim_addr, victim_ctl) =
+        ctl.by_domain
+            .get(&s.victim)
+            .cloned()
+            .ok_or_else(|| LabError::Trace {
+                victim: s.victim,
+                msg: "the victim runs no controller".into(),
+            })?;
+
+    // The detected packets, traced as one incident in batches.
+    let packets: Vec<TracePacket> = detected.iter().map(|&i| trace_packet(&s, i)).collect();
+    progress(&format!(
+        "tracing {} detected packets from AS{} ({} mode)",
+        packets.len(),
+        s.victim,
+        cfg.mode.as_str()
+    ));
+    let incident = ashiato_controller::new_id();
+    let mut graphs = Vec::new();
+    for chunk in packets.chunks(MAX_PACKETS) {
+        let r = victim_ctl
+            .trace(TraceStart {
+                packets: chunk.to_vec(),
+                mode: Some(cfg.mode),
+                deadline_ms: None,
+                incident: Some(incident.clone()),
+                source: Some("lab".into()),
+            })
+            .await
+            .map_err(|e| LabError::Trace {
+                victim: s.victim,
+                msg: e.to_string(),
+            })?;
+        graphs.push(r.graph);
+    }
+    let graph = ashiato_trace::graph::merge(&graphs).ok_or_else(|| LabError::Trace {
+        victim: s.victim,
+        msg: "no graph".into(),
+    })?;
+
+    // Single-packet traces over HTTP, one after another, the farthest-reaching first.
+    let client_tls = tls[&s.victim].client.clone();
+    let client = ServiceClient::new(&victim_addr.to_string(), Some(client_tls.clone()))
+        .with_timeout(Duration::from_secs(60));
+    let mut order: Vec<usize> = (0..detected.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(graph.paths.get(i).map_or(0, |p| p.path.len())));
+    progress(&format!(
+        "timing {} single-packet traces over HTTP/mutual TLS",
+        cfg.traces
+    ));
+    let mut times_ms = Vec::new();
+    for k in 0..cfg.traces {
+        let i = order[k % order.len()];
+        let start = single(&packets[i], cfg.mode);
+        let t = Instant::now();
+        let r: Result<TraceResult, _> = client.call("POST", "/v1/trace", Some(&start)).await;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        r.map_err(|e| LabError::Trace {
+            victim: s.victim,
+            msg: ashiato_net::error_chain(&e),
+        })?;
+        times_ms.push(ms);
+    }
+
+    let throughput = match cfg.throughput {
+        Some(d) => {
+            progress(&format!(
+                "firing single-packet traces at AS{} for {:.0} s, {} at a time",
+                s.victim,
+                d.as_secs_f64(),
+                cfg.concurrency
+            ));
+            Some(throughput(&client, &packets, cfg.mode, d, cfg.concurrency).await)
+        }
+        None => None,
+    };
+
+    let files = write_graph(&cfg.out_dir, &graph)?;
+    let report = Report::build(ReportInputs {
+        cfg,
+        label: &chosen.label,
+        s: &s,
+        detected: &detected,
+        graph: &graph,
+        times_ms,
+        setup,
+        services: services.count(),
+        table_bytes: services.table_bytes,
+        files,
+        throughput,
+        sample: sample_evidence(&graph),
+        sample_packet: packets.first().map(|p| (p.digest.clone(), p.time_ns)),
+    });
+    Ok((
+        report,
+        Running {
+            services,
+            victim_addr,
+            victim: s.victim,
+            tls_dir,
+        },
+    ))
+}
+
+/// What [`Report::build`] needs.
+pub(crate) struct ReportInputs<'a> {
+    pub cfg: &'a LabConfig,
+    pub label: &'a str,
+    pub s: &'a Scenario,
+    pub detected: &'a [u32],
+    pub graph: &'a AttackGraph,
+    pub times_ms: Vec<f64>,
+    pub setup: Duration,
+    pub services: usize,
+    pub table_bytes: u64,
+    pub files: GraphFiles,
+    pub throughput: Option<Throughput>,
+    pub sample: Vec<Evidence>,
+    pub sample_packet: Option<(String, u64)>,
+}
+
+/// The packet as the victim's detector hands it to its controller.
+fn trace_packet(s: &Scenario, i: u32) -> TracePacket {
+    let p = &s.sent[i as usize];
+    TracePacket {
+        digest: format!("{:032x}", p.digest),
+        time_ns: p.arrived_ns,
+        uncertainty_ns: UNCERTAINTY_NS,
+    }
+}
+
+fn single(p: &TracePacket, mode: TraceMode) -> TraceStart {
+    TraceStart {
+        packets: vec![p.clone()],
+        mode: Some(mode),
+        deadline_ms: None,
+        incident: None,
+        source: Some("lab".into()),
+    }
+}
+
+/// Result of the throughput run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Throughput {
+    /// Seconds it ran.
+    pub seconds: f64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Traces answered.
+    pub ok: u64,
+    /// Requests that failed (refused, timed out).
+    pub failed: u64,
+    /// Traces answered per second.
+    pub per_second: f64,
+    /// Median latency under that load, ms.
+    pub median_ms: f64,
+}
+
+async fn throughput(
+    client: &ServiceClient,
+    packets: &[TracePacket],
+    mode: TraceMode,
+    d: Duration,
+    concurrency: usize,
+) -> Throughput {
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let began = Instant::now();
+    let end = began + d;
+    let mut tasks = Vec::new();
+    for w in 0..concurrency.max(1) {
+        let client = client.clone();
+        let packets: Vec<TracePacket> = packets.to_vec();
+        let (ok, failed) = (ok.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut k = w;
+            while Instant::now() < end {
+                let start = single(&packets[k % packets.len()], mode);
+                k += concurrency;
+                let t = Instant::now();
+                let r: Result<TraceResult, _> =
+                    client.call("POST", "/v1/trace", Some(&start)).await;
+                match r {
+                    Ok(_) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        if let Ok(l) = t.await {
+            lat.extend(l);
+        }
+    }
+    let secs = began.elapsed().as_secs_f64();
+    let ok = ok.load(Ordering::Relaxed);
+    Throughput {
+        seconds: secs,
+        concurrency,
+        ok,
+        failed: failed.load(Ordering::Relaxed),
+        per_second: ok as f64 / secs,
+        median_ms: percentile(&mut lat, 0.5),
+    }
+}
+
+/// Where the graph was written.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct GraphFiles {
+    /// The attack graph as JSON.
+    pub json: PathBuf,
+    /// As Graphviz DOT.
+    pub dot: PathBuf,
+    /// Rendered by `dot -Tsvg`, when Graphviz is installed.
+    pub svg: Option<PathBuf>,
+    /// Why there is no SVG.
+    pub svg_missing: Option<String>,
+}
+
+fn write_graph(dir: &Path, g: &AttackGraph) -> Result<GraphFiles, LabError> {
+    let w = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| LabError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let json = dir.join("graph.json");
+    w(&json, &serde_json::to_vec_pretty(g).unwrap_or_default())?;
+    let dot = dir.join("graph.dot");
+    w(&dot, ashiato_trace::graph::to_dot(g).as_bytes())?;
+    let svg = dir.join("graph.svg");
+    let (svg, svg_missing) = match std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&dot)
+        .arg("-o")
+        .arg(&svg)
+        .status()
+    {
+        Ok(st) if st.success() => (Some(svg), None),
+        Ok(st) => (None, Some(format!("dot -Tsvg failed ({st})"))),
+        Err(e) => (
+            None,
+            Some(format!(
+                "Graphviz `dot` is not installed ({e}); render graph.dot elsewhere"
+            )),
+        ),
+    };
+    Ok(GraphFiles {
+        json,
+        dot,
+        svg,
+        svg_missing,
+    })
+}
+
+/// Per-hop evidence of the attributed packet with the longest path (else packet 0): every
+/// `seen` answer on its path, victim first.
+fn sample_evidence(g: &AttackGraph) -> Vec<Evidence> {
+    let Some(p) = g
+        .paths
+        .iter()
+        .filter(|p| matches!(p.end, PathEnd::Origin { .. }))
+        .max_by_key(|p| (p.path.len(), std::cmp::Reverse(p.packet)))
+        .or_else(|| g.paths.first())
+    else {
+        return Vec::new();
+    };
+    let on_path: HashSet<Asn> = p.path.iter().copied().collect();
+    let mut out = Vec::new();
+    for &d in &p.path {
+        for r in g
+            .reports
+            .iter()
+            .filter(|r| r.packet == p.packet && r.domain == d && on_path.contains(&r.domain))
+        {
+            for e in &r.evidence {
+                if e.verdict == ashiato_api::federation::ProbeVerdict::Seen {
+                    out.push(Evidence {
+                        domain: d,
+                        probe: e.probe.clone(),
+                        outcome: r.outcome.as_str().into(),
+                        epoch_start_ns: e.epoch_start_ns.unwrap_or(0),
+                        fpr: e.fpr.unwrap_or(0.0),
+                    });
+                }
+            }
+        }
+    }
+    out.dedup_by(|a, b| a.domain == b.domain && a.probe == b.probe);
+    out
+}
+
+/// The identity an operator uses to ask the victim's controller.
+pub fn operator_identity(victim: Asn) -> String {
+    identity(victim)
+}
