@@ -247,6 +247,11 @@ pub struct DarkflowArgs {
     /// Events and the summary as JSON lines on standard output.
     #[arg(long)]
     pub json: bool,
+    /// The federation key file: each `darkflow` event line then carries the `digest` of
+    /// the flow's first SYN, which a domain controller can trace back
+    /// (`[triggers] darkflow_events`).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
     /// Which events to print with --json (comma list of darkflow, late, closed, untracked,
     /// unsolicited).
     #[arg(long, default_value = "darkflow,late,closed", value_delimiter = ',')]
@@ -751,8 +756,9 @@ pub struct LabArgs {
     /// Requests in flight at once during --throughput.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// Reuse connections between services (keep-alive) instead of one TLS handshake per
-    /// request.
+    /// Open a new connection (a full mutual-TLS handshake) for every request between
+    /// services, instead of reusing kept-alive ones (the default, as `ashiato controller`
+    /// does): to measure what the handshakes cost.
     #[arg(long)]
-    pub reuse_connections: bool,
+    pub handshake_per_request: bool,
 }

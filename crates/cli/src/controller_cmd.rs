@@ -53,6 +53,7 @@ pub fn run(a: ControllerArgs) -> Result<()> {
     };
     let listen = cfg.domain.listen;
     let eve_file = cfg.triggers.eve_file.clone();
+    let darkflow_events = cfg.triggers.darkflow_events.clone();
     let summary = format!(
         "controller AS{} ({}): {} probes, {} neighbours ({} with controllers), {} peers, {} mode, deadline {} ms, {}",
         cfg.domain.asn,
@@ -76,6 +77,9 @@ pub fn run(a: ControllerArgs) -> Result<()> {
             "PLAINTEXT (dev_insecure)"
         },
     );
+    // A controller calls the same probes and peers again and again: keep connections alive
+    // (bounded; see ashiato_net::client) instead of a mutual-TLS handshake per request.
+    ashiato_net::client::reuse_connections(true);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -114,15 +118,14 @@ pub fn run(a: ControllerArgs) -> Result<()> {
             println!("listening on {bound}");
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        if let Some(path) = eve_file {
-            let mut rx = stop_rx.clone();
-            tokio::spawn(ashiato_controller::eve::follow_file(
-                ctl.clone(),
-                path,
-                async move {
+        use ashiato_controller::eve::{Feed, follow};
+        for (path, feed) in [(eve_file, Feed::Eve), (darkflow_events, Feed::DarkFlow)] {
+            if let Some(path) = path {
+                let mut rx = stop_rx.clone();
+                tokio::spawn(follow(ctl.clone(), path, feed, async move {
                     let _ = rx.wait_for(|s| *s).await;
-                },
-            ));
+                }));
+            }
         }
         let limits = ServerLimits {
             max_body_bytes: MAX_BODY_BYTES,

@@ -7,6 +7,7 @@ mod bench;
 mod events;
 mod inline;
 mod live;
+mod syn_tap;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -24,7 +25,9 @@ use ashiato_wire::LinkType;
 use ashiato_wire::capfile::PcapWriter;
 use serde_json::json;
 
+use crate::args::KeyArgs;
 use crate::args::{DarkflowArgs, DarkflowCli, DarkflowCommand, DetectorArgs, EventKind, SynthArgs};
+use crate::digest_cmd::load_key;
 use crate::units::parse_duration_ns;
 
 pub use events::write_event;
@@ -137,6 +140,8 @@ pub struct Sinks {
     pub json: Option<EventFilter>,
     /// First IO error writing those lines (reported at the end; detection goes on).
     pub json_error: Option<std::io::Error>,
+    /// First-SYN digests (`--key-file`), for the `digest` of `darkflow` lines.
+    pub digests: Option<syn_tap::Shared>,
 }
 
 impl Sinks {
@@ -159,6 +164,7 @@ impl Sinks {
             report,
             json: a.json.then_some(filter),
             json_error: None,
+            digests: None,
         })
     }
 
@@ -166,9 +172,13 @@ impl Sinks {
     /// when `flush`, as live modes do). `out` should be buffered: a line is several writes.
     pub fn take(&mut self, e: &Event, out: &mut impl Write, flush: bool) {
         self.observe(e);
+        let digest = match (e, &self.digests) {
+            (Event::Dark { ts, record }, Some(d)) => d.borrow_mut().take(*ts, &record.flow),
+            _ => None,
+        };
         if let Some(f) = self.json
             && self.json_error.is_none()
-            && let Err(err) = write_event(out, e, f).and_then(|written| {
+            && let Err(err) = write_event(out, e, f, digest).and_then(|written| {
                 if flush && written {
                     out.flush()
                 } else {
@@ -229,13 +239,28 @@ pub fn write_set(path: &Path, set: &BTreeSet<FlowId>) -> Result<()> {
     Ok(())
 }
 
+/// The federation key of `--key-file`, if given.
+fn key_of(a: &DarkflowArgs) -> Result<Option<ashiato_digest::Key>> {
+    a.key_file
+        .as_ref()
+        .map(|f| {
+            load_key(&KeyArgs {
+                key_file: Some(f.clone()),
+            })
+        })
+        .transpose()
+}
+
 fn offline_cmd(a: &DarkflowArgs) -> Result<()> {
     let cfg = detector_config(&a.detector)?;
     // Every input is opened and checked before anything is written or printed: a missing or
     // garbage file is an error on its own, not a summary of zeros followed by one.
     let src = offline::open(&a.pcap)?;
+    let key = key_of(a)?;
+    let (src, digests) = syn_tap::SynTap::new(src, key, cfg.timeout_ns);
     let mut det = Detector::new(cfg);
     let mut sinks = Sinks::new(a)?;
+    sinks.digests = a.key_file.is_some().then_some(digests);
     // One 256 KiB buffer for every line (a line is about 400 bytes).
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(256 << 10, stdout.lock());

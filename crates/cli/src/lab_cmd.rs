@@ -73,7 +73,7 @@ fn config(a: &LabArgs) -> Result<LabConfig> {
         out_dir,
         throughput: a.throughput.map(Duration::from_secs_f64),
         concurrency: a.concurrency.max(1),
-        reuse_connections: a.reuse_connections,
+        reuse_connections: !a.handshake_per_request,
     })
 }
 

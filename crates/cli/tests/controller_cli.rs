@@ -132,6 +132,10 @@ fn two_domains_trace_a_packet_to_its_origin_and_a_dead_one_is_a_gap() {
     let b_cfg = domain_file(d, 64502, (&pb.1, "edge"), (64501, "127.0.0.1:9"));
     let b = spawn_controller(&b_cfg);
     let a_cfg = domain_file(d, 64501, (&pa.1, "link:64502"), (64502, &b.1));
+    // A follows DarkFlow events (written later) as trace triggers.
+    let mut text = std::fs::read_to_string(&a_cfg).unwrap();
+    text.push_str("\n[triggers]\ndarkflow_events = \"events.jsonl\"\n");
+    std::fs::write(&a_cfg, text).unwrap();
     let a = spawn_controller(&a_cfg);
 
     let trace = |extra: &[&str]| {
@@ -196,6 +200,74 @@ fn two_domains_trace_a_packet_to_its_origin_and_a_dead_one_is_a_gap() {
             .unwrap()
             .starts_with("digraph")
     );
+
+    // DarkFlow as a trigger: with the federation key every DarkFlow line names its first
+    // SYN's digest; A follows the file and traces them as one incident, to B.
+    let o = run(&[
+        "darkflow",
+        "--pcap",
+        data(MASSCAN).to_str().unwrap(),
+        "--json",
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digests = run(&[
+        "digest",
+        "--pcap",
+        data(MASSCAN).to_str().unwrap(),
+        "--json",
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    let sent: std::collections::BTreeSet<String> = stdout(&digests)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["digest"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let dark: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "darkflow")
+        .collect();
+    assert_eq!(dark.len(), 1001);
+    for v in &dark {
+        let dg = v["digest"]
+            .as_str()
+            .expect("every DarkFlow names its SYN's digest");
+        assert!(
+            sent.contains(dg),
+            "{dg} is not the digest of a packet of the capture"
+        );
+    }
+    std::fs::write(d.join("events.jsonl"), stdout(&o)).unwrap();
+    let rt2 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let traced = wait_for(
+        "the DarkFlow trace in the store",
+        Duration::from_secs(30),
+        || {
+            rt2.block_on(async {
+                let s = ashiato_store::Store::open(db.to_str().unwrap())
+                    .await
+                    .ok()?;
+                let list = s
+                    .traces(&ashiato_store::TraceFilter::default())
+                    .await
+                    .ok()?;
+                let t = list.into_iter().find(|t| t.packets == 1001)?;
+                s.trace(&t.id).await.ok()?
+            })
+        },
+    );
+    assert_eq!(traced.origins[0].domain, 64502);
+    assert_eq!(traced.origins[0].packets, 1001);
 
     // B gone: the trace still answers, with a gap, and exits 4.
     drop(b);

@@ -32,6 +32,10 @@ fn default_lab_finds_every_origin() {
     assert_eq!(v["mode"], "recursive");
     assert_eq!(num(&v, "domains"), 13.0);
     assert!(num(&v, "rss_bytes") > 0.0);
+    assert_eq!(v["reuse_connections"], true);
+    // The victim's controller stored the traces of the detected packets in the store.
+    assert!(num(&v, "stored_traces") >= 1.0, "{v}");
+    assert!(v["store"].as_str().unwrap().ends_with("traces.db"), "{v}");
 }
 
 #[test]
@@ -59,10 +63,10 @@ fn trial_chain_recursive_and_mesh_are_exact() {
         "15",
         "--mode",
         "mesh",
-        "--reuse-connections",
+        "--handshake-per-request",
     ]);
     assert_eq!(num(&v, "accuracy"), 1.0);
-    assert_eq!(v["reuse_connections"], true);
+    assert_eq!(v["reuse_connections"], false);
 }
 
 #[test]

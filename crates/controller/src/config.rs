@@ -227,8 +227,9 @@ pub struct TriggersSection {
     /// A Suricata EVE JSON file to follow (tail -F).
     #[serde(default)]
     pub eve_file: Option<PathBuf>,
-    /// `ashiato darkflow --json` events to follow. Refused for now: a DarkFlow event holds the
-    /// flow, not the SYN's invariant bytes, so it cannot be digested (docs/operations.md).
+    /// `ashiato darkflow --json --key-file F` events to follow (tail -F): each `darkflow`
+    /// line's `digest` (of the flow's first SYN) is traced; lines without one are skipped
+    /// with a reason (the DarkFlow detector ran without the federation key).
     #[serde(default)]
     pub darkflow_events: Option<PathBuf>,
 }
@@ -673,12 +674,6 @@ impl DomainConfig {
             if let Err(e) = check_address(&p.controller) {
                 return bad(format!("peer[{i}].controller"), e);
             }
-        }
-        if self.triggers.darkflow_events.is_some() {
-            return bad(
-                "triggers.darkflow_events".into(),
-                "DarkFlow events carry the flow, not the SYN's digest, and cannot start a trace yet".into(),
-            );
         }
         Ok(())
     }

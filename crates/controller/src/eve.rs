@@ -72,6 +72,50 @@ pub fn parse_record(line: &str, key: &Key, uncertainty_ns: u64) -> Result<EveTri
     })
 }
 
+/// Turns one `ashiato darkflow --json --key-file F` line into a trigger: a `darkflow`
+/// event's first-SYN `digest`, at its `first_syn` time, toward its `dst`.
+pub fn parse_darkflow_line(line: &str, uncertainty_ns: u64) -> Result<EveTrigger, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let kind = v["event"].as_str().unwrap_or("");
+    if kind != "darkflow" {
+        return Err(format!("event {kind:?}, not darkflow"));
+    }
+    let Some(digest) = v["digest"].as_str() else {
+        return Err("no digest (run ashiato darkflow with --key-file, the federation key)".into());
+    };
+    if !crate::is_hex32(digest) {
+        return Err(format!("digest {digest:?} is not 32 hex digits"));
+    }
+    let ts = v["first_syn"].as_str().ok_or("no first_syn")?;
+    let time_ns = parse_eve_time(ts).ok_or_else(|| format!("first_syn {ts:?} not understood"))?;
+    Ok(EveTrigger {
+        victim: v["dst"].as_str().unwrap_or("?").to_string(),
+        packet: TracePacket {
+            digest: digest.to_ascii_lowercase(),
+            time_ns,
+            uncertainty_ns,
+        },
+    })
+}
+
+/// What a followed file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// Suricata EVE JSON alerts carrying their packet.
+    Eve,
+    /// `ashiato darkflow --json --key-file F` events.
+    DarkFlow,
+}
+
+impl Feed {
+    fn source(self) -> &'static str {
+        match self {
+            Feed::Eve => "eve",
+            Feed::DarkFlow => "darkflow",
+        }
+    }
+}
+
 /// Suricata's `2026-11-30T07:17:50.123456+0000` (also `Z` and `+00:00`), as ns since 1970.
 pub fn parse_eve_time(s: &str) -> Option<u64> {
     let (date, rest) = s.split_once('T')?;
@@ -195,7 +239,8 @@ pub async fn handle_lines(c: &Arc<Controller>, text: &str) -> EveSummary {
     }
     for (victim, packets) in by_victim {
         sum.traced += packets.len();
-        sum.traces.extend(trace_batch(c, victim, packets).await);
+        sum.traces
+            .extend(trace_batch(c, victim, packets, "eve").await);
     }
     sum
 }
@@ -205,6 +250,7 @@ async fn trace_batch(
     c: &Arc<Controller>,
     victim: String,
     mut packets: Vec<TracePacket>,
+    source: &str,
 ) -> Vec<EveTrace> {
     packets.sort_by(|a, b| a.digest.cmp(&b.digest).then(a.time_ns.cmp(&b.time_ns)));
     packets.dedup_by(|a, b| a.digest == b.digest);
@@ -216,7 +262,7 @@ async fn trace_batch(
             mode: None,
             deadline_ms: None,
             incident: Some(incident.clone()),
-            source: Some("eve".into()),
+            source: Some(source.into()),
         };
         out.push(match c.trace(start).await {
             Ok(r) => EveTrace {
@@ -347,6 +393,16 @@ pub async fn follow_file(
     path: PathBuf,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    follow(c, path, Feed::Eve, shutdown).await
+}
+
+/// Follows a file of `feed` records until `shutdown`, like [`follow_file`].
+pub async fn follow(
+    c: Arc<Controller>,
+    path: PathBuf,
+    feed: Feed,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let mut tail = Tail::new(&path);
     let unc = c.cfg.trace.uncertainty_ms * 1_000_000;
@@ -362,7 +418,11 @@ pub async fn follow_file(
             if line.trim().is_empty() {
                 continue;
             }
-            match parse_record(&line, &c.deps.key, unc) {
+            let parsed = match feed {
+                Feed::Eve => parse_record(&line, &c.deps.key, unc),
+                Feed::DarkFlow => parse_darkflow_line(&line, unc),
+            };
+            match parsed {
                 Ok(t) => {
                     c.metrics.eve("traced");
                     pending
@@ -373,13 +433,13 @@ pub async fn follow_file(
                 }
                 Err(reason) => {
                     c.metrics.eve("skipped");
-                    tracing::debug!(file = %path.display(), %reason, "EVE record skipped");
+                    tracing::debug!(file = %path.display(), %reason, feed = feed.source(), "record skipped");
                 }
             }
         }
         if too_long > 0 {
             c.metrics.eve("too_long");
-            tracing::warn!(file = %path.display(), lines = too_long, "EVE lines over {MAX_LINE} bytes skipped");
+            tracing::warn!(file = %path.display(), lines = too_long, "lines over {MAX_LINE} bytes skipped");
         }
         let due: Vec<String> = pending
             .iter()
@@ -390,7 +450,7 @@ pub async fn follow_file(
             if let Some((_, packets)) = pending.remove(&v) {
                 let c = c.clone();
                 tokio::spawn(async move {
-                    trace_batch(&c, v, packets).await;
+                    trace_batch(&c, v, packets, feed.source()).await;
                 });
             }
         }
@@ -416,6 +476,32 @@ mod tests {
         );
         assert_eq!(parse_eve_time("2009-02-30T12:00:00Z"), None);
         assert_eq!(parse_eve_time("yesterday"), None);
+    }
+
+    #[test]
+    fn a_darkflow_line_with_its_digest_becomes_a_trigger() {
+        use super::parse_darkflow_line;
+        let line = r#"{"complete":true,"digest":"00112233445566778899AABBCCDDEEFF","dport":80,"dst":"198.51.100.7","event":"darkflow","first_syn":"2010-07-04T20:24:20.006492000Z","sport":4242,"src":"192.0.2.9","ts_ns":1278275065006492000}"#;
+        let t = parse_darkflow_line(line, 7).unwrap();
+        assert_eq!(t.victim, "198.51.100.7");
+        assert_eq!(t.packet.digest, "00112233445566778899aabbccddeeff");
+        assert_eq!(t.packet.time_ns, 1_278_275_060_006_492_000);
+        assert_eq!(t.packet.uncertainty_ns, 7);
+        let no_key = line.replace(r#""digest":"00112233445566778899AABBCCDDEEFF","#, "");
+        assert!(
+            parse_darkflow_line(&no_key, 7)
+                .unwrap_err()
+                .contains("--key-file")
+        );
+        let closed = line.replace(r#""event":"darkflow""#, r#""event":"closed""#);
+        assert!(
+            parse_darkflow_line(&closed, 7)
+                .unwrap_err()
+                .contains("not darkflow")
+        );
+        let bad = line.replace("00112233445566778899AABBCCDDEEFF", "zz");
+        assert!(parse_darkflow_line(&bad, 7).unwrap_err().contains("32 hex"));
+        assert!(parse_darkflow_line("{", 7).is_err());
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! * [`gateway`] — the inline gateway's decision: queued packets and `now` in, verdicts and
 //!   SYNs to re-send to the honeypot out.
 //! * [`metrics`] — the Prometheus text of the counters.
+//! * [`syn_digests`] — each flow's first-SYN digest until the flow is decided, so that a
+//!   DarkFlow event names the packet to trace back.
 //! * [`synth`] — synthetic traffic with a known answer, for tests and benchmarks (from
 //!   the seeded generator of `ashiato-rng`).
 //!
@@ -25,6 +27,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod report;
 pub mod summary;
+pub mod syn_digests;
 pub mod synth;
 pub mod table;
 

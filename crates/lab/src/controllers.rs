@@ -21,10 +21,10 @@ use std::sync::Arc;
 
 use ashiato_api::federation::{MAX_PACKETS, TraceMode};
 use ashiato_controller::config::{
-    BeyondEntry, DomainSection, LimitsSection, NeighbourEntry, PeerEntry, ProbeEntry, TlsSection,
-    TraceSection, TriggersSection,
+    BeyondEntry, DomainSection, LimitsSection, NeighbourEntry, PeerEntry, ProbeEntry, StoreSection,
+    TlsSection, TraceSection, TriggersSection,
 };
-use ashiato_controller::{Controller, Deps, DomainConfig};
+use ashiato_controller::{Controller, Deps, DomainConfig, TraceSink};
 use ashiato_digest::Key;
 use ashiato_trace::topology::Asn;
 use tokio::net::TcpListener;
@@ -163,7 +163,23 @@ fn domain_config(
         neighbours,
         peers,
         triggers: TriggersSection::default(),
+        // Stores are handed over as sinks (the victim's); the file setting is not used here.
+        store: StoreSection { url: "none".into() },
     }
+}
+
+/// What every controller of the lab shares.
+pub struct Shared<'a> {
+    /// The federation key.
+    pub key: Key,
+    /// The lab's TLS directory.
+    pub tls_dir: &'a Path,
+    /// The federation key's file.
+    pub key_file: &'a Path,
+    /// Recursive or mesh.
+    pub mode: TraceMode,
+    /// Where the victim's controller stores its traces.
+    pub victim_sink: Option<Arc<dyn TraceSink>>,
 }
 
 impl Controllers {
@@ -172,11 +188,15 @@ impl Controllers {
         s: &Scenario,
         services: &mut Services,
         tls: &BTreeMap<Asn, DomainTls>,
-        key: Key,
-        tls_dir: &Path,
-        key_file: &Path,
-        mode: TraceMode,
+        shared: Shared<'_>,
     ) -> Result<Controllers, ControllerStartError> {
+        let Shared {
+            key,
+            tls_dir,
+            key_file,
+            mode,
+            victim_sink,
+        } = shared;
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
         for &d in &s.participants {
@@ -203,7 +223,11 @@ impl Controllers {
                 key,
                 probe_tls: Some(dtls.client.clone()),
                 peer_tls: Some(dtls.client.clone()),
-                sink: None,
+                sink: if d == s.victim {
+                    victim_sink.clone()
+                } else {
+                    None
+                },
             };
             let c = Controller::new(cfg, deps).map_err(|e| ControllerStartError::Refused {
                 domain: d,

@@ -135,6 +135,10 @@ pub struct Report {
     pub throughput: Option<Throughput>,
     /// Graph files.
     pub files: GraphFiles,
+    /// The results store the victim's controller wrote its traces to.
+    pub store: String,
+    /// Traces of the detected packets stored there.
+    pub stored_traces: usize,
     /// Where everything went.
     pub out_dir: String,
 }
@@ -310,6 +314,8 @@ impl Report {
             sample_packet: i.sample_packet,
             throughput: i.throughput,
             files: i.files,
+            store: i.store,
+            stored_traces: i.stored_traces,
             out_dir: i.cfg.out_dir.display().to_string(),
         }
     }
@@ -443,6 +449,11 @@ impl Report {
             }
             _ => {}
         }
+        let _ = writeln!(
+            o,
+            "store       {} ({} traces of the detected packets)",
+            self.store, self.stored_traces
+        );
         o
     }
 }

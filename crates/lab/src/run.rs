@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 use ashiato_api::federation::{
     AttackGraph, MAX_PACKETS, PathEnd, TraceMode, TracePacket, TraceResult, TraceStart,
 };
+use ashiato_controller::TraceSink;
+use ashiato_controller::store_sink::StoreSink;
 use ashiato_net::client::ServiceClient;
+use ashiato_store::Store;
 use ashiato_trace::topology::Asn;
 
-use crate::controllers::{ControllerStartError, Controllers, UNCERTAINTY_NS};
+use crate::controllers::{ControllerStartError, Controllers, Shared, UNCERTAINTY_NS};
 use crate::detect::{DetectorConfig, detect};
 use crate::report::{Evidence, Report, percentile};
 use crate::scenario::{Scenario, ScenarioConfig, ScenarioError};
@@ -75,6 +78,9 @@ pub enum LabError {
         /// Why.
         msg: String,
     },
+    /// The results store could not be opened or written.
+    #[error("results store: {0}")]
+    Store(#[from] ashiato_store::StoreError),
     /// The output directory could not be written.
     #[error("{path}: {source}", path = .path.display())]
     Write {
@@ -166,10 +172,20 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
         s.taps.len(),
         s.participants.len()
     ));
+    let store_path = cfg.out_dir.join("traces.db");
+    let store = Store::open(&store_path.display().to_string()).await?;
+    let store_desc = store.describe();
+    let sink: Arc<dyn TraceSink> = Arc::new(StoreSink::new(store, s.victim, "lab"));
     let mut services = Services::new();
     services.start_probes(&s, &key, &tls).await?;
-    let ctl =
-        Controllers::start(&s, &mut services, &tls, key, &tls_dir, &key_file, cfg.mode).await?;
+    let shared = Shared {
+        key,
+        tls_dir: &tls_dir,
+        key_file: &key_file,
+        mode: cfg.mode,
+        victim_sink: Some(sink),
+    };
+    let ctl = Controllers::start(&s, &mut services, &tls, shared).await?;
     let setup = began.elapsed();
     let (victim_addr, victim_ctl) =
         ctl.by_domain
@@ -190,6 +206,8 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
     ));
     let incident = ashiato_controller::new_id();
     let mut graphs = Vec::new();
+    let mut stored = 0usize;
+    let mut store_errors = Vec::new();
     for chunk in packets.chunks(MAX_PACKETS) {
         let r = victim_ctl
             .trace(TraceStart {
@@ -204,7 +222,15 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
                 victim: s.victim,
                 msg: e.to_string(),
             })?;
+        if r.stored {
+            stored += 1;
+        } else if let Some(e) = r.store_error {
+            store_errors.push(e);
+        }
         graphs.push(r.graph);
+    }
+    if let Some(e) = store_errors.first() {
+        progress(&format!("traces not stored: {e}"));
     }
     let graph = ashiato_trace::graph::merge(&graphs).ok_or_else(|| LabError::Trace {
         victim: s.victim,
@@ -260,6 +286,8 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
         services: services.count(),
         table_bytes: services.table_bytes,
         files,
+        store: store_desc,
+        stored_traces: stored,
         throughput,
         sample: sample_evidence(&graph),
         sample_packet: packets.first().map(|p| (p.digest.clone(), p.time_ns)),
@@ -287,6 +315,8 @@ pub(crate) struct ReportInputs<'a> {
     pub services: usize,
     pub table_bytes: u64,
     pub files: GraphFiles,
+    pub store: String,
+    pub stored_traces: usize,
     pub throughput: Option<Throughput>,
     pub sample: Vec<Evidence>,
     pub sample_packet: Option<(String, u64)>,

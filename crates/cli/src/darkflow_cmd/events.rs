@@ -141,9 +141,21 @@ fn reason(r: CloseReason) -> &'static [u8] {
 }
 
 /// darkflow, late_answer and closed lines.
-fn record_line(l: &mut Line, event: &str, ts: u64, r: &Record, why: Option<CloseReason>) {
+fn record_line(
+    l: &mut Line,
+    event: &str,
+    ts: u64,
+    r: &Record,
+    why: Option<CloseReason>,
+    digest: Option<u128>,
+) {
     l.raw(b"{\"complete\":");
     l.raw(if r.complete { b"true" } else { b"false" });
+    if let Some(d) = digest {
+        l.raw(b",\"digest\":\"");
+        l.raw(format!("{d:032x}").as_bytes());
+        l.raw(b"\"");
+    }
     l.raw(b",\"dport\":");
     l.uint(u64::from(r.flow.dport));
     l.raw(b",\"dst\":");
@@ -213,7 +225,14 @@ fn flow_line(l: &mut Line, event: &str, ts: u64, f: &FlowId, answer: Option<Answ
 }
 
 /// Writes the JSON line of `e` (newline included) if `f` selects it; returns whether it did.
-pub fn write_event(out: &mut impl Write, e: &Event, f: EventFilter) -> io::Result<bool> {
+///
+/// `digest` is the digest of a DarkFlow's first SYN (`darkflow` lines only), when known.
+pub fn write_event(
+    out: &mut impl Write,
+    e: &Event,
+    f: EventFilter,
+    digest: Option<u128>,
+) -> io::Result<bool> {
     let selected = match e {
         Event::Dark { .. } => f.dark,
         Event::LateAnswer { .. } => f.late,
@@ -227,15 +246,15 @@ pub fn write_event(out: &mut impl Write, e: &Event, f: EventFilter) -> io::Resul
     }
     let mut l = Line::new();
     match *e {
-        Event::Dark { ts, ref record } => record_line(&mut l, "darkflow", ts, record, None),
+        Event::Dark { ts, ref record } => record_line(&mut l, "darkflow", ts, record, None, digest),
         Event::LateAnswer { ts, ref record } => {
-            record_line(&mut l, "late_answer", ts, record, None)
+            record_line(&mut l, "late_answer", ts, record, None, None)
         }
         Event::Closed {
             ts,
             ref record,
             reason,
-        } => record_line(&mut l, "closed", ts, record, Some(reason)),
+        } => record_line(&mut l, "closed", ts, record, Some(reason), None),
         Event::Untracked { ts, ref flow } => flow_line(&mut l, "untracked", ts, flow, None),
         Event::Unsolicited { ts, ref flow, kind } => {
             flow_line(&mut l, "unsolicited", ts, flow, Some(kind))
@@ -309,7 +328,7 @@ mod tests {
         let ts = 1_767_225_665_000_000_000;
         let text = |e: Event| {
             let mut v = Vec::new();
-            assert!(write_event(&mut v, &e, all).unwrap());
+            assert!(write_event(&mut v, &e, all, None).unwrap());
             String::from_utf8(v).unwrap()
         };
         assert_eq!(
@@ -356,8 +375,8 @@ mod tests {
             )
         );
         let quiet = EventFilter::new(&[]);
-        assert!(!write_event(&mut Vec::new(), &Event::Queued { ts }, all).unwrap());
-        assert!(!write_event(&mut Vec::new(), &Event::Dark { ts, record }, quiet).unwrap());
+        assert!(!write_event(&mut Vec::new(), &Event::Queued { ts }, all, None).unwrap());
+        assert!(!write_event(&mut Vec::new(), &Event::Dark { ts, record }, quiet, None).unwrap());
     }
 
     /// The longest line there can be fits the buffer and is valid JSON.
@@ -389,7 +408,7 @@ mod tests {
             reason: CloseReason::Evicted,
         };
         let f = EventFilter::new(&[crate::args::EventKind::Closed]);
-        assert!(write_event(&mut v, &e, f).unwrap());
+        assert!(write_event(&mut v, &e, f, None).unwrap());
         assert!(v.len() < LINE_MAX, "{}", v.len());
         let j: serde_json::Value = serde_json::from_slice(&v).unwrap();
         assert_eq!(j["ts_ns"], u64::MAX);

@@ -178,7 +178,7 @@ pub fn run(a: &InlineArgs) -> Result<()> {
                 if json {
                     // Stdout's own line buffer; flushed at once: the gateway's events are rare.
                     let mut o = std::io::stdout().lock();
-                    let _ = write_event(&mut o, e, filter).and_then(|_| o.flush());
+                    let _ = write_event(&mut o, e, filter, None).and_then(|_| o.flush());
                 }
             };
             let r = ashiato_darkflow_shells::inline::run(&cfg, &stop, &stats, &on_event);

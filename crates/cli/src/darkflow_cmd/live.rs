@@ -124,8 +124,11 @@ pub fn run(a: &DarkflowArgs) -> Result<()> {
         },
     )
     .with_context(|| format!("capturing on {iface}"))?;
+    let key = super::key_of(a)?;
+    let (src, digests) = super::syn_tap::SynTap::new(src, key, cfg.timeout_ns);
     let mut det = Detector::new(cfg);
     let mut sinks = Sinks::new(a)?;
+    sinks.digests = a.key_file.is_some().then_some(digests);
     let shared = Arc::new(Mutex::new(Shared::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let service = start_service(a.metrics_listen, &a.tls, shared.clone(), stop.clone())?;
