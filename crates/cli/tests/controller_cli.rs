@@ -3,32 +3,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{MASSCAN, Server, bin, data, run, stderr, stdout, wait_for};
 
 /// Starts `ashiato controller --config FILE --print-addr` and waits for its address.
 fn spawn_controller(config: &Path) -> Server {
-    let mut c: Child = bin()
-        .args(["controller", "--print-addr", "--config"])
+    let mut cmd = bin();
+    cmd.args(["controller", "--print-addr", "--config"])
         .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(c.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Server(c, addr)
+        .stderr(Stdio::null());
+    common::spawn_listening(cmd)
 }
 
 fn probe(dir: &Path, key: &Path) -> Server {

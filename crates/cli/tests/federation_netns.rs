@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,25 +26,13 @@ use common::{Server, stderr, stdout};
 
 /// Runs `ashiato ARGS` inside namespace `ns` and waits for its `listening on` line.
 fn spawn_in(ns: &Netns, args: &[&str]) -> Server {
-    let mut c = Command::new("ip")
-        .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_ashiato")])
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_ashiato")])
         .args(args)
         .env_remove("ASHIATO_KEY_FILE")
         .env_remove("ASHIATO_TLS_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(c.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{args:?}: unexpected first line {line:?}"))
-        .to_string();
-    Server(c, addr)
+        .stderr(Stdio::null());
+    common::spawn_listening(cmd)
 }
 
 fn probe_on(ns: &Netns, iface: &str, pki: &Path, key: &Path) -> Server {

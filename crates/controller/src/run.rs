@@ -11,7 +11,7 @@ use ashiato_api::federation::{
 };
 use ashiato_net::client::{ClientError, ServiceClient};
 use ashiato_net::error_chain;
-use ashiato_trace::decide::{next_asks, report};
+use ashiato_trace::decide::{bare_report, next_asks, report};
 use ashiato_trace::walk::{Observation, mesh_reports};
 
 use crate::{Controller, new_id};
@@ -37,23 +37,11 @@ pub(crate) struct Branch {
 }
 
 fn unreachable_report(domain: DomainId, packet: u32, via: Via, reason: &str) -> HopReport {
-    HopReport {
-        domain,
-        packet,
-        via,
-        outcome: Outcome::Unreachable,
-        entered_from: Vec::new(),
-        unknown_links: Vec::new(),
-        evidence: Vec::new(),
-        reason: Some(reason.to_string()),
-    }
+    bare_report(domain, packet, via, Outcome::Unreachable, reason)
 }
 
 fn stopped_report(domain: DomainId, packet: u32, via: Via, reason: &str) -> HopReport {
-    HopReport {
-        outcome: Outcome::Stopped,
-        ..unreachable_report(domain, packet, via, reason)
-    }
+    bare_report(domain, packet, via, Outcome::Stopped, reason)
 }
 
 /// Keeps at most [`MAX_REPORTS`]; says whether any were dropped.

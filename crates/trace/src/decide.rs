@@ -241,6 +241,27 @@ pub fn report(view: &DomainView, packet: u32, via: &Via, evidence: &[ProbeEviden
     }
 }
 
+/// A report with no evidence, written on behalf of a domain that could not be asked or did
+/// not answer (`unreachable`, `not_participating`, `stopped`).
+pub fn bare_report(
+    domain: DomainId,
+    packet: u32,
+    via: Via,
+    outcome: Outcome,
+    reason: impl Into<String>,
+) -> HopReport {
+    HopReport {
+        domain,
+        packet,
+        via,
+        outcome,
+        entered_from: Vec::new(),
+        unknown_links: Vec::new(),
+        evidence: Vec::new(),
+        reason: Some(reason.into()),
+    }
+}
+
 /// A domain to ask about a packet, and why.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ask {
@@ -271,15 +292,8 @@ pub fn next_asks(view: &DomainView, report: &HopReport, visited: &[DomainId], bu
         _ => &[],
     };
     let me = view.domain;
-    let stopped = |domain: DomainId, via: Via, reason: String| HopReport {
-        domain,
-        packet: report.packet,
-        via,
-        outcome: Outcome::Stopped,
-        entered_from: Vec::new(),
-        unknown_links: Vec::new(),
-        evidence: Vec::new(),
-        reason: Some(reason),
+    let stopped = |domain: DomainId, via: Via, reason: String| {
+        bare_report(domain, report.packet, via, Outcome::Stopped, reason)
     };
     for &n in targets {
         let link = Via::Link { neighbour: me };
@@ -304,20 +318,17 @@ pub fn next_asks(view: &DomainView, report: &HopReport, visited: &[DomainId], bu
             }
             continue;
         }
-        next.reports.push(HopReport {
-            domain: n,
-            packet: report.packet,
-            via: link,
-            outcome: Outcome::NotParticipating,
-            entered_from: Vec::new(),
-            unknown_links: Vec::new(),
-            evidence: Vec::new(),
-            reason: Some(if nv.beyond.is_empty() {
+        next.reports.push(bare_report(
+            n,
+            report.packet,
+            link,
+            Outcome::NotParticipating,
+            if nv.beyond.is_empty() {
                 format!("AS{n} runs no controller, and no participating domain beyond it is known")
             } else {
                 format!("AS{n} runs no controller; asking the participating domains beyond it")
-            }),
-        });
+            },
+        ));
         for t in &nv.beyond {
             let skipped = if t.skipped.first() == Some(&n) {
                 t.skipped.clone()

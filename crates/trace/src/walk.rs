@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ashiato_api::federation::{DomainId, DomainView, HopReport, Outcome, ProbeEvidence, Via};
 
-use crate::decide::{next_asks, report};
+use crate::decide::{bare_report, next_asks, report};
 
 /// What the initiator got from one participant in mesh mode.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,14 +75,5 @@ pub fn mesh_reports(
 }
 
 fn unreachable(domain: DomainId, packet: u32, via: Via, reason: String) -> HopReport {
-    HopReport {
-        domain,
-        packet,
-        via,
-        outcome: Outcome::Unreachable,
-        entered_from: Vec::new(),
-        unknown_links: Vec::new(),
-        evidence: Vec::new(),
-        reason: Some(reason),
-    }
+    bare_report(domain, packet, via, Outcome::Unreachable, reason)
 }

@@ -58,21 +58,25 @@ impl Drop for Server {
 /// Starts `ashiato probe run` on 127.0.0.1 port 0 (sized for 10 kpps) with `extra` flags,
 /// and waits for the address it prints. Its standard error goes to `stderr`.
 pub fn spawn_probe(extra: &[&str], stderr: Stdio) -> Server {
-    let mut c = bin()
-        .args([
-            "probe",
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--print-addr",
-            "--rate",
-            "10kpps",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let mut cmd = bin();
+    cmd.args([
+        "probe",
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--print-addr",
+        "--rate",
+        "10kpps",
+    ])
+    .args(extra)
+    .stderr(stderr);
+    spawn_listening(cmd)
+}
+
+/// Spawns a service started with `--print-addr` and waits for its first line,
+/// `listening on ADDR`.
+pub fn spawn_listening(mut cmd: std::process::Command) -> Server {
+    let mut c = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(c.stdout.take().unwrap())
         .read_line(&mut line)
