@@ -1,0 +1,24 @@
+//! Host-based bot and C&C traceback (BRIEF §4, seed 004): a victim's claims, a host's audit of
+//! its own communication history, and the seed's five features of bot traffic.
+//!
+//! Data flows one way: a claim list ([`claim::parse_claims`]) and frames go into an
+//! [`audit::Audit`], which returns a [`audit::Report`]: the claims the history matched, with
+//! the packets as evidence, and the suspicious peers by feature ([`features::Feature`]), named
+//! from the DNS answers in the same history ([`dns`]). [`procs::ProcMap`] attributes flows to
+//! processes from a snapshot. Everything here is pure: no files, sockets or clocks; the
+//! `ashiato hostcheck` command is the shell around it.
+//!
+//! Design notes and the output format: docs/host-tracing.md.
+
+pub mod addr;
+pub mod audit;
+pub mod claim;
+pub mod dns;
+mod error;
+pub mod features;
+pub mod procs;
+
+pub use audit::{Audit, AuditConfig, ClaimMatch, Evidence, Finding, Flow, FramePos, Report};
+pub use claim::{Claim, Protocol};
+pub use error::HostTraceError;
+pub use features::Feature;
