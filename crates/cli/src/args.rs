@@ -49,6 +49,30 @@ pub enum Command {
     /// The federation CA: init it, issue per-domain controller and operator certificates.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Audit a host's captured history against victims' claims and the five bot features
+    /// (exit 3 when a claim matched: this host took part in an attack).
+    Hostcheck(HostcheckArgs),
+}
+
+/// `ashiato hostcheck`
+#[derive(Args, Debug)]
+pub struct HostcheckArgs {
+    /// The host's communication history: pcap or pcapng files (frames numbered per file).
+    #[arg(long, num_args = 1.., required = true)]
+    pub pcap: Vec<PathBuf>,
+    /// The claim list: one JSON object a line, {"id","victim","protocol","port","from","to"}
+    /// with RFC 3339 times and optional "reflectors" (docs/host-tracing.md).
+    #[arg(long)]
+    pub claims: PathBuf,
+    /// A socket-to-process snapshot, JSON lines (docs/host-tracing.md).
+    #[arg(long)]
+    pub procs: Option<PathBuf>,
+    /// Clock-skew allowance added to both ends of every claim window, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub skew: u64,
+    /// One JSON object a line: claim_match, finding, summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ashiato controller`

@@ -3,7 +3,8 @@
 //! workspace prints.
 //!
 //! Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage (from clap), 3 a check
-//! the command performs failed (e.g. `probe fpr` outside 10 % of theory, `demo` mismatch),
+//! the command performs failed (e.g. `probe fpr` outside 10 % of theory, `demo` mismatch,
+//! `hostcheck`: the history matches a claim, i.e. this host took part in an attack),
 //! 4 `trace` finished but some packets end in a gap (unreachable, non-participating or
 //! unknown domains) instead of at an origin.
 
@@ -14,6 +15,7 @@ mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
 mod fpr;
+mod hostcheck_cmd;
 mod probe_cmd;
 mod sysmem;
 mod units;
@@ -159,5 +161,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Controller(a) => controller_cmd::run(a),
         Command::Trace(a) => controller_cmd::trace(*a),
         Command::Ca(c) => controller_cmd::ca(c),
+        Command::Hostcheck(a) => hostcheck_cmd::run(&a),
     }
 }
