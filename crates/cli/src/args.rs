@@ -52,6 +52,31 @@ pub enum Command {
     /// Audit a host's captured history against victims' claims and the five bot features
     /// (exit 3 when a claim matched: this host took part in an attack).
     Hostcheck(HostcheckArgs),
+    /// Write a generated day of host history and a claim list (the audit-speed figure).
+    Hostsynth(HostsynthArgs),
+}
+
+/// `ashiato hostsynth`
+#[derive(Args, Debug)]
+pub struct HostsynthArgs {
+    /// The history to write (pcap).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The claim list to write (JSON lines).
+    #[arg(long)]
+    pub claims_out: PathBuf,
+    /// Bytes of history (the seed's upper rate is 600 MB a day), e.g. 600M.
+    #[arg(long, default_value = "600M", value_parser = crate::units::parse_bytes)]
+    pub bytes: u64,
+    /// Claims in the list.
+    #[arg(long, default_value_t = 10_000)]
+    pub claims: usize,
+    /// How many of them the history takes part in.
+    #[arg(long, default_value_t = 4)]
+    pub matched: usize,
+    /// PRNG seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `ashiato hostcheck`

@@ -16,6 +16,7 @@ mod demo;
 mod digest_cmd;
 mod fpr;
 mod hostcheck_cmd;
+mod hostsynth_cmd;
 mod probe_cmd;
 mod sysmem;
 mod units;
@@ -162,5 +163,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trace(a) => controller_cmd::trace(*a),
         Command::Ca(c) => controller_cmd::ca(c),
         Command::Hostcheck(a) => hostcheck_cmd::run(&a),
+        Command::Hostsynth(a) => hostsynth_cmd::run(&a),
     }
 }

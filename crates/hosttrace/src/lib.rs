@@ -5,18 +5,23 @@
 //! [`audit::Audit`], which returns a [`audit::Report`]: the claims the history matched, with
 //! the packets as evidence, and the suspicious peers by feature ([`features::Feature`]), named
 //! from the DNS answers in the same history ([`dns`]). [`procs::ProcMap`] attributes flows to
-//! processes from a snapshot. Everything here is pure: no files, sockets or clocks; the
+//! processes from a snapshot. On the center's side, [`rank`] ranks the servers of the bots'
+//! reports (distinct bots, popular destinations down-weighted, allow list) and draws the
+//! three-layer graph. [`synth`] and [`botnet`] generate the inputs of the two figures. Everything here is pure: no files, sockets or clocks; the
 //! `ashiato hostcheck` command is the shell around it.
 //!
 //! Design notes and the output format: docs/host-tracing.md.
 
 pub mod addr;
 pub mod audit;
+pub mod botnet;
 pub mod claim;
 pub mod dns;
 mod error;
 pub mod features;
 pub mod procs;
+pub mod rank;
+pub mod synth;
 
 pub use audit::{Audit, AuditConfig, ClaimMatch, Evidence, Finding, Flow, FramePos, Report};
 pub use claim::{Claim, Protocol};
