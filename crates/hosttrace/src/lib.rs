@@ -16,6 +16,7 @@ pub mod addr;
 pub mod audit;
 pub mod botnet;
 pub mod claim;
+pub mod claimlist;
 pub mod dns;
 mod error;
 pub mod features;
@@ -27,3 +28,8 @@ pub use audit::{Audit, AuditConfig, ClaimMatch, Evidence, Finding, Flow, FramePo
 pub use claim::{Claim, Protocol};
 pub use error::HostTraceError;
 pub use features::Feature;
+
+/// A time in ns as RFC 3339 (the wire crate's format).
+pub(crate) fn rfc3339_ns(ns: u64) -> String {
+    ashiato_wire::time::rfc3339(ns)
+}
