@@ -54,6 +54,35 @@ pub enum Command {
     Hostcheck(HostcheckArgs),
     /// Write a generated day of host history and a claim list (the audit-speed figure).
     Hostsynth(HostsynthArgs),
+    /// The host-tracing center: claims with IDS evidence, the signed claim list, bot reports,
+    /// the C&C ranking (mutual TLS).
+    Center(CenterArgs),
+}
+
+/// `ashiato center`
+#[derive(Args, Debug)]
+pub struct CenterArgs {
+    /// Address to listen on.
+    #[arg(long, value_parser = crate::units::parse_socket_addr)]
+    pub listen: SocketAddr,
+    /// Directory made by `ashiato pki init`.
+    #[arg(long, env = "ASHIATO_TLS_DIR")]
+    pub tls_dir: PathBuf,
+    /// Which identity in --tls-dir the center presents.
+    #[arg(long, default_value = "center")]
+    pub name: String,
+    /// Where the list key and the signing key live (made on first start).
+    #[arg(long)]
+    pub key_dir: PathBuf,
+    /// Servers never ranked: one address a line.
+    #[arg(long)]
+    pub allow: Option<PathBuf>,
+    /// Claims one reporter may file per hour.
+    #[arg(long, default_value_t = 20)]
+    pub claims_per_hour: u32,
+    /// Print one line with the bound address once listening (for scripts).
+    #[arg(long)]
+    pub print_addr: bool,
 }
 
 /// `ashiato hostsynth`

@@ -10,6 +10,7 @@
 
 mod args;
 mod bench;
+mod center_cmd;
 mod controller_cmd;
 mod darkflow_cmd;
 mod demo;
@@ -164,5 +165,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ca(c) => controller_cmd::ca(c),
         Command::Hostcheck(a) => hostcheck_cmd::run(&a),
         Command::Hostsynth(a) => hostsynth_cmd::run(&a),
+        Command::Center(a) => center_cmd::run(a),
     }
 }

@@ -1,0 +1,113 @@
+//! `ashiato center` as a process over mutual TLS, spoken to with curl: a victim files a claim
+//! with its Suricata alert, a host without a certificate is refused, bots report, and the
+//! ranking and graph name the C&C.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{Server, bin};
+use serde_json::Value;
+
+/// curl with the identity `who` (or none); returns the HTTP status and body.
+fn curl(
+    dir: &Path,
+    addr: &str,
+    who: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-w", "\n%{http_code}", "--cacert"])
+        .arg(dir.join("ca.pem"))
+        .args(["-X", method, "-H", "content-type: application/json"]);
+    if let Some(w) = who {
+        c.arg("--cert").arg(dir.join(format!("{w}.pem")));
+        c.arg("--key").arg(dir.join(format!("{w}-key.pem")));
+    }
+    if !body.is_empty() {
+        c.args(["--data-binary", body]);
+    }
+    let o = c
+        .arg(format!("https://{addr}{path}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (b, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), b.to_string())
+}
+
+#[test]
+fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: curl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let o = bin()
+        .args(["pki", "init", "--dir", tls.to_str().unwrap()])
+        .args([
+            "--name", "center", "--name", "victim-a", "--name", "host-1", "--name", "host-2",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut child = bin()
+        .args([
+            "center",
+            "--listen",
+            "127.0.0.1:0",
+            "--print-addr",
+            "--tls-dir",
+            tls.to_str().unwrap(),
+        ])
+        .args(["--key-dir", dir.path().join("keys").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let _server = Server(child, addr.clone());
+
+    let claim = r#"{"claim":{"id":"c1","victim":"203.0.113.5","protocol":"tcp","port":80,"from":"2026-01-01T10:00:00Z","to":"2026-01-01T10:05:00Z"},
+        "evidence":[{"timestamp":"2026-01-01T10:01:02.123456+0000","event_type":"alert","src_ip":"198.51.100.9","dest_ip":"203.0.113.5","dest_port":80,"proto":"TCP"}]}"#;
+    // Without a client certificate the TLS handshake itself fails.
+    let (code, _) = curl(&tls, &addr, None, "POST", "/v1/claims", claim);
+    assert_eq!(code, 0);
+    let (code, body) = curl(&tls, &addr, Some("victim-a"), "POST", "/v1/claims", claim);
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = curl(&tls, &addr, Some("host-1"), "GET", "/v1/claims?since=0", "");
+    assert_eq!(code, 200);
+    let delta: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(delta["to"], 1);
+    assert!(!body.contains("203.0.113.5"));
+    assert!(dir.path().join("keys/sign.pub").exists());
+    for h in ["host-1", "host-2"] {
+        let report = format!(
+            r#"{{"report_id":"r1","report":{{"reporter":"{h}","incident":"c1","attack_packets":2000,"attacked_port":80,
+            "records":[{{"time_ns":1,"proto":"tcp","dst":"45.33.32.156","port":6667,"process":"bot","features":["irc"]}}]}}}}"#
+        );
+        let (code, body) = curl(&tls, &addr, Some(h), "POST", "/v1/reports", &report);
+        assert_eq!(code, 202, "{body}");
+    }
+    let (code, body) = curl(&tls, &addr, Some("victim-a"), "GET", "/v1/ranking/c1", "");
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["server"], "45.33.32.156");
+    assert_eq!(v[0]["reporters"], 2);
+    let (code, body) = curl(&tls, &addr, Some("victim-a"), "GET", "/v1/graph/c1", "");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"host-2\" -> \"45.33.32.156\""), "{body}");
+}
