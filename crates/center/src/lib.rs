@@ -253,7 +253,7 @@ fn evidence_supports(c: &Claim, evidence: &[serde_json::Value], skew: u64) -> bo
             "ipv6-icmp" | "icmpv6" => 58,
             _ => 0,
         };
-        let t = eve_time(s("timestamp"));
+        let t = ashiato_hosttrace::report::eve_time(s("timestamp"));
         s("event_type") == "alert"
             && s("dest_ip").parse::<IpAddr>().ok() == Some(c.victim)
             && c.protocol.matches(proto)
@@ -262,16 +262,6 @@ fn evidence_supports(c: &Claim, evidence: &[serde_json::Value], skew: u64) -> bo
                 || e.get("dest_port").and_then(|v| v.as_u64()) == c.port.map(u64::from))
             && t.is_some_and(|t| t + skew >= c.from_ns && t <= c.to_ns + skew)
     })
-}
-
-/// Suricata's `2026-01-01T10:00:01.123456+0000` (no colon in the offset) or RFC 3339.
-fn eve_time(s: &str) -> Option<u64> {
-    let fixed = if s.len() > 5 && !s.ends_with('Z') && s.as_bytes()[s.len() - 3] != b':' {
-        format!("{}:{}", &s[..s.len() - 2], &s[s.len() - 2..])
-    } else {
-        s.to_string()
-    };
-    ashiato_hosttrace::claim::parse_rfc3339(&fixed).ok()
 }
 
 #[derive(Deserialize)]

@@ -57,6 +57,43 @@ pub enum Command {
     /// The host-tracing center: claims with IDS evidence, the signed claim list, bot reports,
     /// the C&C ranking (mutual TLS).
     Center(CenterArgs),
+    /// File claims at the center from Suricata EVE alerts (shows them and asks first).
+    Report(ReportArgs),
+}
+
+/// `ashiato report`
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The center, host:port.
+    #[arg(long)]
+    pub center: String,
+    /// Suricata EVE JSON lines with the alerts (DNS records of EVE version 2 or 3).
+    #[arg(long)]
+    pub eve: PathBuf,
+    /// Only the claim for this attacked address.
+    #[arg(long)]
+    pub victim: Option<std::net::IpAddr>,
+    /// The attacked port, when the alerts disagree or lack one.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The victim's name, informational.
+    #[arg(long)]
+    pub fqdn: Option<String>,
+    /// Claim ids are PREFIX-1, PREFIX-2, ...
+    #[arg(long, default_value = "claim")]
+    pub id_prefix: String,
+    /// Directory made by `ashiato pki init`.
+    #[arg(long, env = "ASHIATO_TLS_DIR")]
+    pub tls_dir: PathBuf,
+    /// Which identity in --tls-dir to present.
+    #[arg(long, default_value = "victim")]
+    pub name: String,
+    /// Send without asking (automation).
+    #[arg(long)]
+    pub yes: bool,
+    /// Show the claims and stop.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `ashiato center`

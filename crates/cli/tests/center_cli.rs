@@ -1,6 +1,6 @@
-//! `ashiato center` as a process over mutual TLS, spoken to with curl: a victim files a claim
-//! with its Suricata alert, a host without a certificate is refused, bots report, and the
-//! ranking and graph name the C&C.
+//! `ashiato center` as a process over mutual TLS: a victim files a claim from its Suricata
+//! alerts with `ashiato report`, a client without a certificate is refused, bots report (curl
+//! with their certificates), and the ranking and graph name the C&C.
 
 mod common;
 
@@ -86,8 +86,62 @@ fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
     // Without a client certificate the TLS handshake itself fails.
     let (code, _) = curl(&tls, &addr, None, "POST", "/v1/claims", claim);
     assert_eq!(code, 0);
-    let (code, body) = curl(&tls, &addr, Some("victim-a"), "POST", "/v1/claims", claim);
-    assert_eq!(code, 201, "{body}");
+    // The victim files the claim from its Suricata alerts: shown, then sent with --yes.
+    let eve = dir.path().join("eve.json");
+    std::fs::write(
+        &eve,
+        concat!(
+            r#"{"timestamp":"2026-01-01T10:01:02.123456+0000","event_type":"alert","src_ip":"198.51.100.9","src_port":40000,"dest_ip":"203.0.113.5","dest_port":80,"proto":"TCP"}"#,
+            "\n",
+            r#"{"timestamp":"2026-01-01T10:04:02.000000+0000","event_type":"alert","src_ip":"198.51.100.10","src_port":40001,"dest_ip":"203.0.113.5","dest_port":80,"proto":"TCP"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let report = |extra: &[&str], stdin: &str| {
+        let mut c = bin()
+            .args([
+                "report",
+                "--center",
+                &addr,
+                "--eve",
+                eve.to_str().unwrap(),
+                "--id-prefix",
+                "c",
+            ])
+            .args(["--tls-dir", tls.to_str().unwrap(), "--name", "victim-a"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut c.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let o = report(&[], "n\n");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success());
+    assert!(
+        out.contains(r#""id":"c-1","victim":"203.0.113.5","protocol":"tcp","port":80"#),
+        "{out}"
+    );
+    assert!(!out.contains("198.51.100.9"), "{out}");
+    assert!(out.contains("nothing sent"), "{out}");
+    let o = report(&["--yes"], "");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("claim c-1 accepted as list version 1"),
+        "{out}"
+    );
+    // Filing it again: the id is taken.
+    let o = report(&["--yes"], "");
+    assert_eq!(o.status.code(), Some(1));
     let (code, body) = curl(&tls, &addr, Some("host-1"), "GET", "/v1/claims?since=0", "");
     assert_eq!(code, 200);
     let delta: Value = serde_json::from_str(&body).unwrap();
@@ -96,18 +150,18 @@ fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
     assert!(dir.path().join("keys/sign.pub").exists());
     for h in ["host-1", "host-2"] {
         let report = format!(
-            r#"{{"report_id":"r1","report":{{"reporter":"{h}","incident":"c1","attack_packets":2000,"attacked_port":80,
+            r#"{{"report_id":"r1","report":{{"reporter":"{h}","incident":"c-1","attack_packets":2000,"attacked_port":80,
             "records":[{{"time_ns":1,"proto":"tcp","dst":"45.33.32.156","port":6667,"process":"bot","features":["irc"]}}]}}}}"#
         );
         let (code, body) = curl(&tls, &addr, Some(h), "POST", "/v1/reports", &report);
         assert_eq!(code, 202, "{body}");
     }
-    let (code, body) = curl(&tls, &addr, Some("victim-a"), "GET", "/v1/ranking/c1", "");
+    let (code, body) = curl(&tls, &addr, Some("victim-a"), "GET", "/v1/ranking/c-1", "");
     assert_eq!(code, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v[0]["server"], "45.33.32.156");
     assert_eq!(v[0]["reporters"], 2);
-    let (code, body) = curl(&tls, &addr, Some("victim-a"), "GET", "/v1/graph/c1", "");
+    let (code, body) = curl(&tls, &addr, Some("victim-a"), "GET", "/v1/graph/c-1", "");
     assert_eq!(code, 200);
     assert!(body.contains("\"host-2\" -> \"45.33.32.156\""), "{body}");
 }

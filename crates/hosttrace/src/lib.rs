@@ -22,6 +22,7 @@ mod error;
 pub mod features;
 pub mod procs;
 pub mod rank;
+pub mod report;
 pub mod synth;
 
 pub use audit::{Audit, AuditConfig, ClaimMatch, Evidence, Finding, Flow, FramePos, Report};
