@@ -36,6 +36,7 @@ use ashiato_wire::packet::{self, Ip, L4, ParseStats};
 
 use crate::addr::is_internet;
 use crate::claim::Claim;
+use crate::claimlist::AgentList;
 use crate::dns;
 use crate::features::{self, Feature};
 
@@ -210,7 +211,7 @@ type FlowKey = (IpAddr, u16, IpAddr, u16);
 pub struct Audit {
     cfg: AuditConfig,
     claims: Vec<Claim>,
-    by_victim: HashMap<IpAddr, Vec<u32>>,
+    index: Index,
     matches: Vec<Option<ClaimMatch>>,
     findings: HashMap<(Feature, SocketAddr), FindingAcc>,
     names: HashMap<IpAddr, String>,
@@ -225,6 +226,14 @@ pub struct Audit {
     /// Client → server flows: the last request's target.
     last_uri: HashMap<FlowKey, String>,
     stats: AuditStats,
+}
+
+/// How claims are found for an address: by victim address (a plain claim list), or by keyed
+/// hash (the center's published list, where the audit never learns a victim it did not talk
+/// to).
+enum Index {
+    Plain(HashMap<IpAddr, Vec<u32>>),
+    Hashed(Box<AgentList>),
 }
 
 /// UDP ports of services that answer a small request with a large reply (amplifiers): a
@@ -245,7 +254,7 @@ impl Audit {
         Audit {
             cfg,
             claims,
-            by_victim,
+            index: Index::Plain(by_victim),
             matches: vec![None; n],
             findings: HashMap::new(),
             names: HashMap::new(),
@@ -255,6 +264,58 @@ impl Audit {
             pending: HashMap::new(),
             last_uri: HashMap::new(),
             stats: AuditStats::default(),
+        }
+    }
+
+    /// An audit of the center's published list (applied and verified by `list`). Claims are
+    /// found by keyed hash; [`Claim::victim`] of these claims is unspecified.
+    pub fn hashed(list: AgentList, cfg: AuditConfig) -> Audit {
+        let claims: Vec<Claim> = list
+            .claims()
+            .iter()
+            .map(|p| Claim {
+                id: p.id.clone(),
+                victim: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                protocol: p.protocol,
+                port: None,
+                from_ns: p.from_ns,
+                to_ns: p.to_ns,
+                reflectors: Vec::new(),
+            })
+            .collect();
+        let mut a = Audit::new(claims, cfg);
+        a.index = Index::Hashed(Box::new(list));
+        a
+    }
+
+    /// Claims whose victim is `addr` (and port, where the claim names one).
+    fn victim_claims(&self, addr: IpAddr, port: Option<u16>, ts: u64) -> Vec<u32> {
+        match &self.index {
+            Index::Plain(m) => m
+                .get(&addr)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&i| {
+                    let c = &self.claims[i as usize];
+                    port.is_none() || c.port.is_none_or(|p| Some(p) == port)
+                })
+                .collect(),
+            Index::Hashed(l) => l
+                .victim_of(addr, port, ts)
+                .into_iter()
+                .map(|i| i as u32)
+                .collect(),
+        }
+    }
+
+    fn is_reflector(&self, i: u32, addr: IpAddr, ts: u64) -> bool {
+        match &self.index {
+            Index::Plain(_) => self.claims[i as usize]
+                .reflectors
+                .binary_search(&addr)
+                .is_ok(),
+            Index::Hashed(l) => l.is_reflector(i as usize, addr, ts),
         }
     }
 
@@ -297,7 +358,7 @@ impl Audit {
         };
         let has_ports = matches!(pkt.l4, L4::Tcp(_) | L4::Udp(_));
 
-        if !self.by_victim.is_empty() {
+        if !self.claims.is_empty() {
             self.match_claims(&pkt.l4, flow, has_ports, pos, ts_ns, orig_len);
         }
 
@@ -353,52 +414,53 @@ impl Audit {
         let skew = self.cfg.skew_ns;
         let in_window =
             |c: &Claim| ts.saturating_add(skew) >= c.from_ns && ts <= c.to_ns.saturating_add(skew);
-        if let Some(ids) = self.by_victim.get(&flow.dst.ip()) {
-            for &i in ids {
-                let c = &self.claims[i as usize];
-                if c.protocol.matches(flow.proto)
-                    && in_window(c)
-                    && (!has_ports || c.port.is_none_or(|p| p == flow.dst.port()))
-                {
-                    record(
-                        &mut self.matches,
-                        &self.cfg,
-                        i as usize,
-                        "direct",
-                        pos,
-                        ts,
-                        len,
-                        flow,
-                    );
-                }
-            }
-        }
-        if let Some(ids) = self.by_victim.get(&flow.src.ip()) {
-            for &i in ids {
-                let c = &self.claims[i as usize];
-                if !c.protocol.matches(flow.proto) || !in_window(c) || flow.dst.ip() == c.victim {
-                    continue;
-                }
-                let kind = if c.reflectors.binary_search(&flow.dst.ip()).is_ok() {
-                    "reflection"
-                } else if (!has_ports || c.port.is_none_or(|p| p == flow.src.port()))
-                    && elicits_reply(l4, flow)
-                {
-                    "spoofed-source"
-                } else {
-                    continue;
-                };
+        let port = |p: u16| has_ports.then_some(p);
+        for i in self.victim_claims(flow.dst.ip(), port(flow.dst.port()), ts) {
+            let c = &self.claims[i as usize];
+            if c.protocol.matches(flow.proto) && in_window(c) {
                 record(
                     &mut self.matches,
                     &self.cfg,
                     i as usize,
-                    kind,
+                    "direct",
                     pos,
                     ts,
                     len,
                     flow,
                 );
             }
+        }
+        // Sent with the victim's address as source: reflection to a listed reflector (any
+        // source port), or a spoofed request from the claimed port.
+        let mut spoofed = self.victim_claims(flow.src.ip(), None, ts);
+        let from_port = self.victim_claims(flow.src.ip(), port(flow.src.port()), ts);
+        for &i in &from_port {
+            if !spoofed.contains(&i) {
+                spoofed.push(i);
+            }
+        }
+        for i in spoofed {
+            let c = &self.claims[i as usize];
+            if !c.protocol.matches(flow.proto) || !in_window(c) || flow.dst.ip() == flow.src.ip() {
+                continue;
+            }
+            let kind = if self.is_reflector(i, flow.dst.ip(), ts) {
+                "reflection"
+            } else if from_port.contains(&i) && elicits_reply(l4, flow) {
+                "spoofed-source"
+            } else {
+                continue;
+            };
+            record(
+                &mut self.matches,
+                &self.cfg,
+                i as usize,
+                kind,
+                pos,
+                ts,
+                len,
+                flow,
+            );
         }
     }
 

@@ -216,7 +216,8 @@ pub struct AgentList {
     public_key: Vec<u8>,
     key: hmac::Key,
     claims: Vec<PublishedClaim>,
-    by_hash: HashMap<String, Vec<usize>>,
+    by_victim: HashMap<String, Vec<usize>>,
+    by_reflector: HashMap<String, Vec<usize>>,
 }
 
 impl AgentList {
@@ -226,7 +227,8 @@ impl AgentList {
             public_key: public_key.to_vec(),
             key: list_key(secret),
             claims: Vec::new(),
-            by_hash: HashMap::new(),
+            by_victim: HashMap::new(),
+            by_reflector: HashMap::new(),
         }
     }
 
@@ -266,30 +268,61 @@ impl AgentList {
         }
         for c in &d.claims {
             let i = self.claims.len();
-            for h in c.victim.iter().chain(&c.reflectors) {
-                self.by_hash.entry(h.clone()).or_default().push(i);
+            for h in &c.victim {
+                self.by_victim.entry(h.clone()).or_default().push(i);
+            }
+            for h in &c.reflectors {
+                self.by_reflector.entry(h.clone()).or_default().push(i);
             }
             self.claims.push(c.clone());
         }
         Ok(())
     }
 
-    /// Claims whose victim is `addr` (with `port`, or any port when the claim named none) and
-    /// whose widened window holds `ts_ns`'s bucket, or whose reflector is `addr`.
-    pub fn candidates(&self, addr: IpAddr, port: u16, ts_ns: u64) -> Vec<&PublishedClaim> {
+    /// The claims applied, in version order.
+    pub fn claims(&self) -> &[PublishedClaim] {
+        &self.claims
+    }
+
+    /// Indexes of claims whose victim is `addr` with `port` (or any port when the claim named
+    /// none) and whose widened window holds `ts_ns`'s hour.
+    pub fn victim_of(&self, addr: IpAddr, port: Option<u16>, ts_ns: u64) -> Vec<usize> {
+        if self.by_victim.is_empty() {
+            return Vec::new();
+        }
         let b = ts_ns / BUCKET_NS;
-        let mut out: Vec<&PublishedClaim> = Vec::new();
-        for h in [
-            entry_hash(&self.key, addr, Some(port), b),
-            entry_hash(&self.key, addr, None, b),
-        ] {
-            for &i in self.by_hash.get(&h).into_iter().flatten() {
-                if !out.iter().any(|c| c.version == self.claims[i].version) {
-                    out.push(&self.claims[i]);
+        let mut out = Vec::new();
+        let mut look = |p: Option<u16>| {
+            let h = entry_hash(&self.key, addr, p, b);
+            for &i in self.by_victim.get(&h).into_iter().flatten() {
+                if !out.contains(&i) {
+                    out.push(i);
                 }
             }
+        };
+        if port.is_some() {
+            look(port);
         }
+        look(None);
         out
+    }
+
+    /// Whether `addr` is a reflector of claim `i` in `ts_ns`'s hour.
+    pub fn is_reflector(&self, i: usize, addr: IpAddr, ts_ns: u64) -> bool {
+        let h = entry_hash(&self.key, addr, None, ts_ns / BUCKET_NS);
+        self.by_reflector.get(&h).is_some_and(|v| v.contains(&i))
+    }
+
+    /// Claims naming `addr` as victim (with `port`) or as reflector in `ts_ns`'s hour.
+    pub fn candidates(&self, addr: IpAddr, port: u16, ts_ns: u64) -> Vec<&PublishedClaim> {
+        let mut idx = self.victim_of(addr, Some(port), ts_ns);
+        let h = entry_hash(&self.key, addr, None, ts_ns / BUCKET_NS);
+        for &i in self.by_reflector.get(&h).into_iter().flatten() {
+            if !idx.contains(&i) {
+                idx.push(i);
+            }
+        }
+        idx.into_iter().map(|i| &self.claims[i]).collect()
     }
 
     /// A published claim's window as text, for messages.

@@ -41,8 +41,7 @@ fn data(src: &str, sport: u16, dst: &str, dport: u16, p: &[u8]) -> Vec<u8> {
 const CLAIMS: &str = r#"{"id":"flood","victim":"203.0.113.5","protocol":"tcp","port":80,"from":"2026-01-01T10:00:00Z","to":"2026-01-01T10:05:00Z"}
 {"id":"dnsamp","victim":"198.51.100.7","protocol":"udp","port":4444,"reflectors":["192.0.2.53"],"from":"2026-01-01T10:00:00Z","to":"2026-01-01T10:05:00Z"}"#;
 
-#[test]
-fn direct_spoofed_and_reflected_attack_packets_match_their_claims() {
+fn attack_frames() -> Vec<(u64, Vec<u8>)> {
     let q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\xff\x00\x01";
     let frames = vec![
         // 1: a SYN flood packet from this host to the victim.
@@ -78,7 +77,12 @@ fn direct_spoofed_and_reflected_attack_packets_match_their_claims() {
         // 6: to the victim's port 80 an hour later: outside window and skew.
         (T0 + 3600 * S, syn("10.0.0.5", 40001, "203.0.113.5", 80)),
     ];
-    let r = run(CLAIMS, &frames);
+    frames
+}
+
+#[test]
+fn direct_spoofed_and_reflected_attack_packets_match_their_claims() {
+    let r = run(CLAIMS, &attack_frames());
     assert_eq!(r.matches.len(), 2);
     let flood = &r.matches[0];
     assert_eq!(flood.claim, 0);
@@ -91,6 +95,40 @@ fn direct_spoofed_and_reflected_attack_packets_match_their_claims() {
     assert_eq!(amp.kinds.get("reflection"), Some(&1));
     assert_eq!(amp.kinds.get("spoofed-source"), Some(&1));
     assert_eq!(amp.evidence.packets, 2);
+}
+
+#[test]
+fn the_published_hashed_list_matches_the_same_packets_as_the_plain_claims() {
+    use ashiato_hosttrace::claimlist::{AgentList, CenterList};
+    let pk8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let secret = [9u8; 32];
+    let skew = AuditConfig::default().skew_ns;
+    let mut center = CenterList::new(&secret, pk8.as_ref(), skew).unwrap();
+    for c in parse_claims(CLAIMS).unwrap() {
+        center.publish(&c);
+    }
+    let mut list = AgentList::new(&center.public_key(), &secret);
+    list.apply(&center.delta(0, 100)).unwrap();
+    let frames = attack_frames();
+    let plain = run(CLAIMS, &frames);
+    let mut a = Audit::hashed(list, AuditConfig::default());
+    for (i, (ts, f)) in frames.iter().enumerate() {
+        let pos = FramePos {
+            file: 0,
+            frame: i as u64 + 1,
+        };
+        a.frame(pos, *ts, LinkType::Ethernet, f.len() as u32, f);
+    }
+    let hashed = a.finish();
+    let kinds = |r: &Report| {
+        r.matches
+            .iter()
+            .map(|m| (m.claim, m.kinds.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(&hashed), kinds(&plain));
+    assert_eq!(hashed.matches.len(), 2);
 }
 
 #[test]
