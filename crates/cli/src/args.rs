@@ -153,8 +153,18 @@ pub struct HostcheckArgs {
     pub pcap: Vec<PathBuf>,
     /// The claim list: one JSON object a line, {"id","victim","protocol","port","from","to"}
     /// with RFC 3339 times and optional "reflectors" (docs/host-tracing.md).
+    #[arg(long, required_unless_present = "list", conflicts_with = "list")]
+    pub claims: Option<PathBuf>,
+    /// Instead of --claims: the center's published list (`GET /v1/claims`: one signed delta,
+    /// or several, one a line, in order), verified with --list-pub and matched by keyed hash.
+    #[arg(long, requires_all = ["list_pub", "list_key"])]
+    pub list: Option<PathBuf>,
+    /// The center's list signing key: its `sign.pub` (hex).
     #[arg(long)]
-    pub claims: PathBuf,
+    pub list_pub: Option<PathBuf>,
+    /// The list key the center issued (its `list.key`, 32 bytes).
+    #[arg(long)]
+    pub list_key: Option<PathBuf>,
     /// A socket-to-process snapshot, JSON lines (docs/host-tracing.md).
     #[arg(long)]
     pub procs: Option<PathBuf>,

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use ashiato_capture::file::FileSource;
 use ashiato_hosttrace::claim::parse_claims;
+use ashiato_hosttrace::claimlist::{AgentList, SignedDelta};
 use ashiato_hosttrace::procs::ProcMap;
 use ashiato_hosttrace::{Audit, AuditConfig, Evidence, Flow, FramePos};
 use ashiato_wire::time::rfc3339;
@@ -22,9 +23,6 @@ use crate::args::HostcheckArgs;
 
 /// Runs the audit and prints its results.
 pub fn run(a: &HostcheckArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&a.claims)
-        .with_context(|| format!("reading claims {}", a.claims.display()))?;
-    let claims = parse_claims(&text).with_context(|| format!("claims {}", a.claims.display()))?;
     let procs = match &a.procs {
         Some(p) => {
             let t = std::fs::read_to_string(p)
@@ -38,7 +36,18 @@ pub fn run(a: &HostcheckArgs) -> anyhow::Result<()> {
         ..AuditConfig::default()
     };
     let started = std::time::Instant::now();
-    let mut audit = Audit::new(claims.clone(), cfg);
+    let (mut audit, hashed) = match (&a.claims, &a.list) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading claims {}", path.display()))?;
+            let claims =
+                parse_claims(&text).with_context(|| format!("claims {}", path.display()))?;
+            (Audit::new(claims, cfg), false)
+        }
+        (None, Some(path)) => (Audit::hashed(published_list(a, path)?, cfg), true),
+        (None, None) => unreachable!("clap requires --claims or --list"),
+    };
+    let claims = audit.claims().to_vec();
     let mut damaged = Vec::new();
     for (i, path) in a.pcap.iter().enumerate() {
         let mut src = FileSource::open(path)?;
@@ -79,7 +88,7 @@ pub fn run(a: &HostcheckArgs) -> anyhow::Result<()> {
             let mut v = json!({
                 "event": "claim_match",
                 "claim": c.id,
-                "victim": c.victim.to_string(),
+                "victim": (!hashed).then(|| c.victim.to_string()),
                 "port": c.port,
                 "kinds": kinds,
             });
@@ -176,6 +185,34 @@ pub fn run(a: &HostcheckArgs) -> anyhow::Result<()> {
         ))
         .into())
     }
+}
+
+/// The center's list: deltas verified with the center's public key and applied in order.
+fn published_list(a: &HostcheckArgs, path: &std::path::Path) -> anyhow::Result<AgentList> {
+    let (Some(pub_path), Some(key_path)) = (&a.list_pub, &a.list_key) else {
+        anyhow::bail!("--list needs --list-pub and --list-key");
+    };
+    let hex = std::fs::read_to_string(pub_path)
+        .with_context(|| format!("reading {}", pub_path.display()))?;
+    let hex = hex.trim();
+    let public: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}: not hex", pub_path.display()))?;
+    let secret: [u8; 32] = std::fs::read(key_path)
+        .with_context(|| format!("reading {}", key_path.display()))?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{}: not 32 bytes", key_path.display()))?;
+    let mut list = AgentList::new(&public, &secret);
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let d: SignedDelta = serde_json::from_str(line)
+            .with_context(|| format!("{} delta {}", path.display(), i + 1))?;
+        list.apply(&d)
+            .with_context(|| format!("{} delta {}", path.display(), i + 1))?;
+    }
+    Ok(list)
 }
 
 /// A flow with the process that owned it, as printed.

@@ -164,4 +164,71 @@ fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
     let (code, body) = curl(&tls, &addr, Some("victim-a"), "GET", "/v1/graph/c-1", "");
     assert_eq!(code, 200);
     assert!(body.contains("\"host-2\" -> \"45.33.32.156\""), "{body}");
+
+    // The trickbot C&C as a claim, then a host audits its capture against the published,
+    // signed, hashed list: it took part (exit 3), and the victim's address never travelled.
+    let eve2 = dir.path().join("eve2.json");
+    std::fs::write(
+        &eve2,
+        r#"{"timestamp":"2020-12-29T18:21:50.000000+0000","event_type":"alert","src_ip":"10.12.29.101","src_port":61318,"dest_ip":"82.118.225.196","dest_port":7080,"proto":"TCP"}"#,
+    )
+    .unwrap();
+    let o = bin()
+        .args([
+            "report",
+            "--center",
+            &addr,
+            "--eve",
+            eve2.to_str().unwrap(),
+            "--id-prefix",
+            "cc",
+        ])
+        .args([
+            "--tls-dir",
+            tls.to_str().unwrap(),
+            "--name",
+            "victim-a",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, body) = curl(&tls, &addr, Some("host-1"), "GET", "/v1/claims?since=0", "");
+    assert_eq!(code, 200);
+    assert!(!body.contains("82.118.225.196"));
+    let list = dir.path().join("list.json");
+    std::fs::write(&list, &body).unwrap();
+    let keys = dir.path().join("keys");
+    let hostcheck = |list: &Path| {
+        bin()
+            .args(["hostcheck", "--pcap"])
+            .arg(common::repo("tests/data/hosttrace/ndpi-trickbot.pcap"))
+            .arg("--list")
+            .arg(list)
+            .arg("--list-pub")
+            .arg(keys.join("sign.pub"))
+            .arg("--list-key")
+            .arg(keys.join("list.key"))
+            .arg("--json")
+            .output()
+            .unwrap()
+    };
+    let o = hostcheck(&list);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let first: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["claim"], "cc-1");
+    assert_eq!(first["packets"], 28);
+    assert_eq!(first["victim"], Value::Null);
+    // A list altered on the way fails its signature.
+    let forged = dir.path().join("forged.json");
+    std::fs::write(&forged, body.replacen("\"cc-1\"", "\"cc-9\"", 1)).unwrap();
+    let o = hostcheck(&forged);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad signature"));
 }
