@@ -14,7 +14,9 @@
 //!   peer's certificate name, the incident a published claim, the id new (replays refused),
 //!   at most [`CenterConfig::max_records`] records.
 //! - `GET /v1/ranking/{incident}` — the ranked servers with their evidence;
-//!   `GET /v1/graph/{incident}` — the three-layer graph as Graphviz DOT.
+//!   `GET /v1/graph/{incident}` — the three-layer graph as Graphviz DOT (`?format=json`:
+//!   ports, bots, servers and edges). Both filter by `feature`, the server's `port`,
+//!   `min_bots` and `top`.
 //!
 //! Bodies are capped at [`CenterConfig::max_body`]. Every decision (accepted or refused, and
 //! why) is an audit record: a `tracing` event with target `audit` and a bounded in-memory log.
@@ -25,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use ashiato_hosttrace::claim::{Claim, ClaimRecord, Protocol};
 use ashiato_hosttrace::claimlist::CenterList;
-use ashiato_hosttrace::rank::{BotReport, Popularity, dot, rank};
+use ashiato_hosttrace::rank::{BotReport, Popularity, Ranked, dot, rank};
 use ashiato_net::server::Peer;
 use axum::Router;
 use axum::body::Bytes;
@@ -347,18 +349,97 @@ async fn post_report(
     StatusCode::ACCEPTED.into_response()
 }
 
-async fn get_ranking(State(c): State<Arc<Center>>, Path(incident): Path<String>) -> Response {
-    let inner = c.lock();
-    let mut r = rank(&incident, &inner.reports, &inner.popularity, &c.cfg.allow);
-    r.truncate(50);
-    axum::Json(r).into_response()
+/// Filters of the ranking and the graph: `feature`, `port` (the server's), `min_bots`, `top`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RankFilter {
+    #[serde(default)]
+    feature: Option<String>,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    min_bots: Option<usize>,
+    #[serde(default)]
+    top: Option<usize>,
+    /// `dot` (default) or `json`, for the graph.
+    #[serde(default)]
+    format: Option<String>,
 }
 
-async fn get_graph(State(c): State<Arc<Center>>, Path(incident): Path<String>) -> Response {
+fn ranked(c: &Center, inner: &Inner, incident: &str, f: &RankFilter) -> Vec<Ranked> {
+    let mut r: Vec<Ranked> = rank(incident, &inner.reports, &inner.popularity, &c.cfg.allow)
+        .into_iter()
+        .filter(|x| f.feature.as_ref().is_none_or(|ft| x.features.contains(ft)))
+        .filter(|x| f.port.is_none_or(|p| x.ports.contains(&p)))
+        .filter(|x| f.min_bots.is_none_or(|m| x.reporters >= m))
+        .collect();
+    r.truncate(f.top.unwrap_or(50).min(1000));
+    r
+}
+
+async fn get_ranking(
+    State(c): State<Arc<Center>>,
+    Path(incident): Path<String>,
+    Query(f): Query<RankFilter>,
+) -> Response {
     let inner = c.lock();
-    let r = rank(&incident, &inner.reports, &inner.popularity, &c.cfg.allow);
-    let d = dot(&incident, &inner.reports, &r, 10);
-    ([(header::CONTENT_TYPE, "text/vnd.graphviz")], d).into_response()
+    axum::Json(ranked(&c, &inner, &incident, &f)).into_response()
+}
+
+async fn get_graph(
+    State(c): State<Arc<Center>>,
+    Path(incident): Path<String>,
+    Query(mut f): Query<RankFilter>,
+) -> Response {
+    let inner = c.lock();
+    f.top = Some(f.top.unwrap_or(10));
+    let r = ranked(&c, &inner, &incident, &f);
+    match f.format.as_deref() {
+        None | Some("dot") => {
+            let d = dot(&incident, &inner.reports, &r, r.len());
+            ([(header::CONTENT_TYPE, "text/vnd.graphviz")], d).into_response()
+        }
+        Some("json") => axum::Json(graph(&incident, &inner.reports, &r)).into_response(),
+        Some(other) => error(
+            StatusCode::BAD_REQUEST,
+            &format!("format {other:?}: dot or json"),
+        ),
+    }
+}
+
+/// The three-layer graph as JSON: attacked ports, bots, servers and the edges between them.
+fn graph(incident: &str, reports: &[BotReport], ranked: &[Ranked]) -> serde_json::Value {
+    let bots: HashSet<&str> = ranked
+        .iter()
+        .flat_map(|r| r.reporter_ids.iter().map(String::as_str))
+        .collect();
+    let mut port_edges = Vec::new();
+    let mut ports = std::collections::BTreeSet::new();
+    for r in reports
+        .iter()
+        .filter(|r| r.incident == incident && bots.contains(r.reporter.as_str()))
+    {
+        ports.insert(r.attacked_port);
+        port_edges.push(serde_json::json!({"port": r.attacked_port, "bot": r.reporter}));
+    }
+    let server_edges: Vec<serde_json::Value> = ranked
+        .iter()
+        .flat_map(|r| {
+            r.reporter_ids
+                .iter()
+                .map(move |b| serde_json::json!({"bot": b, "server": r.server.to_string()}))
+        })
+        .collect();
+    let mut bots: Vec<&str> = bots.into_iter().collect();
+    bots.sort_unstable();
+    serde_json::json!({
+        "incident": incident,
+        "ports": ports,
+        "bots": bots,
+        "servers": ranked,
+        "port_bot": port_edges,
+        "bot_server": server_edges,
+    })
 }
 
 #[cfg(test)]

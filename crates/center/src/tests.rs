@@ -201,6 +201,45 @@ async fn bot_reports_are_checked_then_ranked_with_a_graph() {
     assert_eq!(v[0]["server"], "45.33.32.156");
     assert_eq!(v[0]["reporters"], 3);
     assert_eq!(v[0]["features"][0], "irc");
+    let (_, v) = call(
+        &c,
+        "GET",
+        "/v1/ranking/c1?feature=dns-error",
+        Some("operator"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["server"], "8.8.8.8");
+    let (_, v) = call(
+        &c,
+        "GET",
+        "/v1/ranking/c1?min_bots=4",
+        Some("operator"),
+        Value::Null,
+    )
+    .await;
+    assert!(v.as_array().unwrap().is_empty());
+    let (_, g) = call(
+        &c,
+        "GET",
+        "/v1/graph/c1?format=json&port=6667",
+        Some("operator"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(g["bots"], json!(["host-1", "host-2", "host-3"]));
+    assert_eq!(g["ports"], json!([80]));
+    assert_eq!(g["bot_server"].as_array().unwrap().len(), 3);
+    let (s, _) = call(
+        &c,
+        "GET",
+        "/v1/graph/c1?format=svg",
+        Some("operator"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, d) = call(&c, "GET", "/v1/graph/c1", Some("operator"), Value::Null).await;
     assert_eq!(s, StatusCode::OK);
     let d = d.as_str().unwrap().to_string();

@@ -164,6 +164,17 @@ fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
     let (code, body) = curl(&tls, &addr, Some("victim-a"), "GET", "/v1/graph/c-1", "");
     assert_eq!(code, 200);
     assert!(body.contains("\"host-2\" -> \"45.33.32.156\""), "{body}");
+    // Graphviz renders it, when installed.
+    if let Ok(mut d) = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        std::io::Write::write_all(&mut d.stdin.take().unwrap(), body.as_bytes()).unwrap();
+        let o = d.wait_with_output().unwrap();
+        assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("<svg"));
+    }
 
     // The trickbot C&C as a claim, then a host audits its capture against the published,
     // signed, hashed list: it took part (exit 3), and the victim's address never travelled.
