@@ -17,6 +17,8 @@
 //!   `GET /v1/graph/{incident}` — the three-layer graph as Graphviz DOT (`?format=json`:
 //!   ports, bots, servers and edges). Both filter by `feature`, the server's `port`,
 //!   `min_bots` and `top`.
+//! - `GET /v1/stix/{incident}` — the same servers as a STIX 2.1 bundle (indicator and
+//!   sighting per server).
 //!
 //! Bodies are capped at [`CenterConfig::max_body`]. Every decision (accepted or refused, and
 //! why) is an audit record: a `tracing` event with target `audit` and a bounded in-memory log.
@@ -133,6 +135,7 @@ pub fn router(c: Arc<Center>) -> Router {
         .route("/v1/reports", post(post_report))
         .route("/v1/ranking/{incident}", get(get_ranking))
         .route("/v1/graph/{incident}", get(get_graph))
+        .route("/v1/stix/{incident}", get(get_stix))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(c)
 }
@@ -405,6 +408,17 @@ async fn get_graph(
             &format!("format {other:?}: dot or json"),
         ),
     }
+}
+
+async fn get_stix(
+    State(c): State<Arc<Center>>,
+    Path(incident): Path<String>,
+    Query(f): Query<RankFilter>,
+) -> Response {
+    let inner = c.lock();
+    let r = ranked(&c, &inner, &incident, &f);
+    let now = ashiato_hosttrace::claimlist::rfc3339((c.now_ns)());
+    axum::Json(ashiato_hosttrace::rank::stix_bundle(&incident, &r, &now)).into_response()
 }
 
 /// The three-layer graph as JSON: attacked ports, bots, servers and the edges between them.

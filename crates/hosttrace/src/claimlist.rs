@@ -331,6 +331,11 @@ impl AgentList {
     }
 }
 
+/// A time in ns as RFC 3339 text (for exports).
+pub fn rfc3339(ns: u64) -> String {
+    rfc3339_ns(ns)
+}
+
 fn hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;

@@ -263,3 +263,96 @@ pub fn dot(incident: &str, reports: &[BotReport], ranked: &[Ranked], top: usize)
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
+
+/// A deterministic UUID (version 5 layout, SHA-1 of `name`) for STIX identifiers, so that
+/// exporting the same finding twice gives the same objects.
+fn uuid5(name: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, name.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d.as_ref()[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// The top servers as a STIX 2.1 bundle: one `indicator` per server (pattern on its address)
+/// and one `sighting` of it counting the distinct bots that reported it. `now` is RFC 3339.
+pub fn stix_bundle(incident: &str, ranked: &[Ranked], now: &str) -> serde_json::Value {
+    let mut objects = Vec::new();
+    for r in ranked {
+        let ind = format!(
+            "indicator--{}",
+            uuid5(&format!("ashiato/{incident}/{}", r.server))
+        );
+        let kind = if r.server.is_ipv4() {
+            "ipv4-addr"
+        } else {
+            "ipv6-addr"
+        };
+        objects.push(serde_json::json!({
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": ind,
+            "created": now,
+            "modified": now,
+            "name": format!("C&C or download server #{} of {incident}", r.rank),
+            "indicator_types": ["malicious-activity"],
+            "pattern": format!("[{kind}:value = '{}']", r.server),
+            "pattern_type": "stix",
+            "valid_from": now,
+            "description": format!(
+                "reached by {} reporting bots; features {:?}; ports {:?}; score {:.3}",
+                r.reporters, r.features, r.ports, r.score
+            ),
+        }));
+        objects.push(serde_json::json!({
+            "type": "sighting",
+            "spec_version": "2.1",
+            "id": format!("sighting--{}", uuid5(&format!("ashiato/{incident}/{}/sighting", r.server))),
+            "created": now,
+            "modified": now,
+            "sighting_of_ref": ind,
+            "count": r.reporters,
+        }));
+    }
+    serde_json::json!({
+        "type": "bundle",
+        "id": format!("bundle--{}", uuid5(&format!("ashiato/{incident}/{now}"))),
+        "objects": objects,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stix_bundles_have_stable_ids_and_one_sighting_per_indicator() {
+        let b = crate::botnet::generate(3, 0.0, 1);
+        let r = rank(
+            crate::botnet::INCIDENT,
+            &b.reports,
+            &b.popularity,
+            &HashSet::new(),
+        );
+        let now = "2026-01-01T00:00:00Z";
+        let s = stix_bundle("inc", &r[..2], now);
+        let o = s["objects"].as_array().unwrap();
+        assert_eq!(o.len(), 4);
+        assert_eq!(o[0]["pattern"], "[ipv4-addr:value = '203.0.113.66']");
+        assert_eq!(o[1]["sighting_of_ref"], o[0]["id"]);
+        assert_eq!(o[1]["count"], 3);
+        let id = o[0]["id"].as_str().unwrap();
+        assert_eq!(id.len(), "indicator--".len() + 36);
+        assert_eq!(&id[11 + 14..11 + 15], "5");
+        assert_eq!(stix_bundle("inc", &r[..2], now), s);
+    }
+}
