@@ -59,6 +59,16 @@ pub enum Command {
     Center(CenterArgs),
     /// File claims at the center from Suricata EVE alerts (shows them and asks first).
     Report(ReportArgs),
+    /// Write this host's socket-to-process snapshot (the `hostcheck --procs` format).
+    Procsnap(ProcsnapArgs),
+}
+
+/// `ashiato procsnap`
+#[derive(Args, Debug)]
+pub struct ProcsnapArgs {
+    /// Where to write (standard output without it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `ashiato report`

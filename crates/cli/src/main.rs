@@ -19,6 +19,7 @@ mod fpr;
 mod hostcheck_cmd;
 mod hostsynth_cmd;
 mod probe_cmd;
+mod procsnap_cmd;
 mod report_cmd;
 mod sysmem;
 mod units;
@@ -168,5 +169,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hostsynth(a) => hostsynth_cmd::run(&a),
         Command::Center(a) => center_cmd::run(a),
         Command::Report(a) => report_cmd::run(&a),
+        Command::Procsnap(a) => procsnap_cmd::run(&a),
     }
 }

@@ -187,3 +187,36 @@ fn bad_claims_and_truncated_histories_are_reported() {
     assert_eq!(last["damaged_files"][0], cut.to_str().unwrap());
     assert!(last["frames"].as_u64().unwrap() < 74);
 }
+
+#[test]
+fn procsnap_names_the_process_that_owns_a_socket() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let o = run(&["procsnap"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mine = format!("127.0.0.1:{port}");
+    let line = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["local"] == mine.as_str())
+        .unwrap_or_else(|| panic!("no line for {mine}"));
+    assert_eq!(line["proto"], "tcp");
+    assert_eq!(line["pid"], std::process::id());
+    // The snapshot parses as --procs input.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("procs.jsonl");
+    std::fs::write(&p, stdout(&o)).unwrap();
+    let claims = dir.path().join("c.jsonl");
+    std::fs::write(&claims, "").unwrap();
+    let o = run(&[
+        "hostcheck",
+        "--pcap",
+        &hist("zeek-wikipedia.pcap"),
+        "--claims",
+        claims.to_str().unwrap(),
+        "--procs",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    drop(listener);
+}

@@ -166,3 +166,76 @@ mod tests {
         assert!(e.starts_with("process line 1:"), "{e}");
     }
 }
+
+/// One socket from `/proc/net/{tcp,udp,tcp6,udp6}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcNetSocket {
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// Remote address and port (unspecified for listeners and unconnected UDP).
+    pub remote: SocketAddr,
+    /// The socket's inode, which `/proc/PID/fd/*` links name as `socket:[INODE]`.
+    pub inode: u64,
+}
+
+/// Parses the text of a `/proc/net/tcp`-style table (IPv4 or IPv6 by the address width: the
+/// kernel prints addresses as host-order 32-bit words in hex). Bad lines are skipped.
+pub fn parse_proc_net(text: &str) -> Vec<ProcNetSocket> {
+    fn addr(s: &str) -> Option<SocketAddr> {
+        let (a, p) = s.split_once(':')?;
+        let port = u16::from_str_radix(p, 16).ok()?;
+        let ip = match a.len() {
+            8 => IpAddr::V4(std::net::Ipv4Addr::from(
+                u32::from_str_radix(a, 16).ok()?.swap_bytes(),
+            )),
+            32 => {
+                let mut b = [0u8; 16];
+                for w in 0..4 {
+                    let v = u32::from_str_radix(a.get(w * 8..w * 8 + 8)?, 16).ok()?;
+                    b[w * 4..w * 4 + 4].copy_from_slice(&v.to_le_bytes());
+                }
+                IpAddr::V6(std::net::Ipv6Addr::from(b))
+            }
+            _ => return None,
+        };
+        Some(SocketAddr::new(ip, port))
+    }
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some(ProcNetSocket {
+                local: addr(f.get(1)?)?,
+                remote: addr(f.get(2)?)?,
+                inode: f.get(9)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod proc_net_tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_lines_give_addresses_and_inodes() {
+        let v4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1514 1 0 100 0 0 10 0\n   1: 0100007F:D086 0100007F:B1A9 01 00000000:00000000 03:00001235 00000000     0        0 4242 3 0\nbroken";
+        let s = parse_proc_net(v4);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].local.to_string(), "0.0.0.0:2024");
+        assert_eq!(s[0].inode, 1514);
+        assert_eq!(s[1].local.to_string(), "127.0.0.1:53382");
+        assert_eq!(s[1].remote.to_string(), "127.0.0.1:45481");
+        let v6 = "hdr\n   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0:0 0:0 0 0 0 777 1 0";
+        let s = parse_proc_net(v6);
+        assert_eq!(s[0].local.to_string(), "[::1]:8080");
+        assert_eq!(s[0].inode, 777);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(t in ".{0,300}") {
+            let _ = parse_proc_net(&t);
+        }
+    }
+}
