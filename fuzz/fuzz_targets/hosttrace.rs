@@ -1,5 +1,6 @@
-//! The host audit's parsers: DNS messages, the HTTP/IRC/SMTP payload features, claim and
-//! process-snapshot lines, and whole frames through the audit. The first byte picks what.
+//! The host audit's parsers: DNS messages, the HTTP/IRC/SMTP payload features, claim,
+//! process-snapshot, /proc/net and EVE lines, and whole frames through the audit. The first
+//! byte picks what.
 #![no_main]
 
 use ashiato_hosttrace::claim::parse_claims;
@@ -34,6 +35,11 @@ fuzz_target!(|data: &[u8]| {
             let text = String::from_utf8_lossy(rest);
             let _ = parse_claims(&text);
             let _ = ProcMap::parse(&text);
+            let _ = ashiato_hosttrace::procs::parse_proc_net(&text);
+            let (claims, _) = ashiato_hosttrace::report::claims_from_eve(&text, "f");
+            for c in claims {
+                assert!(c.evidence.len() <= ashiato_hosttrace::report::MAX_EVIDENCE);
+            }
         }
         _ => {
             // Frames separated by 0xff 0xfe, alternating link types, through one audit.
