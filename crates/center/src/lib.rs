@@ -16,7 +16,7 @@
 //! - `GET /v1/ranking/{incident}` — the ranked servers with their evidence;
 //!   `GET /v1/graph/{incident}` — the three-layer graph as Graphviz DOT (`?format=json`:
 //!   ports, bots, servers and edges). Both filter by `feature`, the server's `port`,
-//!   `min_bots` and `top`.
+//!   `min_bots`, `top` and the records' time (`from`, `to`, RFC 3339).
 //! - `GET /v1/stix/{incident}` — the same servers as a STIX 2.1 bundle (indicator and
 //!   sighting per server).
 //!
@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use ashiato_hosttrace::claim::{Claim, ClaimRecord, Protocol};
+use ashiato_hosttrace::claim::{Claim, ClaimRecord, Protocol, parse_rfc3339};
 use ashiato_hosttrace::claimlist::CenterList;
 use ashiato_hosttrace::rank::{BotReport, Popularity, Ranked, dot, rank};
 use ashiato_net::server::Peer;
@@ -364,13 +364,37 @@ struct RankFilter {
     min_bots: Option<usize>,
     #[serde(default)]
     top: Option<usize>,
+    /// Only records at or after this time (RFC 3339).
+    #[serde(default)]
+    from: Option<String>,
+    /// Only records at or before this time (RFC 3339).
+    #[serde(default)]
+    to: Option<String>,
     /// `dot` (default) or `json`, for the graph.
     #[serde(default)]
     format: Option<String>,
 }
 
 fn ranked(c: &Center, inner: &Inner, incident: &str, f: &RankFilter) -> Vec<Ranked> {
-    let mut r: Vec<Ranked> = rank(incident, &inner.reports, &inner.popularity, &c.cfg.allow)
+    let t = |s: &Option<String>| s.as_deref().and_then(|s| parse_rfc3339(s).ok());
+    let (from, to) = (t(&f.from).unwrap_or(0), t(&f.to).unwrap_or(u64::MAX));
+    let timed: Vec<BotReport>;
+    let reports = if from > 0 || to < u64::MAX {
+        timed = inner
+            .reports
+            .iter()
+            .filter(|r| r.incident == incident)
+            .map(|r| {
+                let mut r = r.clone();
+                r.records.retain(|x| (from..=to).contains(&x.time_ns));
+                r
+            })
+            .collect();
+        &timed
+    } else {
+        &inner.reports
+    };
+    let mut r: Vec<Ranked> = rank(incident, reports, &inner.popularity, &c.cfg.allow)
         .into_iter()
         .filter(|x| f.feature.as_ref().is_none_or(|ft| x.features.contains(ft)))
         .filter(|x| f.port.is_none_or(|p| x.ports.contains(&p)))
