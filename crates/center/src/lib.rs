@@ -21,7 +21,8 @@
 //!   sighting per server).
 //!
 //! Bodies are capped at [`CenterConfig::max_body`]. Every decision (accepted or refused, and
-//! why) is an audit record: a `tracing` event with target `audit` and a bounded in-memory log.
+//! why) is an audit record: a `tracing` event with target `audit`, a bounded in-memory log,
+//! and a line appended to [`CenterConfig::audit_file`] when set.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -54,6 +55,8 @@ pub struct CenterConfig {
     pub allow: HashSet<IpAddr>,
     /// Audit records kept in memory.
     pub audit_keep: usize,
+    /// A file the audit records are appended to, one line each (opened by [`Center::new`]).
+    pub audit_file: Option<std::path::PathBuf>,
 }
 
 impl Default for CenterConfig {
@@ -65,6 +68,7 @@ impl Default for CenterConfig {
             skew_ns: 300 * 1_000_000_000,
             allow: HashSet::new(),
             audit_keep: 10_000,
+            audit_file: None,
         }
     }
 }
@@ -84,16 +88,28 @@ pub struct Center {
     cfg: CenterConfig,
     now_ns: Box<dyn Fn() -> u64 + Send + Sync>,
     inner: Mutex<Inner>,
+    audit_out: Option<Mutex<std::fs::File>>,
 }
 
 impl Center {
     /// A center publishing with `list`; `now_ns` is its clock (tests pass a fixed one).
+    /// Fails only when the audit file cannot be opened for appending.
     pub fn new(
         cfg: CenterConfig,
         list: CenterList,
         now_ns: Box<dyn Fn() -> u64 + Send + Sync>,
-    ) -> Arc<Center> {
-        Arc::new(Center {
+    ) -> std::io::Result<Arc<Center>> {
+        let audit_out = match &cfg.audit_file {
+            Some(p) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)?,
+            )),
+            None => None,
+        };
+        Ok(Arc::new(Center {
+            audit_out,
             cfg,
             now_ns,
             inner: Mutex::new(Inner {
@@ -105,7 +121,7 @@ impl Center {
                 popularity: Popularity::default(),
                 audit: VecDeque::new(),
             }),
-        })
+        }))
     }
 
     /// The audit records kept in memory, oldest first.
@@ -122,9 +138,18 @@ impl Center {
         if inner.audit.len() >= self.cfg.audit_keep {
             inner.audit.pop_front();
         }
-        inner
-            .audit
-            .push_back(format!("{} {who} {what}: {outcome}", (self.now_ns)()));
+        let line = format!(
+            "{} {who} {what}: {outcome}",
+            ashiato_hosttrace::claimlist::rfc3339((self.now_ns)())
+        );
+        if let Some(f) = &self.audit_out {
+            use std::io::Write;
+            let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = writeln!(f, "{line}") {
+                tracing::error!(error = %e, "audit file write failed");
+            }
+        }
+        inner.audit.push_back(line);
     }
 }
 

@@ -20,7 +20,7 @@ fn center(cfg: CenterConfig) -> (Arc<Center>, Vec<u8>) {
     let pk = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     let list = CenterList::new(&SECRET, pk.as_ref(), cfg.skew_ns).unwrap();
     let public = list.public_key();
-    (Center::new(cfg, list, Box::new(|| NOW)), public)
+    (Center::new(cfg, list, Box::new(|| NOW)).unwrap(), public)
 }
 
 async fn call(
@@ -116,6 +116,11 @@ async fn claims_need_a_certificate_and_evidence_and_are_published_signed() {
     assert_eq!(log.len(), 5, "{log:?}");
     assert!(log[0].contains("no authenticated certificate"));
     assert!(log[3].contains("victim-a claim c1: accepted as version 1"));
+    assert!(
+        log[3].starts_with("2026-01-01T10:02:00.000000000Z "),
+        "{}",
+        log[3]
+    );
 }
 
 #[tokio::test]
@@ -249,8 +254,10 @@ async fn bot_reports_are_checked_then_ranked_with_a_graph() {
 
 #[tokio::test]
 async fn oversized_reports_are_refused() {
+    let dir = std::env::temp_dir().join(format!("ashiato-center-audit-{}", std::process::id()));
     let cfg = CenterConfig {
         max_records: 1,
+        audit_file: Some(dir.clone()),
         ..CenterConfig::default()
     };
     let (c, _) = center(cfg);

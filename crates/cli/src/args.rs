@@ -127,6 +127,9 @@ pub struct CenterArgs {
     /// Claims one reporter may file per hour.
     #[arg(long, default_value_t = 20)]
     pub claims_per_hour: u32,
+    /// Append every accept/refuse decision to this file, one line each.
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
     /// Print one line with the bound address once listening (for scripts).
     #[arg(long)]
     pub print_addr: bool,

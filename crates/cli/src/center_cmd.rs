@@ -76,6 +76,7 @@ pub fn run(a: CenterArgs) -> Result<()> {
     let cfg = CenterConfig {
         allow: allow_list(a.allow.as_deref())?,
         claims_per_hour: a.claims_per_hour,
+        audit_file: a.audit_log.clone(),
         ..CenterConfig::default()
     };
     let list = CenterList::new(&secret, &pk8, cfg.skew_ns).map_err(anyhow::Error::msg)?;
@@ -102,7 +103,8 @@ pub fn run(a: CenterArgs) -> Result<()> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64)
         }),
-    );
+    )
+    .context("opening --audit-log")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
