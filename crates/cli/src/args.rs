@@ -52,6 +52,144 @@ pub enum Command {
     /// The federation CA: init it, issue per-domain controller and operator certificates.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Audit a host's captured history against victims' claims and the five bot features
+    /// (exit 3 when a claim matched: this host took part in an attack).
+    Hostcheck(HostcheckArgs),
+    /// Write a generated day of host history and a claim list (the audit-speed figure).
+    Hostsynth(HostsynthArgs),
+    /// The host-tracing center: claims with IDS evidence, the signed claim list, bot reports,
+    /// the C&C ranking (mutual TLS).
+    Center(CenterArgs),
+    /// File claims at the center from Suricata EVE alerts (shows them and asks first).
+    Report(ReportArgs),
+    /// Write this host's socket-to-process snapshot (the `hostcheck --procs` format).
+    Procsnap(ProcsnapArgs),
+}
+
+/// `ashiato procsnap`
+#[derive(Args, Debug)]
+pub struct ProcsnapArgs {
+    /// Where to write (standard output without it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `ashiato report`
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The center, host:port.
+    #[arg(long)]
+    pub center: String,
+    /// Suricata EVE JSON lines with the alerts (DNS records of EVE version 2 or 3).
+    #[arg(long)]
+    pub eve: PathBuf,
+    /// Only the claim for this attacked address.
+    #[arg(long)]
+    pub victim: Option<std::net::IpAddr>,
+    /// The attacked port, when the alerts disagree or lack one.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The victim's name, informational.
+    #[arg(long)]
+    pub fqdn: Option<String>,
+    /// Claim ids are PREFIX-1, PREFIX-2, ...
+    #[arg(long, default_value = "claim")]
+    pub id_prefix: String,
+    /// Directory made by `ashiato pki init`.
+    #[arg(long, env = "ASHIATO_TLS_DIR")]
+    pub tls_dir: PathBuf,
+    /// Which identity in --tls-dir to present.
+    #[arg(long, default_value = "victim")]
+    pub name: String,
+    /// Send without asking (automation).
+    #[arg(long)]
+    pub yes: bool,
+    /// Show the claims and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `ashiato center`
+#[derive(Args, Debug)]
+pub struct CenterArgs {
+    /// Address to listen on.
+    #[arg(long, value_parser = crate::units::parse_socket_addr)]
+    pub listen: SocketAddr,
+    /// Directory made by `ashiato pki init`.
+    #[arg(long, env = "ASHIATO_TLS_DIR")]
+    pub tls_dir: PathBuf,
+    /// Which identity in --tls-dir the center presents.
+    #[arg(long, default_value = "center")]
+    pub name: String,
+    /// Where the list key and the signing key live (made on first start).
+    #[arg(long)]
+    pub key_dir: PathBuf,
+    /// Servers never ranked: one address a line.
+    #[arg(long)]
+    pub allow: Option<PathBuf>,
+    /// Claims one reporter may file per hour.
+    #[arg(long, default_value_t = 20)]
+    pub claims_per_hour: u32,
+    /// Append every accept/refuse decision to this file, one line each.
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// Print one line with the bound address once listening (for scripts).
+    #[arg(long)]
+    pub print_addr: bool,
+}
+
+/// `ashiato hostsynth`
+#[derive(Args, Debug)]
+pub struct HostsynthArgs {
+    /// The history to write (pcap).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The claim list to write (JSON lines).
+    #[arg(long)]
+    pub claims_out: PathBuf,
+    /// Bytes of history (the seed's upper rate is 600 MB a day), e.g. 600M.
+    #[arg(long, default_value = "600M", value_parser = crate::units::parse_bytes)]
+    pub bytes: u64,
+    /// Claims in the list.
+    #[arg(long, default_value_t = 10_000)]
+    pub claims: usize,
+    /// How many of them the history takes part in.
+    #[arg(long, default_value_t = 4)]
+    pub matched: usize,
+    /// PRNG seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `ashiato hostcheck`
+#[derive(Args, Debug)]
+pub struct HostcheckArgs {
+    /// The host's communication history: pcap or pcapng files (frames numbered per file).
+    #[arg(long, num_args = 1.., required = true)]
+    pub pcap: Vec<PathBuf>,
+    /// The claim list: one JSON object a line, {"id","victim","protocol","port","from","to"}
+    /// with RFC 3339 times and optional "reflectors" (docs/host-tracing.md).
+    #[arg(long, required_unless_present = "list", conflicts_with = "list")]
+    pub claims: Option<PathBuf>,
+    /// Instead of --claims: the center's published list (`GET /v1/claims`: one signed delta,
+    /// or several, one a line, in order), verified with --list-pub and matched by keyed hash.
+    #[arg(long, requires_all = ["list_pub", "list_key"])]
+    pub list: Option<PathBuf>,
+    /// The center's list signing key: its `sign.pub` (hex).
+    #[arg(long)]
+    pub list_pub: Option<PathBuf>,
+    /// The list key the center issued (its `list.key`, 32 bytes).
+    #[arg(long)]
+    pub list_key: Option<PathBuf>,
+    /// A socket-to-process snapshot, JSON lines (docs/host-tracing.md).
+    #[arg(long)]
+    pub procs: Option<PathBuf>,
+    /// Clock-skew allowance added to both ends of every claim window, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub skew: u64,
+    /// One JSON object a line: claim_match, finding, summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ashiato controller`

@@ -3,19 +3,25 @@
 //! workspace prints.
 //!
 //! Exit codes: 0 success, 1 error (one line on stderr), 2 bad usage (from clap), 3 a check
-//! the command performs failed (e.g. `probe fpr` outside 10 % of theory, `demo` mismatch),
+//! the command performs failed (e.g. `probe fpr` outside 10 % of theory, `demo` mismatch,
+//! `hostcheck`: the history matches a claim, i.e. this host took part in an attack),
 //! 4 `trace` finished but some packets end in a gap (unreachable, non-participating or
 //! unknown domains) instead of at an origin.
 
 mod args;
 mod bench;
+mod center_cmd;
 mod controller_cmd;
 mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
 mod fpr;
+mod hostcheck_cmd;
+mod hostsynth_cmd;
 mod lab_cmd;
 mod probe_cmd;
+mod procsnap_cmd;
+mod report_cmd;
 mod sysmem;
 mod units;
 
@@ -161,5 +167,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Controller(a) => controller_cmd::run(a),
         Command::Trace(a) => controller_cmd::trace(*a),
         Command::Ca(c) => controller_cmd::ca(c),
+        Command::Hostcheck(a) => hostcheck_cmd::run(&a),
+        Command::Hostsynth(a) => hostsynth_cmd::run(&a),
+        Command::Center(a) => center_cmd::run(a),
+        Command::Report(a) => report_cmd::run(&a),
+        Command::Procsnap(a) => procsnap_cmd::run(&a),
     }
 }

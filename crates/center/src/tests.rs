@@ -1,0 +1,274 @@
+//! The routes called directly (no network), with the peer identity the accept loop would set.
+
+use std::sync::Arc;
+
+use ashiato_hosttrace::claimlist::{AgentList, CenterList};
+use ashiato_net::server::Peer;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ring::signature::Ed25519KeyPair;
+use serde_json::{Value, json};
+
+use super::{Center, CenterConfig, router};
+
+const SECRET: [u8; 32] = [3; 32];
+/// 2026-01-01T10:02:00Z.
+const NOW: u64 = 1_767_261_720_000_000_000;
+
+fn center(cfg: CenterConfig) -> (Arc<Center>, Vec<u8>) {
+    let rng = ring::rand::SystemRandom::new();
+    let pk = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let list = CenterList::new(&SECRET, pk.as_ref(), cfg.skew_ns).unwrap();
+    let public = list.public_key();
+    (Center::new(cfg, list, Box::new(|| NOW)).unwrap(), public)
+}
+
+async fn call(
+    c: &Arc<Center>,
+    method: &str,
+    path: &str,
+    who: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::from(if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        }))
+        .unwrap();
+    if let Some(name) = who {
+        req.extensions_mut().insert(Peer {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            authenticated: true,
+            common_name: Some(name.into()),
+        });
+    }
+    let resp = tower::ServiceExt::oneshot(router(c.clone()), req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, v)
+}
+
+fn claim(id: &str) -> Value {
+    json!({
+        "claim": {"id": id, "victim": "203.0.113.5", "protocol": "tcp", "port": 80,
+                  "from": "2026-01-01T10:00:00Z", "to": "2026-01-01T10:05:00Z"},
+        "evidence": [{"timestamp": "2026-01-01T10:01:02.123456+0000", "event_type": "alert",
+                      "src_ip": "198.51.100.9", "src_port": 40000, "dest_ip": "203.0.113.5",
+                      "dest_port": 80, "proto": "TCP", "alert": {"signature": "SYN flood"}}]
+    })
+}
+
+fn report(reporter: &str, incident: &str, id: &str) -> Value {
+    json!({"report_id": id, "report": {
+    "reporter": reporter, "incident": incident, "attack_packets": 2000, "attacked_port": 80,
+    "records": [
+        {"time_ns": 1, "proto": "tcp", "dst": "45.33.32.156", "port": 6667, "process": "bot", "features": ["irc"]},
+        {"time_ns": 2, "proto": "udp", "dst": "8.8.8.8", "port": 53, "process": "bot", "features": ["dns-error"]}
+    ]}})
+}
+
+#[tokio::test]
+async fn claims_need_a_certificate_and_evidence_and_are_published_signed() {
+    let (c, public) = center(CenterConfig::default());
+    let (s, _) = call(&c, "POST", "/v1/claims", None, claim("c1")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let mut no_evidence = claim("c1");
+    no_evidence["evidence"][0]["dest_ip"] = json!("203.0.113.6");
+    let (s, _) = call(&c, "POST", "/v1/claims", Some("victim-a"), no_evidence).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut late = claim("c1");
+    late["evidence"][0]["timestamp"] = json!("2026-01-01T12:00:00.000000+0000");
+    let (s, _) = call(&c, "POST", "/v1/claims", Some("victim-a"), late).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, v) = call(&c, "POST", "/v1/claims", Some("victim-a"), claim("c1")).await;
+    assert_eq!((s, v["version"].as_u64()), (StatusCode::CREATED, Some(1)));
+    let (s, _) = call(&c, "POST", "/v1/claims", Some("victim-a"), claim("c1")).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // An agent applies the signed list and finds the claim for the victim it flooded.
+    let (s, delta) = call(&c, "GET", "/v1/claims?since=0", Some("host-1"), Value::Null).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!delta.to_string().contains("203.0.113.5"));
+    let mut agent = AgentList::new(&public, &SECRET);
+    agent
+        .apply(&serde_json::from_value(delta.clone()).unwrap())
+        .unwrap();
+    assert_eq!(
+        agent.candidates("203.0.113.5".parse().unwrap(), 80, NOW)[0].id,
+        "c1"
+    );
+    // Altered in transit: refused.
+    let mut bad: ashiato_hosttrace::claimlist::SignedDelta = serde_json::from_value(delta).unwrap();
+    bad.claims[0].from_ns -= 1;
+    assert!(AgentList::new(&public, &SECRET).apply(&bad).is_err());
+    let log = c.audit_log();
+    assert_eq!(log.len(), 5, "{log:?}");
+    assert!(log[0].contains("no authenticated certificate"));
+    assert!(log[3].contains("victim-a claim c1: accepted as version 1"));
+    assert!(
+        log[3].starts_with("2026-01-01T10:02:00.000000000Z "),
+        "{}",
+        log[3]
+    );
+}
+
+#[tokio::test]
+async fn claims_are_rate_bounded_per_reporter_and_bodies_capped() {
+    let cfg = CenterConfig {
+        claims_per_hour: 2,
+        max_body: 2048,
+        ..CenterConfig::default()
+    };
+    let (c, _) = center(cfg);
+    for (i, want) in [
+        StatusCode::CREATED,
+        StatusCode::CREATED,
+        StatusCode::TOO_MANY_REQUESTS,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, _) = call(
+            &c,
+            "POST",
+            "/v1/claims",
+            Some("victim-a"),
+            claim(&format!("c{i}")),
+        )
+        .await;
+        assert_eq!(s, want);
+    }
+    let (s, _) = call(&c, "POST", "/v1/claims", Some("victim-b"), claim("c9")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let mut big = claim("big");
+    big["evidence"][0]["pad"] = json!("x".repeat(4096));
+    let (s, _) = call(&c, "POST", "/v1/claims", Some("victim-c"), big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn bot_reports_are_checked_then_ranked_with_a_graph() {
+    let (c, _) = center(CenterConfig::default());
+    call(&c, "POST", "/v1/claims", Some("victim-a"), claim("c1")).await;
+    let (s, _) = call(
+        &c,
+        "POST",
+        "/v1/reports",
+        None,
+        report("host-1", "c1", "r1"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = call(
+        &c,
+        "POST",
+        "/v1/reports",
+        Some("host-2"),
+        report("host-1", "c1", "r1"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = call(
+        &c,
+        "POST",
+        "/v1/reports",
+        Some("host-1"),
+        report("host-1", "nope", "r1"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    for h in ["host-1", "host-2", "host-3"] {
+        let (s, _) = call(&c, "POST", "/v1/reports", Some(h), report(h, "c1", "r1")).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+    let (s, _) = call(
+        &c,
+        "POST",
+        "/v1/reports",
+        Some("host-1"),
+        report("host-1", "c1", "r1"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "a replayed report id");
+    let (s, v) = call(&c, "GET", "/v1/ranking/c1", Some("operator"), Value::Null).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v[0]["server"], "45.33.32.156");
+    assert_eq!(v[0]["reporters"], 3);
+    assert_eq!(v[0]["features"][0], "irc");
+    let (_, v) = call(
+        &c,
+        "GET",
+        "/v1/ranking/c1?feature=dns-error",
+        Some("operator"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["server"], "8.8.8.8");
+    let (_, v) = call(
+        &c,
+        "GET",
+        "/v1/ranking/c1?min_bots=4",
+        Some("operator"),
+        Value::Null,
+    )
+    .await;
+    assert!(v.as_array().unwrap().is_empty());
+    let (_, g) = call(
+        &c,
+        "GET",
+        "/v1/graph/c1?format=json&port=6667",
+        Some("operator"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(g["bots"], json!(["host-1", "host-2", "host-3"]));
+    assert_eq!(g["ports"], json!([80]));
+    assert_eq!(g["bot_server"].as_array().unwrap().len(), 3);
+    let (s, _) = call(
+        &c,
+        "GET",
+        "/v1/graph/c1?format=svg",
+        Some("operator"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, d) = call(&c, "GET", "/v1/graph/c1", Some("operator"), Value::Null).await;
+    assert_eq!(s, StatusCode::OK);
+    let d = d.as_str().unwrap().to_string();
+    assert!(d.contains("\"port 80\" -> \"host-1\""), "{d}");
+    assert!(d.contains("\"host-3\" -> \"45.33.32.156\""), "{d}");
+}
+
+#[tokio::test]
+async fn oversized_reports_are_refused() {
+    let dir = std::env::temp_dir().join(format!("ashiato-center-audit-{}", std::process::id()));
+    let cfg = CenterConfig {
+        max_records: 1,
+        audit_file: Some(dir.clone()),
+        ..CenterConfig::default()
+    };
+    let (c, _) = center(cfg);
+    call(&c, "POST", "/v1/claims", Some("victim-a"), claim("c1")).await;
+    let (s, _) = call(
+        &c,
+        "POST",
+        "/v1/reports",
+        Some("host-1"),
+        report("host-1", "c1", "r1"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+}
