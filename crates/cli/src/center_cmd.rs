@@ -17,7 +17,7 @@ use ashiato_net::server::{ServerLimits, serve};
 use ashiato_net::tls::{TlsFiles, server_config};
 
 use crate::args::CenterArgs;
-use crate::probe_cmd::Signals;
+use crate::probe_cmd::service_runtime;
 
 fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
@@ -105,14 +105,7 @@ pub fn run(a: CenterArgs) -> Result<()> {
         }),
     )
     .context("opening --audit-log")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let signals = {
-        let _rt = rt.enter();
-        Signals::install()?
-    };
+    let (rt, signals) = service_runtime()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await

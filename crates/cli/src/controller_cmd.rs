@@ -21,7 +21,7 @@ use ashiato_wire::time::rfc3339;
 use crate::UsageError;
 use crate::args::{CaCommand, ControllerArgs, KeyArgs, ModeArg, TraceArgs};
 use crate::digest_cmd::load_key;
-use crate::probe_cmd::{Signals, packets_at};
+use crate::probe_cmd::{packets_at, service_runtime};
 
 /// Some packets' traces end in a gap instead of an origin (exit code 4).
 #[derive(Debug)]
@@ -80,10 +80,7 @@ pub fn run(a: ControllerArgs) -> Result<()> {
     // A controller calls the same probes and peers again and again: keep connections alive
     // (bounded; see ashiato_net::client) instead of a mutual-TLS handshake per request.
     ashiato_net::client::reuse_connections(true);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let (rt, signals) = service_runtime()?;
     // A controller whose store cannot be opened would lose every trace: refuse to start.
     let sink: Option<Arc<dyn TraceSink>> = if cfg.store.enabled() {
         let store = rt
@@ -104,10 +101,6 @@ pub fn run(a: ControllerArgs) -> Result<()> {
             sink,
         },
     )?;
-    let signals = {
-        let _rt = rt.enter();
-        Signals::install()?
-    };
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -147,16 +147,9 @@ pub fn run(a: RunArgs) -> Result<()> {
         crate::sysmem::Fit::Tight(m) => tracing::warn!("{m}"),
         crate::sysmem::Fit::TooBig(m) => bail!("{m}"),
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     // Signal handlers before the probe starts recording: a SIGTERM from then on stops it
     // cleanly (and saves what it holds) instead of killing it.
-    let signals = {
-        let _rt = rt.enter();
-        Signals::install()?
-    };
+    let (rt, signals) = service_runtime()?;
     let mut probe = Probe::start(ProbeConfig {
         name,
         input,
@@ -207,6 +200,21 @@ pub fn run(a: RunArgs) -> Result<()> {
 pub(crate) struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+}
+
+/// The runtime every long-running service of the CLI uses (two workers: the machines it is
+/// sized for have few cores to spare beside capture), with SIGINT/SIGTERM handlers already
+/// installed, so that a signal from now on stops the service cleanly.
+pub(crate) fn service_runtime() -> Result<(tokio::runtime::Runtime, Signals)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let signals = {
+        let _rt = rt.enter();
+        Signals::install()?
+    };
+    Ok((rt, signals))
 }
 
 impl Signals {
