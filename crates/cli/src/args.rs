@@ -49,6 +49,26 @@ pub enum Command {
     /// The federation CA: init it, issue per-domain controller and operator certificates.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Passive TCP fingerprints (p0f 3 signatures) of every SYN and SYN/ACK in a capture.
+    Fingerprint(FingerprintArgs),
+}
+
+/// `ashiato fingerprint`
+#[derive(Args, Debug)]
+pub struct FingerprintArgs {
+    /// Capture file (pcap or pcapng; VLAN tags and Linux cooked captures are fine).
+    #[arg(long)]
+    pub pcap: PathBuf,
+    /// A p0f.fp signature file (p0f 3 format, e.g. /etc/p0f/p0f.fp); default: ashiato's own
+    /// modern signatures.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// One JSON object a line per SYN and SYN/ACK instead of p0f-style text.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the number of fingerprints and the rate (for benchmarks).
+    #[arg(long, conflicts_with = "json")]
+    pub count: bool,
 }
 
 /// `ashiato controller`

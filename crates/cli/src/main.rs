@@ -13,6 +13,7 @@ mod controller_cmd;
 mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
+mod fingerprint_cmd;
 mod fpr;
 mod probe_cmd;
 mod sysmem;
@@ -159,5 +160,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Controller(a) => controller_cmd::run(a),
         Command::Trace(a) => controller_cmd::trace(*a),
         Command::Ca(c) => controller_cmd::ca(c),
+        Command::Fingerprint(a) => fingerprint_cmd::run(&a),
     }
 }

@@ -182,7 +182,9 @@ fn two_domains_trace_a_packet_to_its_origin_and_a_dead_one_is_a_gap() {
         .build()
         .unwrap();
     let rec = rt.block_on(async {
-        let s = ashiato_store::Store::open(db.to_str().unwrap()).await.unwrap();
+        let s = ashiato_store::Store::open(db.to_str().unwrap())
+            .await
+            .unwrap();
         s.trace(&id).await.unwrap()
     });
     let rec = rec.expect("the trace is in traces.db");
