@@ -30,6 +30,8 @@ command -v python3 >/dev/null || need+=(python3)
 # Debian, so look where the package puts them); graphviz renders attack graphs.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need+=(postgresql)
 command -v dot >/dev/null || need+=(graphviz)
+# Fingerprints are checked label for label against the real p0f 3 and its own database.
+command -v p0f >/dev/null || [ -x /usr/sbin/p0f ] || need+=(p0f)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
     "${as_root[@]}" apt-get update -qq

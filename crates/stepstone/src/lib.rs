@@ -30,3 +30,6 @@ pub use tracker::{Fingerprint, Tracker, TrackerStats};
 /// Our signature file (`signatures/ashiato.fp`): modern stacks and scanners, each with where
 /// it came from. Not derived from p0f's database.
 pub const MODERN_DB: &str = include_str!("../signatures/ashiato.fp");
+
+#[cfg(test)]
+mod tests;
