@@ -14,9 +14,13 @@
 //! - [`tracker`]: which packets p0f fingerprints (handshakes, retransmissions, stray
 //!   SYN/ACKs) in a bounded table, in packet time.
 //!
+//! - [`decide`]: passive (Fp, Tp) against active (Fa, Ta) evidence → a relay [`decide::Verdict`]
+//!   with the signals that fired.
+//!
 //! Data flows: frame → `ashiato_wire::packet::parse` → [`Tracker::packet`] → [`Fingerprint`].
 
 pub mod db;
+pub mod decide;
 pub mod extract;
 pub mod matcher;
 pub mod sig;
