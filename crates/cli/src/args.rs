@@ -51,6 +51,25 @@ pub enum Command {
     Ca(CaCommand),
     /// Passive TCP fingerprints (p0f 3 signatures) of every SYN and SYN/ACK in a capture.
     Fingerprint(FingerprintArgs),
+    /// Stepping stones: is a source the attacker or a relay? (offline: Tp and Fp from a capture)
+    Stepstone(StepstoneArgs),
+}
+
+/// `ashiato stepstone`
+#[derive(Args, Debug)]
+pub struct StepstoneArgs {
+    /// Capture file holding both directions (the SYN/ACKs and the sources' ACKs).
+    #[arg(long)]
+    pub pcap: PathBuf,
+    /// A p0f.fp signature file for Fp labels; default: ashiato's own.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// One JSON object a line per source.
+    #[arg(long)]
+    pub json: bool,
+    /// Also evaluate the original method's rule (mean Tp > mean max Ta).
+    #[arg(long)]
+    pub seed_rule: bool,
 }
 
 /// `ashiato fingerprint`

@@ -16,6 +16,7 @@ mod digest_cmd;
 mod fingerprint_cmd;
 mod fpr;
 mod probe_cmd;
+mod stepstone_cmd;
 mod sysmem;
 mod units;
 
@@ -161,5 +162,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trace(a) => controller_cmd::trace(*a),
         Command::Ca(c) => controller_cmd::ca(c),
         Command::Fingerprint(a) => fingerprint_cmd::run(&a),
+        Command::Stepstone(a) => stepstone_cmd::run(&a),
     }
 }

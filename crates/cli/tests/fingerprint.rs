@@ -246,3 +246,27 @@ fn a_bad_signature_file_is_refused_naming_the_line() {
     let e = stderr(&out);
     assert!(e.contains("line 4") && e.contains("option layout"), "{e}");
 }
+
+#[test]
+fn stepstone_pcap_gives_passive_tp_and_fp_per_source_and_no_verdict_without_probes() {
+    let out = run(&[
+        "stepstone",
+        "--pcap",
+        data("zeek-wikipedia.pcap").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let with_tp: Vec<_> = rows.iter().filter(|r| !r["tp_us"].is_null()).collect();
+    assert!(!with_tp.is_empty(), "{rows:?}");
+    for r in &with_tp {
+        assert!(r["tp_us"]["n"].as_u64().unwrap() >= 1);
+        assert!(r["fp_raw_sig"].as_str().unwrap().starts_with("4:"));
+        // Offline there is no active evidence: never a verdict.
+        assert_eq!(r["verdict"]["decision"], "undecided");
+        assert!(r["verdict"]["signals"].as_array().unwrap().is_empty());
+    }
+}

@@ -17,12 +17,15 @@
 //! - [`decide`]: passive (Fp, Tp) against active (Fa, Ta) evidence → a relay [`decide::Verdict`]
 //!   with the signals that fired.
 //!
+//! - [`passive`]: Tp (SYN/ACK to ACK) and Fp per source from a capture of both directions.
+//!
 //! Data flows: frame → `ashiato_wire::packet::parse` → [`Tracker::packet`] → [`Fingerprint`].
 
 pub mod db;
 pub mod decide;
 pub mod extract;
 pub mod matcher;
+pub mod passive;
 pub mod sig;
 pub mod tracker;
 
