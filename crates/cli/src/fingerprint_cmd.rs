@@ -62,8 +62,30 @@ fn quality_str(fp: &Fingerprint<'_>) -> &'static str {
     }
 }
 
+/// A reader that stopped reading (`| head`) ends the output quietly, as it does for p0f.
+pub fn quiet_broken_pipe(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind)
+                .or_else(|| {
+                    e.downcast_ref::<serde_json::Error>()
+                        .and_then(serde_json::Error::io_error_kind)
+                })
+                == Some(std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        r => r,
+    }
+}
+
 /// `ashiato fingerprint`
 pub fn run(a: &FingerprintArgs) -> Result<()> {
+    quiet_broken_pipe(print_all(a))
+}
+
+fn print_all(a: &FingerprintArgs) -> Result<()> {
     let db = load_db(a.db.as_deref())?;
     let mut src = FileSource::open(&a.pcap)?;
     let mut tracker = Tracker::default();

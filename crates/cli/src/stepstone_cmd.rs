@@ -26,6 +26,10 @@ struct JsonSource<'a> {
 
 /// `ashiato stepstone --pcap`
 pub fn run(a: &StepstoneArgs) -> Result<()> {
+    crate::fingerprint_cmd::quiet_broken_pipe(print_all(a))
+}
+
+fn print_all(a: &StepstoneArgs) -> Result<()> {
     let db = load_db(a.db.as_deref())?;
     let mut src = FileSource::open(&a.pcap)?;
     let mut t = PassiveTiming::default();
