@@ -17,6 +17,8 @@
 //! - [`decide`]: passive (Fp, Tp) against active (Fa, Ta) evidence → a relay [`decide::Verdict`]
 //!   with the signals that fired.
 //!
+//! - [`responder`]: the darknet responder's core: SYNs in, SYN/ACKs out under rate limits,
+//!   Tp measured from the acknowledging ACK.
 //! - [`passive`]: Tp (SYN/ACK to ACK) and Fp per source from a capture of both directions.
 //!
 //! Data flows: frame → `ashiato_wire::packet::parse` → [`Tracker::packet`] → [`Fingerprint`].
@@ -26,6 +28,7 @@ pub mod decide;
 pub mod extract;
 pub mod matcher;
 pub mod passive;
+pub mod responder;
 pub mod sig;
 pub mod tracker;
 

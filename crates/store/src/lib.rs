@@ -27,7 +27,7 @@
 //!   from a corrupt file, names the database (never a password), and the pool reconnects
 //!   after a server comes back.
 //!
-//! # Schema (version 1)
+//! # Schema (version 1; version 2 below)
 //!
 //! | table | columns | key |
 //! |---|---|---|
