@@ -59,8 +59,36 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct StepstoneArgs {
     /// Capture file holding both directions (the SYN/ACKs and the sources' ACKs).
+    #[arg(long, required_unless_present = "iface", conflicts_with = "iface")]
+    pub pcap: Option<PathBuf>,
+    /// Answer darknet SYNs live on this interface (AF_PACKET; needs root). The darknet
+    /// addresses must not be local addresses (so the host stack sends no RSTs).
+    #[arg(long, requires_all = ["darknet", "local"])]
+    pub iface: Option<String>,
+    /// A darknet prefix to answer (IPv4 CIDR; repeatable).
     #[arg(long)]
-    pub pcap: PathBuf,
+    pub darknet: Vec<String>,
+    /// This host's IPv4 address on --iface: the source of the active probes.
+    #[arg(long)]
+    pub local: Option<std::net::Ipv4Addr>,
+    /// ICMP echoes per connection (Ta samples).
+    #[arg(long, default_value_t = 10)]
+    pub pings: u16,
+    /// Port of the source the SYN probe goes to (Fa from its SYN/ACK or RST).
+    #[arg(long, default_value_t = 80)]
+    pub probe_port: u16,
+    /// SYN/ACKs per second, all sources together.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    /// SYN/ACKs per second to one source (what a spoofed victim can receive at most).
+    #[arg(long, default_value_t = 10)]
+    pub per_source_rate: u32,
+    /// Stop after this long (live; 0: run until interrupted).
+    #[arg(long, default_value = "0s", value_parser = crate::darkflow_cmd::duration_arg)]
+    pub duration: u64,
+    /// Results store: a SQLite path or a postgres:// URL (live records are written there).
+    #[arg(long)]
+    pub store: Option<String>,
     /// A p0f.fp signature file for Fp labels; default: ashiato's own.
     #[arg(long)]
     pub db: Option<PathBuf>,

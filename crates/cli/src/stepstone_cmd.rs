@@ -30,8 +30,11 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
 }
 
 fn print_all(a: &StepstoneArgs) -> Result<()> {
+    let Some(pcap) = &a.pcap else {
+        return crate::stepstone_live::run(a);
+    };
     let db = load_db(a.db.as_deref())?;
-    let mut src = FileSource::open(&a.pcap)?;
+    let mut src = FileSource::open(pcap)?;
     let mut t = PassiveTiming::default();
     while let Some(frame) = src.next_frame()? {
         if let Ok(pkt) = ashiato_wire::packet::parse(frame.link, frame.data) {

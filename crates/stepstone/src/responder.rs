@@ -145,6 +145,7 @@ pub struct Responder {
     global: Bucket,
     per_source: HashMap<Ipv4Addr, Bucket>,
     done: Vec<Connection>,
+    last: Option<Key>,
     stats: ResponderStats,
 }
 
@@ -162,6 +163,7 @@ impl Responder {
             global,
             per_source: HashMap::new(),
             done: Vec::new(),
+            last: None,
             stats: ResponderStats::default(),
         }
     }
@@ -268,6 +270,7 @@ impl Responder {
                 },
             );
             self.stats.syn_acks += 1;
+            self.last = Some(key);
             return Some(syn_ack(
                 ip.dst,
                 ip.src,
@@ -310,6 +313,16 @@ impl Responder {
 }
 
 impl Responder {
+    /// Tells the core when the SYN/ACK it returned last actually left (Tp starts there; by
+    /// default it starts when the SYN was handed in).
+    pub fn sent(&mut self, now: u64) {
+        if let Some(k) = self.last.take()
+            && let Some(p) = self.pending.get_mut(&k)
+        {
+            p.sent_ns = now;
+        }
+    }
+
     /// Connections finished since the last call (measured, or timed out without Tp).
     pub fn take_measured(&mut self) -> Vec<Connection> {
         std::mem::take(&mut self.done)
@@ -371,6 +384,35 @@ pub fn syn_ack(
     v.extend_from_slice(&[0x45, 0]);
     v.extend_from_slice(&total.to_be_bytes());
     v.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    v.extend_from_slice(&src.octets());
+    v.extend_from_slice(&dst.octets());
+    let ck = internet_checksum(&v);
+    v[10..12].copy_from_slice(&ck.to_be_bytes());
+    v.extend_from_slice(&t);
+    v
+}
+
+/// Our active SYN probe: IPv4, DF, TTL 64, offering every common option (MSS 1460, SACK,
+/// timestamps, window scale 7) so the SYN/ACK's option order shows the stack's.
+pub fn syn_probe(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, seq: u32) -> Vec<u8> {
+    let mut t = Vec::with_capacity(40);
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(&[10 << 4, 0x02]);
+    t.extend_from_slice(&64240u16.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0]);
+    t.extend_from_slice(&[
+        2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ]);
+    let ck = l4_checksum(IpAddr::V4(src), IpAddr::V4(dst), 6, &t, 16);
+    t[16..18].copy_from_slice(&ck.to_be_bytes());
+    let total = (20 + t.len()) as u16;
+    let mut v = Vec::with_capacity(usize::from(total));
+    v.extend_from_slice(&[0x45, 0]);
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
     v.extend_from_slice(&src.octets());
     v.extend_from_slice(&dst.octets());
     let ck = internet_checksum(&v);
