@@ -89,6 +89,10 @@ pub struct StepstoneArgs {
     /// Results store: a SQLite path or a postgres:// URL (live records are written there).
     #[arg(long)]
     pub store: Option<String>,
+    /// Live: write Prometheus metrics to this file every second and at exit (for
+    /// node_exporter's textfile collector; replaced atomically).
+    #[arg(long)]
+    pub metrics_file: Option<PathBuf>,
     /// A p0f.fp signature file for Fp labels; default: ashiato's own.
     #[arg(long)]
     pub db: Option<PathBuf>,

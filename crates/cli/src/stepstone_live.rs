@@ -4,7 +4,8 @@
 //! (the darknet addresses are not local, so the host stack stays silent), and after each
 //! answered connection probes the source actively from `--local`: `--pings` ICMP echoes (Ta)
 //! and a SYN to `--probe-port` (Fa from the SYN/ACK or the RST's TTL). Then it decides and
-//! prints one JSON line per connection, and writes it to `--store` when given.
+//! prints one JSON line per connection, and writes it to `--store` when given; counters go to
+//! `--metrics-file` in Prometheus text format.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -92,6 +93,78 @@ fn label(db: &Database, o: &Observed, syn_mss: u16) -> (Option<String>, bool, Op
     }
 }
 
+/// Counts of verdicts so far: relay, direct, undecided.
+#[derive(Default)]
+struct Verdicts([u64; 3]);
+
+/// The metrics page.
+fn metrics(
+    st: &ashiato_stepstone::responder::ResponderStats,
+    v: &Verdicts,
+    pending: usize,
+) -> String {
+    use ashiato_api::metrics::{Exposition, Kind};
+    let mut e = Exposition::new();
+    for (name, help, val) in [
+        ("syns", "SYNs to darknet addresses", st.syns),
+        ("syn_acks", "SYN/ACKs sent", st.syn_acks),
+        (
+            "limited_global",
+            "SYNs refused by the overall rate limit",
+            st.limited_global,
+        ),
+        (
+            "limited_source",
+            "SYNs refused by the per-source rate limit",
+            st.limited_source,
+        ),
+        (
+            "refused_source",
+            "SYNs from sources never answered",
+            st.refused_source,
+        ),
+        (
+            "bad_acks",
+            "ACKs or RSTs that did not acknowledge our SYN/ACK",
+            st.bad_acks,
+        ),
+        ("measured", "connections with Tp measured", st.measured),
+        (
+            "timeouts",
+            "connections without an answer to our SYN/ACK",
+            st.timeouts,
+        ),
+        (
+            "evicted",
+            "pending handshakes dropped to keep the bound",
+            st.evicted,
+        ),
+    ] {
+        let n = format!("ashiato_stepstone_{name}_total");
+        e.single(&n, Kind::Counter, help, &[], val as f64);
+    }
+    e.single(
+        "ashiato_stepstone_pending",
+        Kind::Gauge,
+        "handshakes waiting for an ACK",
+        &[],
+        pending as f64,
+    );
+    let n = "ashiato_stepstone_verdicts_total";
+    e.family(n, Kind::Counter, "connections decided, by verdict");
+    for (i, d) in ["relay", "direct", "undecided"].iter().enumerate() {
+        e.sample(n, &[("decision", d)], v.0[i] as f64);
+    }
+    e.finish()
+}
+
+fn write_metrics(path: &std::path::Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("{}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
+    Ok(())
+}
+
 /// Runs the live responder.
 pub fn run(a: &StepstoneArgs) -> Result<()> {
     let iface = a.iface.as_deref().context("--iface")?;
@@ -143,9 +216,17 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
     };
     let mut out = std::io::stdout().lock();
     let mut macs: HashMap<Ipv4Addr, ([u8; 6], [u8; 6])> = HashMap::new();
+    let mut verdicts = Verdicts::default();
+    let mut metrics_at = Instant::now();
     loop {
         if a.duration > 0 && start.elapsed() >= Duration::from_nanos(a.duration) {
             break;
+        }
+        if let Some(p) = &a.metrics_file
+            && metrics_at.elapsed() >= Duration::from_secs(1)
+        {
+            write_metrics(p, &metrics(&r.stats(), &verdicts, r.pending()))?;
+            metrics_at = Instant::now();
         }
         rx.poll_frames(Duration::from_millis(5), |f| {
             // Taken at delivery, not from the ring's timestamp: on veth links a TCP segment can
@@ -271,6 +352,11 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                 ta_rounds_us: vec![j.rtt_us.clone()],
             };
             let v = decide(&ev, &decide_cfg);
+            verdicts.0[match v.decision {
+                ashiato_stepstone::decide::Decision::Relay => 0,
+                ashiato_stepstone::decide::Decision::Direct => 1,
+                ashiato_stepstone::decide::Decision::Undecided => 2,
+            }] += 1;
             let ta = Stats::of(&j.rtt_us);
             let line = Line {
                 time: ashiato_wire::time::rfc3339(j.conn.syn_ns),
@@ -322,6 +408,9 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
         }
     }
     let st = r.stats();
+    if let Some(p) = &a.metrics_file {
+        write_metrics(p, &metrics(&st, &verdicts, r.pending()))?;
+    }
     tracing::info!(
         syns = st.syns,
         syn_acks = st.syn_acks,

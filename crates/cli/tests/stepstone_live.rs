@@ -70,10 +70,17 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
     ])
     .unwrap();
 
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("stepstone.prom");
+    let store = dir.path().join("results.db");
     let child = Command::new("ip")
         .args(["netns", "exec", s.name(), env!("CARGO_BIN_EXE_ashiato")])
         .args(["stepstone", "--iface", &s_if, "--darknet", "203.0.113.0/24"])
         .args(["--local", "10.201.0.2", "--pings", "10", "--duration", "6s"])
+        .arg("--metrics-file")
+        .arg(&metrics)
+        .arg("--store")
+        .arg(&store)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -114,4 +121,31 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
         assert!(l["tp_us"].as_u64().is_some(), "{l}");
         assert_ne!(l["verdict"]["decision"], "relay", "{l}");
     }
+    let m = std::fs::read_to_string(&metrics).unwrap();
+    for want in [
+        "ashiato_stepstone_syn_acks_total 6",
+        "ashiato_stepstone_measured_total 6",
+        "ashiato_stepstone_verdicts_total{decision=\"relay\"} 3",
+    ] {
+        assert!(m.contains(want), "{want} not in\n{m}");
+    }
+    // The records are in the store, one per connection.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let records = rt.block_on(async {
+        let s = ashiato_store::Store::open(store.to_str().unwrap())
+            .await
+            .unwrap();
+        s.stepstone_connections(Some("10.201.0.1"), None, 100)
+            .await
+            .unwrap()
+    });
+    assert_eq!(records.len(), 3);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.verdict == "relay" && r.signals.contains("hops"))
+    );
 }
