@@ -55,9 +55,35 @@ pub enum Command {
     Stepstone(StepstoneArgs),
 }
 
+/// `ashiato stepstone lab`
+#[derive(Subcommand, Debug)]
+pub enum StepstoneLab {
+    /// Build relays and direct sources in network namespaces, run the responder against them
+    /// and count who is flagged (root; the namespaces are removed afterwards).
+    Lab(StepstoneLabArgs),
+}
+
+/// `ashiato stepstone lab`
+#[derive(Args, Debug)]
+pub struct StepstoneLabArgs {
+    /// Trials per configuration.
+    #[arg(long, default_value_t = 5)]
+    pub trials: u32,
+    /// Seed of the connection counts and ports.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// One JSON object a line per configuration.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `ashiato stepstone`
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct StepstoneArgs {
+    /// The relay lab instead of a responder.
+    #[command(subcommand)]
+    pub lab: Option<StepstoneLab>,
     /// Capture file holding both directions (the SYN/ACKs and the sources' ACKs).
     #[arg(long, required_unless_present = "iface", conflicts_with = "iface")]
     pub pcap: Option<PathBuf>,

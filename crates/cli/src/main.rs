@@ -17,6 +17,7 @@ mod fingerprint_cmd;
 mod fpr;
 mod probe_cmd;
 mod stepstone_cmd;
+mod stepstone_lab;
 mod stepstone_live;
 mod sysmem;
 mod units;

@@ -30,6 +30,9 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
 }
 
 fn print_all(a: &StepstoneArgs) -> Result<()> {
+    if let Some(crate::args::StepstoneLab::Lab(l)) = &a.lab {
+        return crate::stepstone_lab::run(l);
+    }
     let Some(pcap) = &a.pcap else {
         return crate::stepstone_live::run(a);
     };
