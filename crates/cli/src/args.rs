@@ -75,6 +75,13 @@ pub struct StepstoneLabArgs {
     /// One JSON object a line per configuration.
     #[arg(long)]
     pub json: bool,
+    /// Delays (ms) the delay line adds between the NAT relay and its attacker, for the
+    /// detection-versus-delay curve (empty: no curve).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20")]
+    pub delays_ms: Vec<u64>,
+    /// Trials per delay of the curve.
+    #[arg(long, default_value_t = 2)]
+    pub curve_trials: u32,
 }
 
 /// `ashiato stepstone`

@@ -11,17 +11,22 @@
 //! Per trial each source opens a seeded number (3 to 5) of connections to a darknet address.
 //! Accepted when every NAT and other-stack relay connection is flagged, no direct one is, and
 //! the TCP-terminating relay is reported with its own count (a blind spot of Tp and Fp, since
-//! its own kernel answers everything). Not built: the userspace delay line and the
-//! detection-versus-delay curve.
+//! its own kernel answers everything).
+//!
+//! The curve: a userspace delay line (NFQUEUE in the router) holds the NAT attacker's packets
+//! for D ms on their way out; per D, how often the timing test (and the seed's rule) fires on
+//! the relay's connections, and on the direct host's (false alarms).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ashiato_capture::netns::{Netns, in_netns, unique_name, veth_pair};
+use ashiato_capture::netns::{Netns, in_netns, spawn_in_netns, unique_name, veth_pair};
 use ashiato_rng::SplitMix64;
 
 use crate::CheckFailed;
@@ -141,6 +146,113 @@ fn connect(ns: &Netns, to: SocketAddr, n: u32) -> Result<()> {
     })?
 }
 
+/// One responder run: `plan` = (namespace, target, connections), in order; returns the JSON
+/// lines.
+fn responder_run(
+    lab: &Lab,
+    exe: &std::path::Path,
+    seed_rule: bool,
+    plan: &[(&Netns, SocketAddr, u32)],
+) -> Result<Vec<serde_json::Value>> {
+    let total: u32 = plan.iter().map(|p| p.2).sum();
+    let secs = 3 + u64::from(total) / 4;
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", lab.s.name()])
+        .arg(exe)
+        .args([
+            "stepstone",
+            "--iface",
+            &lab.s_if,
+            "--darknet",
+            "203.0.113.0/24",
+        ])
+        .args([
+            "--local",
+            "10.211.0.2",
+            "--pings",
+            "10",
+            "--per-source-rate",
+            "100",
+        ])
+        .args(["--duration", &format!("{secs}s")]);
+    if seed_rule {
+        cmd.arg("--seed-rule");
+    }
+    let mut resp = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    std::thread::sleep(Duration::from_millis(700));
+    for (ns, to, n) in plan {
+        connect(ns, *to, *n)?;
+    }
+    let out = resp.stdout.take().context("responder output")?;
+    let lines: Vec<serde_json::Value> = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect();
+    let status = resp.wait()?;
+    if !status.success() {
+        bail!("the responder failed ({status})");
+    }
+    Ok(lines)
+}
+
+/// The delay line: packets in NFQUEUE 7 of the router wait `delay_us`, then pass. Runs until
+/// `stop`.
+fn delay_line(lab: &Lab, delay_us: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> Result<()> {
+    let ready = Arc::new(AtomicBool::new(false));
+    let r = ready.clone();
+    spawn_in_netns(lab.r.name(), move || -> Result<()> {
+        let mut q = nfq::Queue::open().context("NFQUEUE")?;
+        q.bind(7).context("NFQUEUE 7")?;
+        q.set_nonblocking(true);
+        r.store(true, Ordering::Relaxed);
+        let mut held: VecDeque<(Instant, nfq::Message)> = VecDeque::new();
+        while !stop.load(Ordering::Relaxed) {
+            let mut got = false;
+            while let Ok(m) = q.recv() {
+                let d = Duration::from_micros(delay_us.load(Ordering::Relaxed));
+                held.push_back((Instant::now() + d, m));
+                got = true;
+            }
+            while held.front().is_some_and(|(t, _)| *t <= Instant::now()) {
+                let (_, mut m) = held.pop_front().expect("present");
+                m.set_verdict(nfq::Verdict::Accept);
+                q.verdict(m)?;
+            }
+            if !got {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        for (_, mut m) in held {
+            m.set_verdict(nfq::Verdict::Accept);
+            let _ = q.verdict(m);
+        }
+        Ok(())
+    })?;
+    while !ready.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// One point of the curve.
+#[derive(serde::Serialize)]
+struct CurvePoint {
+    delay_ms: u64,
+    relays_total: u32,
+    timing_fired: u32,
+    seed_rule_fired: u32,
+    direct_total: u32,
+    timing_false_alarms: u32,
+    seed_rule_false_alarms: u32,
+}
+
+fn has(l: &serde_json::Value, name: &str) -> bool {
+    l["verdict"]["signals"]
+        .as_array()
+        .is_some_and(|v| v.iter().any(|s| s["signal"] == name))
+}
+
 fn kill(mut c: Child) {
     let _ = c.kill();
     let _ = c.wait();
@@ -175,49 +287,23 @@ pub fn run(a: &StepstoneLabArgs) -> Result<()> {
             ..Tally::default()
         })
         .collect();
+    let mut curve: Vec<CurvePoint> = Vec::new();
     let result = (|| -> Result<()> {
         for trial in 0..a.trials {
             let counts: Vec<u32> = (0..4).map(|_| 3 + (rng.next_u64() % 3) as u32).collect();
-            let total: u32 = counts.iter().sum();
-            let secs = 3 + u64::from(total) / 4;
-            let mut resp = Command::new("ip")
-                .args(["netns", "exec", lab.s.name()])
-                .arg(&exe)
-                .args([
-                    "stepstone",
-                    "--iface",
-                    &lab.s_if,
-                    "--darknet",
-                    "203.0.113.0/24",
-                ])
-                .args([
-                    "--local",
-                    "10.211.0.2",
-                    "--pings",
-                    "10",
-                    "--per-source-rate",
-                    "100",
-                ])
-                .args(["--duration", &format!("{secs}s")])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()?;
-            std::thread::sleep(Duration::from_millis(700));
             let dark: SocketAddr = "203.0.113.9:22".parse()?;
-            connect(&lab.a, dark, counts[0])?;
-            connect(&lab.b, dark, counts[1])?;
-            connect(&lab.c, "10.217.0.1:2222".parse()?, counts[2])?;
-            connect(&lab.d, dark, counts[3])?;
-            let out = resp.stdout.take().context("responder output")?;
-            let lines: Vec<serde_json::Value> = BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| serde_json::from_str(&l).ok())
-                .collect();
-            let status = resp.wait()?;
-            if !status.success() {
-                bail!("trial {trial}: the responder failed ({status})");
-            }
+            let lines = responder_run(
+                &lab,
+                &exe,
+                false,
+                &[
+                    (&lab.a, dark, counts[0]),
+                    (&lab.b, dark, counts[1]),
+                    (&lab.c, "10.217.0.1:2222".parse()?, counts[2]),
+                    (&lab.d, dark, counts[3]),
+                ],
+            )
+            .with_context(|| format!("trial {trial}"))?;
             for l in &lines {
                 let Some(i) = configs.iter().position(|(_, src, _)| l["src"] == *src) else {
                     continue;
@@ -237,6 +323,64 @@ pub fn run(a: &StepstoneLabArgs) -> Result<()> {
                     }
                 }
             }
+        }
+        // The curve: the NAT attacker's packets delayed in the router on their way out.
+        if !a.delays_ms.is_empty() {
+            let delay = Arc::new(AtomicU64::new(0));
+            let stop = Arc::new(AtomicBool::new(false));
+            delay_line(&lab, delay.clone(), stop.clone())?;
+            lab.r.exec(&[
+                "iptables",
+                "-w",
+                "-A",
+                "FORWARD",
+                "-s",
+                "10.212.0.0/24",
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                "7",
+            ])?;
+            let dark: SocketAddr = "203.0.113.9:22".parse()?;
+            let mut run_curve = || -> Result<()> {
+                for &d in &a.delays_ms {
+                    delay.store(d * 1000, Ordering::Relaxed);
+                    let mut p = CurvePoint {
+                        delay_ms: d,
+                        relays_total: 0,
+                        timing_fired: 0,
+                        seed_rule_fired: 0,
+                        direct_total: 0,
+                        timing_false_alarms: 0,
+                        seed_rule_false_alarms: 0,
+                    };
+                    for _ in 0..a.curve_trials {
+                        let n = 3 + (rng.next_u64() % 3) as u32;
+                        let lines = responder_run(
+                            &lab,
+                            &exe,
+                            true,
+                            &[(&lab.a, dark, n), (&lab.d, dark, n)],
+                        )?;
+                        for l in &lines {
+                            if l["src"] == "10.211.0.1" {
+                                p.relays_total += 1;
+                                p.timing_fired += u32::from(has(l, "timing"));
+                                p.seed_rule_fired += u32::from(has(l, "seed_rule"));
+                            } else if l["src"] == "10.213.0.2" {
+                                p.direct_total += 1;
+                                p.timing_false_alarms += u32::from(has(l, "timing"));
+                                p.seed_rule_false_alarms += u32::from(has(l, "seed_rule"));
+                            }
+                        }
+                    }
+                    curve.push(p);
+                }
+                Ok(())
+            };
+            let r = run_curve();
+            stop.store(true, Ordering::Relaxed);
+            r?;
         }
         Ok(())
     })();
@@ -260,6 +404,26 @@ pub fn run(a: &StepstoneLabArgs) -> Result<()> {
                 t.direct_flagged,
                 t.direct_total,
                 t.signals
+            )?;
+        }
+    }
+    for p in &curve {
+        if a.json {
+            serde_json::to_writer(&mut out, p)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "delay {:>3} ms: timing fired {}/{}, seed rule {}/{}; false alarms on direct: timing {}/{}, seed rule {}/{}",
+                p.delay_ms,
+                p.timing_fired,
+                p.relays_total,
+                p.seed_rule_fired,
+                p.relays_total,
+                p.timing_false_alarms,
+                p.direct_total,
+                p.seed_rule_false_alarms,
+                p.direct_total
             )?;
         }
     }
