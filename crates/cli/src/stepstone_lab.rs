@@ -137,7 +137,8 @@ fn build() -> Result<Lab> {
 fn connect(ns: &Netns, to: SocketAddr, n: u32) -> Result<()> {
     in_netns(ns.name(), move || -> Result<()> {
         for _ in 0..n {
-            let s = TcpStream::connect_timeout(&to, Duration::from_secs(3))
+            // Long enough for two SYN retransmissions (1 s, then 2 s later).
+            let s = TcpStream::connect_timeout(&to, Duration::from_secs(7))
                 .with_context(|| format!("connecting to {to}"))?;
             std::thread::sleep(Duration::from_millis(150));
             drop(s);
@@ -178,8 +179,19 @@ fn responder_run(
     if seed_rule {
         cmd.arg("--seed-rule");
     }
-    let mut resp = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-    std::thread::sleep(Duration::from_millis(700));
+    let mut resp = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    // Wait until the ring is open, then keep draining stderr so the child never blocks.
+    let err = resp.stderr.take().context("responder stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if l.contains("answering SYNs") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .context("the responder did not start")?;
     for (ns, to, n) in plan {
         connect(ns, *to, *n)?;
     }

@@ -205,6 +205,11 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
         }
         None => None,
     };
+    // Scripts and the lab wait for this line before sending SYNs.
+    eprintln!(
+        "stepstone: answering SYNs to {} on {iface}",
+        a.darknet.join(", ")
+    );
     let mut r = Responder::new(cfg, now_ns());
     let mut jobs: Vec<Job> = Vec::new();
     let mut tp_hist: HashMap<Ipv4Addr, Vec<u64>> = HashMap::new();

@@ -9,6 +9,7 @@
 //! source. The attacker's connections come from the relay's address with one more hop than
 //! the relay's own answers: flagged (signal `hops`). The direct host's connections are not.
 
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,7 +20,7 @@ fn connect_n(ns: &Netns, n: usize) {
     in_netns(ns.name(), move || {
         let to: SocketAddr = "203.0.113.9:22".parse().unwrap();
         for _ in 0..n {
-            let s = TcpStream::connect_timeout(&to, Duration::from_secs(3)).expect("handshake");
+            let s = TcpStream::connect_timeout(&to, Duration::from_secs(7)).expect("handshake");
             drop(s);
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -73,7 +74,7 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = dir.path().join("stepstone.prom");
     let store = dir.path().join("results.db");
-    let child = Command::new("ip")
+    let mut child = Command::new("ip")
         .args(["netns", "exec", s.name(), env!("CARGO_BIN_EXE_ashiato")])
         .args(["stepstone", "--iface", &s_if, "--darknet", "203.0.113.0/24"])
         .args(["--local", "10.201.0.2", "--pings", "10", "--duration", "6s"])
@@ -85,15 +86,27 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Wait for the responder's ready line, then keep draining its stderr.
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let drain = std::thread::spawn(move || {
+        let mut all = String::new();
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if l.contains("answering SYNs") {
+                let _ = tx.send(());
+            }
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("responder ready");
     connect_n(&a, 3);
     connect_n(&d, 3);
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = drain.join().unwrap();
+    assert!(out.status.success(), "{err}");
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
