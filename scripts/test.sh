@@ -32,6 +32,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 command -v dot >/dev/null || need+=(graphviz)
 # The center test talks to `ashiato center` with curl and client certificates.
 command -v curl >/dev/null || need+=(curl)
+# Fingerprints are checked label for label against the real p0f 3 and its own database.
+command -v p0f >/dev/null || [ -x /usr/sbin/p0f ] || need+=(p0f)
+# The stepping-stone relay lab's TCP-terminating relay.
+command -v socat >/dev/null || need+=(socat)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
     "${as_root[@]}" apt-get update -qq

@@ -64,6 +64,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Write this host's socket-to-process snapshot (the `hostcheck --procs` format).
     Procsnap(ProcsnapArgs),
+    /// Passive TCP fingerprints (p0f 3 signatures) of every SYN and SYN/ACK in a capture.
+    Fingerprint(FingerprintArgs),
+    /// Stepping stones: is a source the attacker or a relay? (offline: Tp and Fp from a capture)
+    Stepstone(StepstoneArgs),
 }
 
 /// `ashiato procsnap`
@@ -190,6 +194,106 @@ pub struct HostcheckArgs {
     /// One JSON object a line: claim_match, finding, summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `ashiato stepstone lab`
+#[derive(Subcommand, Debug)]
+pub enum StepstoneLab {
+    /// Build relays and direct sources in network namespaces, run the responder against them
+    /// and count who is flagged (root; the namespaces are removed afterwards).
+    Lab(StepstoneLabArgs),
+}
+
+/// `ashiato stepstone lab`
+#[derive(Args, Debug)]
+pub struct StepstoneLabArgs {
+    /// Trials per configuration.
+    #[arg(long, default_value_t = 5)]
+    pub trials: u32,
+    /// Seed of the connection counts and ports.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// One JSON object a line per configuration.
+    #[arg(long)]
+    pub json: bool,
+    /// Delays (ms) the delay line adds between the NAT relay and its attacker, for the
+    /// detection-versus-delay curve (empty: no curve).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20")]
+    pub delays_ms: Vec<u64>,
+    /// Trials per delay of the curve.
+    #[arg(long, default_value_t = 2)]
+    pub curve_trials: u32,
+}
+
+/// `ashiato stepstone`
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct StepstoneArgs {
+    /// The relay lab instead of a responder.
+    #[command(subcommand)]
+    pub lab: Option<StepstoneLab>,
+    /// Capture file holding both directions (the SYN/ACKs and the sources' ACKs).
+    #[arg(long, required_unless_present = "iface", conflicts_with = "iface")]
+    pub pcap: Option<PathBuf>,
+    /// Answer darknet SYNs live on this interface (AF_PACKET; needs root). The darknet
+    /// addresses must not be local addresses (so the host stack sends no RSTs).
+    #[arg(long, requires_all = ["darknet", "local"])]
+    pub iface: Option<String>,
+    /// A darknet prefix to answer (IPv4 CIDR; repeatable).
+    #[arg(long)]
+    pub darknet: Vec<String>,
+    /// This host's IPv4 address on --iface: the source of the active probes.
+    #[arg(long)]
+    pub local: Option<std::net::Ipv4Addr>,
+    /// ICMP echoes per connection (Ta samples).
+    #[arg(long, default_value_t = 10)]
+    pub pings: u16,
+    /// Port of the source the SYN probe goes to (Fa from its SYN/ACK or RST).
+    #[arg(long, default_value_t = 80)]
+    pub probe_port: u16,
+    /// SYN/ACKs per second, all sources together.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    /// SYN/ACKs per second to one source (what a spoofed victim can receive at most).
+    #[arg(long, default_value_t = 10)]
+    pub per_source_rate: u32,
+    /// Stop after this long (live; 0: run until interrupted).
+    #[arg(long, default_value = "0s", value_parser = crate::darkflow_cmd::duration_arg)]
+    pub duration: u64,
+    /// Results store: a SQLite path or a postgres:// URL (live records are written there).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Live: write Prometheus metrics to this file every second and at exit (for
+    /// node_exporter's textfile collector; replaced atomically).
+    #[arg(long)]
+    pub metrics_file: Option<PathBuf>,
+    /// A p0f.fp signature file for Fp labels; default: ashiato's own.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// One JSON object a line per source.
+    #[arg(long)]
+    pub json: bool,
+    /// Also evaluate the original method's rule (mean Tp > mean max Ta).
+    #[arg(long)]
+    pub seed_rule: bool,
+}
+
+/// `ashiato fingerprint`
+#[derive(Args, Debug)]
+pub struct FingerprintArgs {
+    /// Capture file (pcap or pcapng; VLAN tags and Linux cooked captures are fine).
+    #[arg(long)]
+    pub pcap: PathBuf,
+    /// A p0f.fp signature file (p0f 3 format, e.g. /etc/p0f/p0f.fp); default: ashiato's own
+    /// modern signatures.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// One JSON object a line per SYN and SYN/ACK instead of p0f-style text.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the number of fingerprints and the rate (for benchmarks).
+    #[arg(long, conflicts_with = "json")]
+    pub count: bool,
 }
 
 /// `ashiato controller`

@@ -15,6 +15,7 @@ mod controller_cmd;
 mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
+mod fingerprint_cmd;
 mod fpr;
 mod hostcheck_cmd;
 mod hostsynth_cmd;
@@ -22,6 +23,9 @@ mod lab_cmd;
 mod probe_cmd;
 mod procsnap_cmd;
 mod report_cmd;
+mod stepstone_cmd;
+mod stepstone_lab;
+mod stepstone_live;
 mod sysmem;
 mod units;
 
@@ -172,5 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Center(a) => center_cmd::run(a),
         Command::Report(a) => report_cmd::run(&a),
         Command::Procsnap(a) => procsnap_cmd::run(&a),
+        Command::Fingerprint(a) => fingerprint_cmd::run(&a),
+        Command::Stepstone(a) => stepstone_cmd::run(&a),
     }
 }

@@ -27,7 +27,7 @@
 //!   from a corrupt file, names the database (never a password), and the pool reconnects
 //!   after a server comes back.
 //!
-//! # Schema (version 1)
+//! # Schema (version 1; version 2 below)
 //!
 //! | table | columns | key |
 //! |---|---|---|
@@ -40,9 +40,15 @@
 //!
 //! `seq` keeps each list in the order the caller gave it.
 //!
+//! Version 2 adds `stepstone_connections` (BRIEF §3): `id`, `incident_id` → `incidents`
+//! (optional), `time_ns`, `src`, `sport`, `dst`, `dport`, `tp_us`, `ta_n`, `ta_min_us`,
+//! `ta_median_us`, `ta_max_us`, `ta_variance`, `fp`, `fa`, `verdict` (relay, direct,
+//! undecided), `signals` (comma-separated); key `id`, indexed by `time_ns` and (`src`,
+//! `time_ns`). Written by [`Store::put_stepstone_connection`], read by
+//! [`Store::stepstone_connections`].
+//!
 //! Later capabilities add tables in new migrations, each linked to `incidents` by an optional
-//! `incident_id`: stepping-stone connection records (time, source, destination, Tp, ping
-//! min/avg/max/variance, passive and active fingerprints; BRIEF §3), DarkFlow reports (§2),
+//! `incident_id`: DarkFlow reports (§2),
 //! and for host-based tracing the victims' claims, the bots' reports and the C&C server
 //! ranking (§4). Released migrations are never edited.
 //!
@@ -61,8 +67,8 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    GapRow, Incident, IncidentOrigin, ObservationRow, OriginRow, TraceFilter, TraceRecord,
-    TraceSummary,
+    GapRow, Incident, IncidentOrigin, ObservationRow, OriginRow, StepstoneConnection, TraceFilter,
+    TraceRecord, TraceSummary,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::{Backend, Store};

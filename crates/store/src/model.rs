@@ -407,3 +407,76 @@ mod tests {
         assert_eq!(behind_from_text("1,,2"), None);
     }
 }
+
+/// Verdicts a stepping-stone record may carry.
+pub const STEPSTONE_VERDICTS: [&str; 3] = ["relay", "direct", "undecided"];
+
+/// One connection answered by the stepping-stone responder (BRIEF §3: time, source, darknet
+/// address, Tp, ping statistics, Fp, Fa, verdict and the signals that fired).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepstoneConnection {
+    /// Caller-chosen id.
+    pub id: String,
+    /// The incident it belongs to, if any.
+    pub incident_id: Option<String>,
+    /// When the SYN arrived, ns since the Unix epoch.
+    pub time_ns: u64,
+    /// Source address (text).
+    pub src: String,
+    /// Source port.
+    pub sport: u16,
+    /// The darknet address it hit.
+    pub dst: String,
+    /// The darknet port.
+    pub dport: u16,
+    /// Passive response time, µs.
+    pub tp_us: Option<u64>,
+    /// Echo replies received.
+    pub ta_n: u32,
+    /// Smallest echo round trip, µs.
+    pub ta_min_us: Option<u64>,
+    /// Median echo round trip, µs.
+    pub ta_median_us: Option<f64>,
+    /// Largest echo round trip, µs.
+    pub ta_max_us: Option<u64>,
+    /// Variance of the echo round trips, µs².
+    pub ta_variance: Option<f64>,
+    /// Passive fingerprint (p0f raw signature and label).
+    pub fp: Option<String>,
+    /// Active fingerprint.
+    pub fa: Option<String>,
+    /// `relay`, `direct` or `undecided`.
+    pub verdict: String,
+    /// The signals that fired, comma-separated (`ttl_class,timing`), empty for none.
+    pub signals: String,
+}
+
+impl StepstoneConnection {
+    /// Checks ids, lengths and the verdict.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        check_id("stepstone connection id", &self.id)?;
+        if let Some(i) = &self.incident_id {
+            check_id("incident id", i)?;
+        }
+        if !STEPSTONE_VERDICTS.contains(&self.verdict.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "stepstone verdict {:?} is not one of {STEPSTONE_VERDICTS:?}",
+                self.verdict
+            )));
+        }
+        for (what, v) in [
+            ("src", Some(&self.src)),
+            ("dst", Some(&self.dst)),
+            ("fp", self.fp.as_ref()),
+            ("fa", self.fa.as_ref()),
+            ("signals", Some(&self.signals)),
+        ] {
+            if v.is_some_and(|t| t.len() > MAX_LABEL_LEN) {
+                return Err(StoreError::Invalid(format!(
+                    "stepstone {what} is longer than {MAX_LABEL_LEN} bytes"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -19,18 +19,19 @@ pub(crate) const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema
 )";
 
 /// Every migration, oldest first. Append only: a released step is never edited.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "incidents, traces, observations, origins, gaps",
-    statements: &[
-        "CREATE TABLE incidents (
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "incidents, traces, observations, origins, gaps",
+        statements: &[
+            "CREATE TABLE incidents (
             id TEXT PRIMARY KEY,
             created_ns BIGINT NOT NULL,
             victim_domain BIGINT NOT NULL,
             source TEXT NOT NULL,
             summary TEXT NOT NULL
         )",
-        "CREATE TABLE traces (
+            "CREATE TABLE traces (
             id TEXT PRIMARY KEY,
             incident_id TEXT REFERENCES incidents (id),
             initiator_domain BIGINT NOT NULL,
@@ -42,9 +43,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             status TEXT NOT NULL,
             graph_json TEXT NOT NULL
         )",
-        "CREATE INDEX traces_by_start ON traces (started_ns)",
-        "CREATE INDEX traces_by_incident ON traces (incident_id, started_ns)",
-        "CREATE TABLE trace_observations (
+            "CREATE INDEX traces_by_start ON traces (started_ns)",
+            "CREATE INDEX traces_by_incident ON traces (incident_id, started_ns)",
+            "CREATE TABLE trace_observations (
             trace_id TEXT NOT NULL REFERENCES traces (id) ON DELETE CASCADE,
             seq BIGINT NOT NULL,
             domain BIGINT NOT NULL,
@@ -58,15 +59,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             reason TEXT,
             PRIMARY KEY (trace_id, seq)
         )",
-        "CREATE TABLE trace_origins (
+            "CREATE TABLE trace_origins (
             trace_id TEXT NOT NULL REFERENCES traces (id) ON DELETE CASCADE,
             seq BIGINT NOT NULL,
             domain BIGINT NOT NULL,
             packets BIGINT NOT NULL,
             PRIMARY KEY (trace_id, seq)
         )",
-        "CREATE INDEX trace_origins_by_domain ON trace_origins (domain)",
-        "CREATE TABLE trace_gaps (
+            "CREATE INDEX trace_origins_by_domain ON trace_origins (domain)",
+            "CREATE TABLE trace_gaps (
             trace_id TEXT NOT NULL REFERENCES traces (id) ON DELETE CASCADE,
             seq BIGINT NOT NULL,
             last_domain BIGINT NOT NULL,
@@ -75,8 +76,36 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             reason TEXT NOT NULL,
             PRIMARY KEY (trace_id, seq)
         )",
-    ],
-}];
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "stepping-stone connection records",
+        statements: &[
+            "CREATE TABLE stepstone_connections (
+            id TEXT PRIMARY KEY,
+            incident_id TEXT REFERENCES incidents (id),
+            time_ns BIGINT NOT NULL,
+            src TEXT NOT NULL,
+            sport BIGINT NOT NULL,
+            dst TEXT NOT NULL,
+            dport BIGINT NOT NULL,
+            tp_us BIGINT,
+            ta_n BIGINT NOT NULL,
+            ta_min_us BIGINT,
+            ta_median_us DOUBLE PRECISION,
+            ta_max_us BIGINT,
+            ta_variance DOUBLE PRECISION,
+            fp TEXT,
+            fa TEXT,
+            verdict TEXT NOT NULL,
+            signals TEXT NOT NULL
+        )",
+            "CREATE INDEX stepstone_by_time ON stepstone_connections (time_ns)",
+            "CREATE INDEX stepstone_by_src ON stepstone_connections (src, time_ns)",
+        ],
+    },
+];
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -684,6 +684,8 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+mod stepstone;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! One suite, run on both backends.
 
 use ashiato_store::{
-    Backend, IncidentOrigin, SCHEMA_VERSION, Store, StoreError, TraceFilter, TraceSummary,
+    Backend, IncidentOrigin, SCHEMA_VERSION, StepstoneConnection, Store, StoreError, TraceFilter,
+    TraceSummary,
 };
 
 use crate::fixtures::{incident, trace};
@@ -35,6 +36,7 @@ async fn run(target: &str, backend: Backend) {
     // Round trip, with every optional field both set and unset.
     store.put_incident(&incident("inc-1", 1_000)).await.unwrap();
     store.put_incident(&incident("inc-2", 2_000)).await.unwrap();
+    stepstone_round_trip(&store).await;
     let t1 = trace("t-1", Some("inc-1"), 1_700_000_000_000_000_000, 1, 40);
     let t2 = trace("t-2", Some("inc-1"), 1_700_000_001_000_000_000, 2, 3);
     let t3 = trace("t-3", Some("inc-2"), 1_700_000_002_000_000_000, 3, 0);
@@ -216,4 +218,68 @@ async fn postgres_suite() {
     );
     store.close().await;
     db.remove().await;
+}
+
+/// Stepping-stone records (schema version 2): round trip with every optional field set and
+/// unset, newest first, by source, refused when invalid.
+async fn stepstone_round_trip(store: &Store) {
+    let full = StepstoneConnection {
+        id: "ss-1".into(),
+        incident_id: Some("inc-1".into()),
+        time_ns: 1_700_000_000_000_000_000,
+        src: "198.51.100.7".into(),
+        sport: 40000,
+        dst: "203.0.113.9".into(),
+        dport: 22,
+        tp_us: Some(41_000),
+        ta_n: 10,
+        ta_min_us: Some(800),
+        ta_median_us: Some(855.5),
+        ta_max_us: Some(910),
+        ta_variance: Some(1234.25),
+        fp: Some("4:120+8:0:1460:64240,8:mss,nop,ws,nop,nop,sok:df,id+:0".into()),
+        fa: Some("4:62+2:0:1460:mss*45,7:mss,sok,ts,nop,ws:df:0".into()),
+        verdict: "relay".into(),
+        signals: "ttl_class,option_order,timing".into(),
+    };
+    let bare = StepstoneConnection {
+        id: "ss-2".into(),
+        incident_id: None,
+        time_ns: 1_700_000_001_000_000_000,
+        src: "2001:db8::1".into(),
+        tp_us: None,
+        ta_n: 0,
+        ta_min_us: None,
+        ta_median_us: None,
+        ta_max_us: None,
+        ta_variance: None,
+        fp: None,
+        fa: None,
+        verdict: "undecided".into(),
+        signals: String::new(),
+        ..full.clone()
+    };
+    store.put_stepstone_connection(&full).await.unwrap();
+    store.put_stepstone_connection(&bare).await.unwrap();
+    let all = store.stepstone_connections(None, None, 10).await.unwrap();
+    assert_eq!(all, [bare.clone(), full.clone()]);
+    let one = store
+        .stepstone_connections(Some("198.51.100.7"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(one, std::slice::from_ref(&full));
+    let later = store
+        .stepstone_connections(None, Some(1_700_000_000_500_000_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(later, [bare]);
+    let bad = StepstoneConnection {
+        verdict: "maybe".into(),
+        ..full.clone()
+    };
+    assert!(matches!(
+        store.put_stepstone_connection(&bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(store.stepstone_connections(None, None, 0).await.is_err());
 }

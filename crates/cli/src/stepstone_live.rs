@@ -1,0 +1,427 @@
+//! `ashiato stepstone --iface IF --darknet PREFIX... --local ADDR`: the live darknet
+//! responder. The pure core (`ashiato_stepstone::responder`) answers SYNs and times the ACKs;
+//! this shell reads the interface's AF_PACKET ring, sends frames back through a raw socket
+//! (the darknet addresses are not local, so the host stack stays silent), and after each
+//! answered connection probes the source actively from `--local`: `--pings` ICMP echoes (Ta)
+//! and a SYN to `--probe-port` (Fa from the SYN/ACK or the RST's TTL). Then it decides and
+//! prints one JSON line per connection, and writes it to `--store` when given; counters go to
+//! `--metrics-file` in Prometheus text format.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use ashiato_capture::live::{LiveConfig, LiveSource};
+use ashiato_capture::send::RawSender;
+use ashiato_stepstone::decide::{Config, Evidence, Stats, decide};
+use ashiato_stepstone::extract::observe;
+use ashiato_stepstone::responder::{Connection, Responder, ResponderConfig, syn_probe};
+use ashiato_stepstone::{Database, Observed, find};
+use ashiato_wire::build::{ethernet, icmpv4_echo, ipv4};
+use ashiato_wire::packet::{Ip, L4};
+
+use crate::args::StepstoneArgs;
+use crate::fingerprint_cmd::load_db;
+
+/// Gap between echoes of one connection.
+const PING_GAP_NS: u64 = 20_000_000;
+/// Time allowed for the last answers after the last echo.
+const GRACE_NS: u64 = 1_000_000_000;
+/// Tp samples remembered per source for the timing test.
+const TP_HISTORY: usize = 16;
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn parse_prefix(s: &str) -> Result<(Ipv4Addr, u8)> {
+    let (a, l) = s.split_once('/').unwrap_or((s, "32"));
+    let a: Ipv4Addr = a
+        .parse()
+        .with_context(|| format!("--darknet {s}: not an IPv4 address"))?;
+    let l: u8 = l
+        .parse()
+        .with_context(|| format!("--darknet {s}: bad prefix length"))?;
+    if l > 32 {
+        bail!("--darknet {s}: prefix length above 32");
+    }
+    Ok((a, l))
+}
+
+struct Job {
+    conn: Connection,
+    peer_mac: [u8; 6],
+    our_mac: [u8; 6],
+    id: u16,
+    started: u64,
+    sent: Vec<u64>,
+    rtt_us: Vec<u64>,
+    probe_sport: u16,
+    fa: Option<Observed>,
+    fa_rst_ttl: Option<u8>,
+}
+
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    time: String,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    tp_us: Option<u64>,
+    ta_us: Option<Stats>,
+    fp: Option<String>,
+    fp_label: Option<String>,
+    fa: Option<String>,
+    fa_rst_ttl: Option<u8>,
+    verdict: &'a ashiato_stepstone::decide::Verdict,
+}
+
+fn label(db: &Database, o: &Observed, syn_mss: u16) -> (Option<String>, bool, Option<String>) {
+    let m = find(db, o, syn_mss);
+    match m.record.map(|r| db.label(r)) {
+        Some(l) => (
+            Some(l.text()),
+            l.is_app(),
+            (!l.is_app()).then(|| l.name.clone()),
+        ),
+        None => (Some("???".into()), false, None),
+    }
+}
+
+/// Counts of verdicts so far: relay, direct, undecided.
+#[derive(Default)]
+struct Verdicts([u64; 3]);
+
+/// The metrics page.
+fn metrics(
+    st: &ashiato_stepstone::responder::ResponderStats,
+    v: &Verdicts,
+    pending: usize,
+) -> String {
+    use ashiato_api::metrics::{Exposition, Kind};
+    let mut e = Exposition::new();
+    for (name, help, val) in [
+        ("syns", "SYNs to darknet addresses", st.syns),
+        ("syn_acks", "SYN/ACKs sent", st.syn_acks),
+        (
+            "limited_global",
+            "SYNs refused by the overall rate limit",
+            st.limited_global,
+        ),
+        (
+            "limited_source",
+            "SYNs refused by the per-source rate limit",
+            st.limited_source,
+        ),
+        (
+            "refused_source",
+            "SYNs from sources never answered",
+            st.refused_source,
+        ),
+        (
+            "bad_acks",
+            "ACKs or RSTs that did not acknowledge our SYN/ACK",
+            st.bad_acks,
+        ),
+        ("measured", "connections with Tp measured", st.measured),
+        (
+            "timeouts",
+            "connections without an answer to our SYN/ACK",
+            st.timeouts,
+        ),
+        (
+            "evicted",
+            "pending handshakes dropped to keep the bound",
+            st.evicted,
+        ),
+    ] {
+        let n = format!("ashiato_stepstone_{name}_total");
+        e.single(&n, Kind::Counter, help, &[], val as f64);
+    }
+    e.single(
+        "ashiato_stepstone_pending",
+        Kind::Gauge,
+        "handshakes waiting for an ACK",
+        &[],
+        pending as f64,
+    );
+    let n = "ashiato_stepstone_verdicts_total";
+    e.family(n, Kind::Counter, "connections decided, by verdict");
+    for (i, d) in ["relay", "direct", "undecided"].iter().enumerate() {
+        e.sample(n, &[("decision", d)], v.0[i] as f64);
+    }
+    e.finish()
+}
+
+fn write_metrics(path: &std::path::Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("{}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
+    Ok(())
+}
+
+/// Runs the live responder.
+pub fn run(a: &StepstoneArgs) -> Result<()> {
+    let iface = a.iface.as_deref().context("--iface")?;
+    let local = a.local.context("--local")?;
+    let darknets = a
+        .darknet
+        .iter()
+        .map(|s| parse_prefix(s))
+        .collect::<Result<Vec<_>>>()?;
+    let db = load_db(a.db.as_deref())?;
+    let mut secret = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
+        .context("reading /dev/urandom")?;
+    let cfg = ResponderConfig {
+        darknets,
+        max_per_sec: a.rate,
+        max_per_source_per_sec: a.per_source_rate,
+        secret: u64::from_le_bytes(secret),
+        ..ResponderConfig::default()
+    };
+    let live_cfg = LiveConfig {
+        block_size: 1 << 16,
+        block_count: 16,
+        block_timeout_ms: 1,
+        promiscuous: false,
+        ..LiveConfig::default()
+    };
+    let mut rx = LiveSource::open(iface, &live_cfg)?;
+    let mut tx = RawSender::open(iface)?;
+    let store = match &a.store {
+        Some(t) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let s = rt.block_on(ashiato_store::Store::open(t))?;
+            Some((rt, s))
+        }
+        None => None,
+    };
+    // Scripts and the lab wait for this line before sending SYNs.
+    eprintln!(
+        "stepstone: answering SYNs to {} on {iface}",
+        a.darknet.join(", ")
+    );
+    let mut r = Responder::new(cfg, now_ns());
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut tp_hist: HashMap<Ipv4Addr, Vec<u64>> = HashMap::new();
+    let mut next_id: u16 = 1;
+    let start = Instant::now();
+    let decide_cfg = Config {
+        seed_rule: a.seed_rule,
+        ..Config::default()
+    };
+    let mut out = std::io::stdout().lock();
+    let mut macs: HashMap<Ipv4Addr, ([u8; 6], [u8; 6])> = HashMap::new();
+    let mut verdicts = Verdicts::default();
+    let mut metrics_at = Instant::now();
+    loop {
+        if a.duration > 0 && start.elapsed() >= Duration::from_nanos(a.duration) {
+            break;
+        }
+        if let Some(p) = &a.metrics_file
+            && metrics_at.elapsed() >= Duration::from_secs(1)
+        {
+            write_metrics(p, &metrics(&r.stats(), &verdicts, r.pending()))?;
+            metrics_at = Instant::now();
+        }
+        rx.poll_frames(Duration::from_millis(5), |f| {
+            // Taken at delivery, not from the ring's timestamp: on veth links a TCP segment can
+            // keep the sender's departure time (CLOCK_MONOTONIC), which is not comparable.
+            // Delivery adds up to the ring's 1 ms block timeout, to Tp and Ta alike.
+            let now = now_ns();
+            let Ok(pkt) = ashiato_wire::packet::parse(f.link, f.data) else {
+                return;
+            };
+            let (Some(dst_mac), Some(src_mac)) = (f.data.get(0..6), f.data.get(6..12)) else {
+                return;
+            };
+            let (mut theirs, mut ours) = ([0u8; 6], [0u8; 6]);
+            theirs.copy_from_slice(src_mac);
+            ours.copy_from_slice(dst_mac);
+            if let Ip::V4(ip) = pkt.ip {
+                if let Some(ipkt) = r.on_packet(now, &pkt) {
+                    macs.insert(ip.src, (theirs, ours));
+                    // Sent at once, so Tp starts when the SYN/ACK leaves.
+                    if tx.send(&ethernet(theirs, ours, 0x0800, &ipkt)).is_ok() {
+                        r.sent(now_ns());
+                    }
+                    return;
+                }
+                if ip.dst != local {
+                    return;
+                }
+                for j in jobs.iter_mut().filter(|j| j.conn.src == ip.src) {
+                    match pkt.l4 {
+                        L4::Icmp { ty: 0, .. } => {
+                            let p = ip.payload;
+                            if p.len() >= 8 && u16::from_be_bytes([p[4], p[5]]) == j.id {
+                                let seq = usize::from(u16::from_be_bytes([p[6], p[7]]));
+                                if let Some(&t) = j.sent.get(seq)
+                                    && j.rtt_us.len() < j.sent.len()
+                                {
+                                    j.rtt_us.push(now.saturating_sub(t) / 1000);
+                                }
+                            }
+                        }
+                        L4::Tcp(t) if t.dst_port == j.probe_sport && t.src_port == a.probe_port => {
+                            if t.flags.is_rst() {
+                                j.fa_rst_ttl.get_or_insert(ip.ttl);
+                            } else if let Ok(o) = observe(&pkt) {
+                                j.fa.get_or_insert(o);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        })?;
+        let now = now_ns();
+        r.poll(now);
+        for conn in r.take_measured() {
+            let Some(&(peer_mac, our_mac)) = macs.get(&conn.src) else {
+                continue;
+            };
+            if let Some(tp) = conn.tp_us {
+                let h = tp_hist.entry(conn.src).or_default();
+                if h.len() == TP_HISTORY {
+                    h.remove(0);
+                }
+                h.push(tp);
+            }
+            let id = next_id;
+            next_id = next_id.wrapping_add(1).max(1);
+            let probe_sport = 40_000 + id % 20_000;
+            let syn = syn_probe(
+                local,
+                conn.src,
+                probe_sport,
+                a.probe_port,
+                u32::from(id) << 16,
+            );
+            tx.send(&ethernet(peer_mac, our_mac, 0x0800, &syn))?;
+            jobs.push(Job {
+                conn,
+                peer_mac,
+                our_mac,
+                id,
+                started: now,
+                sent: Vec::new(),
+                rtt_us: Vec::new(),
+                probe_sport,
+                fa: None,
+                fa_rst_ttl: None,
+            });
+        }
+        // Echoes, paced; finished jobs decided and reported.
+        let mut i = 0;
+        while i < jobs.len() {
+            let j = &mut jobs[i];
+            let k = j.sent.len();
+            if k < usize::from(a.pings) && now >= j.started + k as u64 * PING_GAP_NS {
+                let icmp = icmpv4_echo(j.id, k as u16, b"ashiato-stepstone");
+                let ip = ipv4(local, j.conn.src, 1, 64, 0, j.id, &icmp);
+                tx.send(&ethernet(j.peer_mac, j.our_mac, 0x0800, &ip))?;
+                j.sent.push(now_ns());
+            }
+            let done_at = j.started + u64::from(a.pings) * PING_GAP_NS + GRACE_NS;
+            if now < done_at {
+                i += 1;
+                continue;
+            }
+            let j = jobs.swap_remove(i);
+            let (fp_label, fp_is_tool, fp_os) = match &j.conn.fp {
+                Some(o) => label(&db, o, 0),
+                None => (None, false, None),
+            };
+            let (_, _, fa_os) = match &j.fa {
+                Some(o) => label(&db, o, 1460),
+                None => (None, false, None),
+            };
+            let ev = Evidence {
+                fp: j.conn.fp,
+                fp_is_tool,
+                fp_os,
+                fa: j.fa,
+                fa_rst_ttl: j.fa_rst_ttl,
+                fa_os,
+                tp_us: tp_hist.get(&j.conn.src).cloned().unwrap_or_default(),
+                ta_rounds_us: vec![j.rtt_us.clone()],
+            };
+            let v = decide(&ev, &decide_cfg);
+            verdicts.0[match v.decision {
+                ashiato_stepstone::decide::Decision::Relay => 0,
+                ashiato_stepstone::decide::Decision::Direct => 1,
+                ashiato_stepstone::decide::Decision::Undecided => 2,
+            }] += 1;
+            let ta = Stats::of(&j.rtt_us);
+            let line = Line {
+                time: ashiato_wire::time::rfc3339(j.conn.syn_ns),
+                src: j.conn.src,
+                sport: j.conn.sport,
+                dst: j.conn.dst,
+                dport: j.conn.dport,
+                tp_us: j.conn.tp_us,
+                ta_us: ta,
+                fp: j.conn.fp.map(|o| o.raw_sig(0).to_string()),
+                fp_label,
+                fa: j.fa.map(|o| o.raw_sig(1460).to_string()),
+                fa_rst_ttl: j.fa_rst_ttl,
+                verdict: &v,
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            writeln!(out)?;
+            out.flush()?;
+            if let Some((rt, s)) = &store {
+                let rec = ashiato_store::StepstoneConnection {
+                    id: format!("ss-{}-{}-{}", j.conn.syn_ns, j.conn.src, j.conn.sport),
+                    incident_id: None,
+                    time_ns: j.conn.syn_ns,
+                    src: j.conn.src.to_string(),
+                    sport: j.conn.sport,
+                    dst: j.conn.dst.to_string(),
+                    dport: j.conn.dport,
+                    tp_us: j.conn.tp_us,
+                    ta_n: ta.map_or(0, |t| t.n as u32),
+                    ta_min_us: ta.map(|t| t.min),
+                    ta_median_us: ta.map(|t| t.median),
+                    ta_max_us: ta.map(|t| t.max),
+                    ta_variance: ta.map(|t| t.variance),
+                    fp: line.fp.clone(),
+                    fa: line.fa.clone(),
+                    verdict: serde_json::to_value(v.decision)?
+                        .as_str()
+                        .unwrap_or("undecided")
+                        .to_string(),
+                    signals: v
+                        .signals
+                        .iter()
+                        .map(|s| s.name())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                };
+                rt.block_on(s.put_stepstone_connection(&rec))?;
+            }
+        }
+    }
+    let st = r.stats();
+    if let Some(p) = &a.metrics_file {
+        write_metrics(p, &metrics(&st, &verdicts, r.pending()))?;
+    }
+    tracing::info!(
+        syns = st.syns,
+        syn_acks = st.syn_acks,
+        limited = st.limited_global + st.limited_source,
+        measured = st.measured,
+        "stepstone responder stopped"
+    );
+    Ok(())
+}

@@ -1,0 +1,592 @@
+//! The darknet responder's core, sans IO: SYNs to darknet addresses in, SYN/ACKs to send and
+//! measured connections (Tp, Fp) out. The shell owns the sockets and the clock; it hands every
+//! packet and `now` to [`Responder::on_packet`] and calls [`Responder::poll`] now and then.
+//!
+//! - **Answers** a SYN (IPv4, no payload) to an address inside a darknet prefix with a
+//!   SYN/ACK carrying one MSS option (DF, TTL 64). The initial sequence number is a keyed
+//!   hash of the four-tuple (a SYN cookie), so an ACK is recognised without trusting it, and
+//!   a spoofed ACK that does not acknowledge it is counted and ignored.
+//! - **Measures** Tp = arrival of the ACK or RST acknowledging our SYN/ACK − our send time.
+//! - **Never a reflector.** One SYN/ACK per SYN, no larger than the SYN (no amplification);
+//!   a token bucket caps SYN/ACKs per second overall and a second bucket per source caps what
+//!   any one (possibly spoofed) victim can receive; the table of pending handshakes is bounded
+//!   and expires. Refusals are counted ([`ResponderStats`]).
+//! - Sources inside the darknet, multicast, broadcast and unspecified addresses are never
+//!   answered.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+
+use ashiato_wire::build::{internet_checksum, l4_checksum};
+use ashiato_wire::packet::{Ip, L4, Packet};
+
+use crate::extract::observe;
+use crate::sig::Observed;
+
+/// Settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResponderConfig {
+    /// Darknet prefixes (IPv4 address, prefix length).
+    pub darknets: Vec<(Ipv4Addr, u8)>,
+    /// SYN/ACKs per second, all sources together (bucket depth: one second's worth).
+    pub max_per_sec: u32,
+    /// SYN/ACKs per second to any one source (bucket depth: one second's worth).
+    pub max_per_source_per_sec: u32,
+    /// Pending handshakes kept at most.
+    pub max_pending: usize,
+    /// A handshake with no ACK after this long is reported without Tp.
+    pub tp_timeout_ns: u64,
+    /// Key of the sequence-number hash (from the shell's random source).
+    pub secret: u64,
+    /// MSS we announce.
+    pub mss: u16,
+}
+
+impl Default for ResponderConfig {
+    fn default() -> Self {
+        ResponderConfig {
+            darknets: Vec::new(),
+            max_per_sec: 1000,
+            max_per_source_per_sec: 10,
+            max_pending: 65_536,
+            tp_timeout_ns: 3_000_000_000,
+            secret: 0,
+            mss: 1460,
+        }
+    }
+}
+
+/// One answered connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    /// When the SYN arrived (the shell's clock, ns).
+    pub syn_ns: u64,
+    /// Source.
+    pub src: Ipv4Addr,
+    /// Source port.
+    pub sport: u16,
+    /// Darknet address.
+    pub dst: Ipv4Addr,
+    /// Darknet port.
+    pub dport: u16,
+    /// The SYN's signature.
+    pub fp: Option<Observed>,
+    /// Tp in µs, `None` when no acknowledging ACK or RST came in time.
+    pub tp_us: Option<u64>,
+    /// The answer was a RST (a closed or reset connection) rather than an ACK.
+    pub rst: bool,
+}
+
+/// Counters for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResponderStats {
+    /// SYNs to darknet addresses.
+    pub syns: u64,
+    /// SYN/ACKs sent.
+    pub syn_acks: u64,
+    /// SYNs refused by the overall rate limit.
+    pub limited_global: u64,
+    /// SYNs refused by the per-source rate limit.
+    pub limited_source: u64,
+    /// SYNs from addresses never answered (darknet-internal, multicast, ...).
+    pub refused_source: u64,
+    /// ACKs or RSTs that did not acknowledge our SYN/ACK.
+    pub bad_acks: u64,
+    /// Tp measured.
+    pub measured: u64,
+    /// Handshakes that timed out without an answer.
+    pub timeouts: u64,
+    /// Handshakes dropped to keep the bound.
+    pub evicted: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+}
+
+struct Pending {
+    syn_ns: u64,
+    sent_ns: u64,
+    isn: u32,
+    fp: Option<Observed>,
+}
+
+/// A token bucket in ns of credit (rate per second, depth one second).
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last_ns: u64,
+}
+
+impl Bucket {
+    fn take(&mut self, now: u64, rate: u32) -> bool {
+        let rate = f64::from(rate);
+        let dt = now.saturating_sub(self.last_ns) as f64 / 1e9;
+        self.tokens = (self.tokens + dt * rate).min(rate);
+        self.last_ns = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The responder's state.
+pub struct Responder {
+    cfg: ResponderConfig,
+    pending: HashMap<Key, Pending>,
+    order: VecDeque<(Key, u64)>,
+    global: Bucket,
+    per_source: HashMap<Ipv4Addr, Bucket>,
+    done: Vec<Connection>,
+    last: Option<Key>,
+    stats: ResponderStats,
+}
+
+impl Responder {
+    /// A responder with full buckets at time `now`.
+    pub fn new(cfg: ResponderConfig, now: u64) -> Self {
+        let global = Bucket {
+            tokens: f64::from(cfg.max_per_sec),
+            last_ns: now,
+        };
+        Responder {
+            cfg,
+            pending: HashMap::new(),
+            order: VecDeque::new(),
+            global,
+            per_source: HashMap::new(),
+            done: Vec::new(),
+            last: None,
+            stats: ResponderStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ResponderStats {
+        self.stats
+    }
+
+    /// Pending handshakes.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The address is in a darknet prefix.
+    pub fn in_darknet(&self, a: Ipv4Addr) -> bool {
+        self.cfg.darknets.iter().any(|&(net, len)| {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len.min(32)))
+            };
+            u32::from(a) & mask == u32::from(net) & mask
+        })
+    }
+
+    fn isn(&self, k: &Key) -> u32 {
+        // SplitMix64 over the key and secret: cheap, keyed, not invertible without the key.
+        let mut x = self.cfg.secret
+            ^ (u64::from(u32::from(k.src)) << 32 | u64::from(u32::from(k.dst)))
+            ^ (u64::from(k.sport) << 16 | u64::from(k.dport)).rotate_left(40);
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (x ^ (x >> 31)) as u32
+    }
+
+    /// Feeds one received packet. Returns the IPv4 packet of a SYN/ACK to send, if any; a
+    /// finished measurement comes out of [`Responder::take_measured`].
+    pub fn on_packet(&mut self, now: u64, pkt: &Packet<'_>) -> Option<Vec<u8>> {
+        let (Ip::V4(ip), L4::Tcp(tcp)) = (pkt.ip, pkt.l4) else {
+            return None;
+        };
+        if !self.in_darknet(ip.dst) {
+            return None;
+        }
+        let key = Key {
+            src: ip.src,
+            sport: tcp.src_port,
+            dst: ip.dst,
+            dport: tcp.dst_port,
+        };
+        let f = tcp.flags;
+        if f.is_syn_only() {
+            self.stats.syns += 1;
+            let s = ip.src;
+            if self.in_darknet(s)
+                || s.is_multicast()
+                || s.is_broadcast()
+                || s.is_unspecified()
+                || s.is_loopback()
+                || tcp.payload_len > 0
+            {
+                self.stats.refused_source += 1;
+                return None;
+            }
+            let rate = self.cfg.max_per_source_per_sec;
+            let mut b = self.per_source.get(&s).copied().unwrap_or(Bucket {
+                tokens: f64::from(rate),
+                last_ns: now,
+            });
+            let allowed = b.take(now, rate);
+            self.per_source.insert(s, b);
+            if !allowed {
+                self.stats.limited_source += 1;
+                return None;
+            }
+            if !self.global.take(now, self.cfg.max_per_sec) {
+                self.stats.limited_global += 1;
+                return None;
+            }
+            // Bound the per-source buckets with the pending table: forget idle sources.
+            if self.per_source.len() > self.cfg.max_pending {
+                let horizon = now.saturating_sub(1_000_000_000);
+                self.per_source.retain(|_, b| b.last_ns >= horizon);
+            }
+            let isn = self.isn(&key);
+            if self.pending.len() >= self.cfg.max_pending.max(1) {
+                while let Some((old, _)) = self.order.pop_front() {
+                    if self.pending.remove(&old).is_some() {
+                        self.stats.evicted += 1;
+                        break;
+                    }
+                }
+            }
+            self.order.push_back((key, now));
+            self.pending.insert(
+                key,
+                Pending {
+                    syn_ns: now,
+                    sent_ns: now,
+                    isn,
+                    fp: observe(pkt).ok(),
+                },
+            );
+            self.stats.syn_acks += 1;
+            self.last = Some(key);
+            return Some(syn_ack(
+                ip.dst,
+                ip.src,
+                tcp.dst_port,
+                tcp.src_port,
+                isn,
+                tcp.seq.wrapping_add(1),
+                self.cfg.mss,
+            ));
+        }
+        let ack = f.contains(ashiato_wire::packet::TcpFlags::ACK);
+        if !(ack || f.is_rst()) {
+            return None;
+        }
+        let p = self.pending.get(&key)?;
+        let want = p.isn.wrapping_add(1);
+        let ok = if ack {
+            tcp.ack == want
+        } else {
+            tcp.seq == want
+        };
+        if !ok {
+            self.stats.bad_acks += 1;
+            return None;
+        }
+        let p = self.pending.remove(&key)?;
+        self.stats.measured += 1;
+        self.done.push(Connection {
+            syn_ns: p.syn_ns,
+            src: key.src,
+            sport: key.sport,
+            dst: key.dst,
+            dport: key.dport,
+            fp: p.fp,
+            tp_us: Some(now.saturating_sub(p.sent_ns) / 1000),
+            rst: f.is_rst(),
+        });
+        None
+    }
+}
+
+impl Responder {
+    /// Tells the core when the SYN/ACK it returned last actually left (Tp starts there; by
+    /// default it starts when the SYN was handed in).
+    pub fn sent(&mut self, now: u64) {
+        if let Some(k) = self.last.take()
+            && let Some(p) = self.pending.get_mut(&k)
+        {
+            p.sent_ns = now;
+        }
+    }
+
+    /// Connections finished since the last call (measured, or timed out without Tp).
+    pub fn take_measured(&mut self) -> Vec<Connection> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// Expires handshakes older than the timeout at `now`; they come out of
+    /// [`Responder::take_measured`] without Tp.
+    pub fn poll(&mut self, now: u64) {
+        while let Some(&(k, t)) = self.order.front() {
+            if now.saturating_sub(t) < self.cfg.tp_timeout_ns {
+                break;
+            }
+            self.order.pop_front();
+            if let Some(p) = self.pending.get(&k)
+                && p.syn_ns == t
+            {
+                let p = self.pending.remove(&k).expect("present");
+                self.stats.timeouts += 1;
+                self.done.push(Connection {
+                    syn_ns: p.syn_ns,
+                    src: k.src,
+                    sport: k.sport,
+                    dst: k.dst,
+                    dport: k.dport,
+                    fp: p.fp,
+                    tp_us: None,
+                    rst: false,
+                });
+            }
+        }
+    }
+}
+
+/// An IPv4 SYN/ACK with one MSS option, DF, TTL 64, checksums filled in: 44 bytes, never
+/// more than the 40-byte-or-larger SYN it answers plus its MSS option.
+pub fn syn_ack(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    mss: u16,
+) -> Vec<u8> {
+    let mut t = Vec::with_capacity(24);
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[6 << 4, 0x12]);
+    t.extend_from_slice(&64240u16.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0]);
+    t.extend_from_slice(&[2, 4]);
+    t.extend_from_slice(&mss.to_be_bytes());
+    let ck = l4_checksum(IpAddr::V4(src), IpAddr::V4(dst), 6, &t, 16);
+    t[16..18].copy_from_slice(&ck.to_be_bytes());
+    let total = (20 + t.len()) as u16;
+    let mut v = Vec::with_capacity(usize::from(total));
+    v.extend_from_slice(&[0x45, 0]);
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    v.extend_from_slice(&src.octets());
+    v.extend_from_slice(&dst.octets());
+    let ck = internet_checksum(&v);
+    v[10..12].copy_from_slice(&ck.to_be_bytes());
+    v.extend_from_slice(&t);
+    v
+}
+
+/// Our active SYN probe: IPv4, DF, TTL 64, offering every common option (MSS 1460, SACK,
+/// timestamps, window scale 7) so the SYN/ACK's option order shows the stack's.
+pub fn syn_probe(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, seq: u32) -> Vec<u8> {
+    let mut t = Vec::with_capacity(40);
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(&[10 << 4, 0x02]);
+    t.extend_from_slice(&64240u16.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0]);
+    t.extend_from_slice(&[
+        2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ]);
+    let ck = l4_checksum(IpAddr::V4(src), IpAddr::V4(dst), 6, &t, 16);
+    t[16..18].copy_from_slice(&ck.to_be_bytes());
+    let total = (20 + t.len()) as u16;
+    let mut v = Vec::with_capacity(usize::from(total));
+    v.extend_from_slice(&[0x45, 0]);
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
+    v.extend_from_slice(&src.octets());
+    v.extend_from_slice(&dst.octets());
+    let ck = internet_checksum(&v);
+    v[10..12].copy_from_slice(&ck.to_be_bytes());
+    v.extend_from_slice(&t);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use ashiato_wire::build::{ipv4, tcp};
+    use ashiato_wire::packet::{L4, TcpFlags, parse_ip};
+
+    use super::{Responder, ResponderConfig};
+
+    const DARK: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
+
+    fn seg(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        sp: u16,
+        dp: u16,
+        seq: u32,
+        ack: u32,
+        f: TcpFlags,
+    ) -> Vec<u8> {
+        ipv4(
+            src,
+            dst,
+            6,
+            64,
+            0,
+            1,
+            &tcp(src.into(), dst.into(), sp, dp, seq, ack, f, 1000, &[]),
+        )
+    }
+
+    fn responder(per_sec: u32, per_source: u32) -> Responder {
+        Responder::new(
+            ResponderConfig {
+                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0), 24)],
+                max_per_sec: per_sec,
+                max_per_source_per_sec: per_source,
+                secret: 42,
+                ..ResponderConfig::default()
+            },
+            0,
+        )
+    }
+
+    #[test]
+    fn answers_a_darknet_syn_and_times_the_ack() {
+        let mut r = responder(100, 10);
+        let src = Ipv4Addr::new(198, 51, 100, 7);
+        let syn = seg(src, DARK, 40000, 22, 1000, 0, TcpFlags::SYN);
+        let out = r
+            .on_packet(1_000, &parse_ip(&syn).unwrap())
+            .expect("a SYN/ACK");
+        assert!(out.len() <= syn.len() + 4, "no amplification");
+        let sa = parse_ip(&out).unwrap();
+        let L4::Tcp(t) = sa.l4 else { panic!() };
+        assert!(t.flags.is_syn_ack());
+        assert_eq!(t.ack, 1001);
+        // A spoofed ACK with a wrong number, then the real one 5 ms later.
+        let bad = seg(
+            src,
+            DARK,
+            40000,
+            22,
+            1001,
+            t.seq.wrapping_add(7),
+            TcpFlags::ACK,
+        );
+        r.on_packet(2_000, &parse_ip(&bad).unwrap());
+        let good = seg(
+            src,
+            DARK,
+            40000,
+            22,
+            1001,
+            t.seq.wrapping_add(1),
+            TcpFlags::ACK,
+        );
+        r.on_packet(5_001_000, &parse_ip(&good).unwrap());
+        let m = r.take_measured();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].tp_us, Some(5000));
+        assert!(m[0].fp.is_some());
+        assert_eq!(r.stats().bad_acks, 1);
+    }
+
+    #[test]
+    fn never_a_reflector_rate_limits_hold() {
+        // A spoofed flood claiming one victim: the victim gets at most the per-source rate.
+        let mut r = responder(1000, 5);
+        let victim = Ipv4Addr::new(192, 0, 2, 1);
+        let mut sent = 0;
+        for i in 0..10_000u32 {
+            let syn = seg(victim, DARK, (i % 60000) as u16, 80, i, 0, TcpFlags::SYN);
+            // 10,000 SYNs in one second.
+            if r.on_packet(u64::from(i) * 100_000, &parse_ip(&syn).unwrap())
+                .is_some()
+            {
+                sent += 1;
+            }
+        }
+        assert!(sent <= 5 + 5, "{sent} SYN/ACKs to one victim in a second");
+        // Many sources: the global bucket holds.
+        let mut r = responder(100, 5);
+        let mut sent = 0;
+        for i in 0..10_000u32 {
+            let src = Ipv4Addr::from(0x0a00_0000 + i);
+            let syn = seg(src, DARK, 1234, 80, i, 0, TcpFlags::SYN);
+            if r.on_packet(u64::from(i) * 10_000, &parse_ip(&syn).unwrap())
+                .is_some()
+            {
+                sent += 1;
+            }
+        }
+        assert!(sent <= 100 + 10, "{sent} SYN/ACKs in 0.1 s at 100/s");
+        // Sources inside the darknet are never answered; non-darknet targets are ignored.
+        let syn = seg(
+            DARK,
+            Ipv4Addr::new(203, 0, 113, 10),
+            1,
+            80,
+            1,
+            0,
+            TcpFlags::SYN,
+        );
+        assert!(r.on_packet(1 << 40, &parse_ip(&syn).unwrap()).is_none());
+        let syn = seg(
+            Ipv4Addr::new(192, 0, 2, 9),
+            Ipv4Addr::new(8, 8, 8, 8),
+            1,
+            80,
+            1,
+            0,
+            TcpFlags::SYN,
+        );
+        assert!(r.on_packet(1 << 40, &parse_ip(&syn).unwrap()).is_none());
+    }
+
+    #[test]
+    fn unanswered_handshakes_time_out_and_state_is_bounded() {
+        let mut r = Responder::new(
+            ResponderConfig {
+                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0), 24)],
+                max_per_sec: 1_000_000,
+                max_per_source_per_sec: 1_000_000,
+                max_pending: 100,
+                ..ResponderConfig::default()
+            },
+            0,
+        );
+        for i in 0..1000u32 {
+            let syn = seg(
+                Ipv4Addr::from(0x0a00_0000 + i),
+                DARK,
+                1,
+                80,
+                i,
+                0,
+                TcpFlags::SYN,
+            );
+            r.on_packet(u64::from(i), &parse_ip(&syn).unwrap());
+            assert!(r.pending() <= 100);
+        }
+        r.poll(10_000_000_000);
+        assert_eq!(r.pending(), 0);
+        let m = r.take_measured();
+        assert_eq!(m.len(), 100);
+        assert!(m.iter().all(|c| c.tp_us.is_none()));
+    }
+}
