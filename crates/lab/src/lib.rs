@@ -24,7 +24,7 @@
 //!   rate, filled, touched over the scenario, marked finished) and serving.
 //! - [`controllers`]: one `ashiato_controller::Controller` per participant, configured as
 //!   an operator's domain file would (probes, neighbours with peering-skip targets, peers).
-//! - [`run`]: the run itself and its [`LabConfig`]; [`report`]: the results as JSON and
+//! - [`run`](mod@run): the run itself and its [`LabConfig`]; [`report`]: the results as JSON and
 //!   text (the binary prints them; this crate never prints).
 //!
 //! Everything random is seeded: the same seed gives the same topology, victim,
