@@ -122,12 +122,12 @@ fn our_rows(pcap: &Path, db: Option<&str>) -> Vec<Row> {
 /// Captures without VLAN tags (p0f cannot read those): labels must be p0f's, one for one.
 const SAME_AS_P0F: &[(&str, usize)] = &[
     ("cs-passiveosfingerprinting.pcapng", 1),
-    ("cs-http_google.pcapng", 2),
+    ("hosttrace/cs-http_google.pcapng", 2),
     ("zeek-web.pcap", 3),
-    ("zeek-wikipedia.pcap", 16),
-    ("zeek-workshop_2011_browse.pcap", 12),
-    ("zeek-irc-basic.pcap", 2),
-    ("zeek-smtp.pcap", 6),
+    ("hosttrace/zeek-wikipedia.pcap", 16),
+    ("hosttrace/zeek-workshop_2011_browse.pcap", 12),
+    ("hosttrace/zeek-irc-basic.pcap", 2),
+    ("hosttrace/zeek-smtp.pcap", 6),
     ("cs-synscan.pcapng", 1994),
     ("stopddos-amp.dns.RRSIG.fragmented-first120.pcap", 0),
     ("linux6-namespaces-mtu1280.pcap", 4),
@@ -150,7 +150,7 @@ fn labels_equal_p0f_on_its_own_database() {
 
 #[test]
 fn p0f_labels_are_real_labels_not_all_unknown() {
-    let rows = our_rows(&data("zeek-workshop_2011_browse.pcap"), Some(P0F_DB));
+    let rows = our_rows(&data("hosttrace/zeek-workshop_2011_browse.pcap"), Some(P0F_DB));
     let labels: std::collections::BTreeSet<_> = rows.iter().map(|r| r.5.as_str()).collect();
     assert!(labels.contains("Windows XP"), "{labels:?}");
     assert!(labels.contains("Linux 3.1-3.10"), "{labels:?}");
@@ -186,7 +186,7 @@ fn json_names_the_signature_and_how_it_matched() {
     let out = run(&[
         "fingerprint",
         "--pcap",
-        data("cs-http_google.pcapng").to_str().unwrap(),
+        data("hosttrace/cs-http_google.pcapng").to_str().unwrap(),
         "--db",
         P0F_DB,
         "--json",
@@ -252,7 +252,7 @@ fn stepstone_pcap_gives_passive_tp_and_fp_per_source_and_no_verdict_without_prob
     let out = run(&[
         "stepstone",
         "--pcap",
-        data("zeek-wikipedia.pcap").to_str().unwrap(),
+        data("hosttrace/zeek-wikipedia.pcap").to_str().unwrap(),
         "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
