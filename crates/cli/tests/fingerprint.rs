@@ -150,7 +150,10 @@ fn labels_equal_p0f_on_its_own_database() {
 
 #[test]
 fn p0f_labels_are_real_labels_not_all_unknown() {
-    let rows = our_rows(&data("hosttrace/zeek-workshop_2011_browse.pcap"), Some(P0F_DB));
+    let rows = our_rows(
+        &data("hosttrace/zeek-workshop_2011_browse.pcap"),
+        Some(P0F_DB),
+    );
     let labels: std::collections::BTreeSet<_> = rows.iter().map(|r| r.5.as_str()).collect();
     assert!(labels.contains("Windows XP"), "{labels:?}");
     assert!(labels.contains("Linux 3.1-3.10"), "{labels:?}");
