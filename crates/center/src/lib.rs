@@ -186,33 +186,59 @@ struct ClaimSubmission {
     evidence: Vec<serde_json::Value>,
 }
 
+/// What every submission goes through first, each refusal audited: an authenticated
+/// certificate (its name is returned), a body within bounds, and JSON of the expected shape.
+fn admit<T: serde::de::DeserializeOwned>(
+    c: &Center,
+    peer: Option<&Peer>,
+    body: &[u8],
+    kind: &str,
+) -> Result<(String, T), Box<Response>> {
+    let Some(who) = identity(peer) else {
+        let mut inner = c.lock();
+        c.audit(
+            &mut inner,
+            "-",
+            kind,
+            "refused: no authenticated certificate",
+        );
+        return Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            &format!("{kind}s need a client certificate"),
+        )));
+    };
+    if body.len() > c.cfg.max_body {
+        let mut inner = c.lock();
+        c.audit(&mut inner, &who, kind, "refused: body too large");
+        return Err(Box::new(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("{kind} body too large"),
+        )));
+    }
+    match serde_json::from_slice(body) {
+        Ok(s) => Ok((who, s)),
+        Err(e) => {
+            let mut inner = c.lock();
+            c.audit(&mut inner, &who, kind, "refused: malformed");
+            Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                &format!("{kind}: {e}"),
+            )))
+        }
+    }
+}
+
 async fn post_claim(
     State(c): State<Arc<Center>>,
     peer: Option<Extension<Peer>>,
     body: Bytes,
 ) -> Response {
-    let Some(who) = identity(peer.as_ref().map(|p| &p.0)) else {
-        let mut inner = c.lock();
-        c.audit(
-            &mut inner,
-            "-",
-            "claim",
-            "refused: no authenticated certificate",
-        );
-        return error(StatusCode::UNAUTHORIZED, "claims need a client certificate");
-    };
+    let (who, sub): (String, ClaimSubmission) =
+        match admit(&c, peer.as_ref().map(|p| &p.0), &body, "claim") {
+            Ok(x) => x,
+            Err(r) => return *r,
+        };
     let mut inner = c.lock();
-    if body.len() > c.cfg.max_body {
-        c.audit(&mut inner, &who, "claim", "refused: body too large");
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "claim body too large");
-    }
-    let sub: ClaimSubmission = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(e) => {
-            c.audit(&mut inner, &who, "claim", "refused: malformed");
-            return error(StatusCode::BAD_REQUEST, &format!("claim: {e}"));
-        }
-    };
     let claim = match Claim::from_record(sub.claim) {
         Ok(cl) => cl,
         Err(e) => {
@@ -317,31 +343,12 @@ async fn post_report(
     peer: Option<Extension<Peer>>,
     body: Bytes,
 ) -> Response {
-    let Some(who) = identity(peer.as_ref().map(|p| &p.0)) else {
-        let mut inner = c.lock();
-        c.audit(
-            &mut inner,
-            "-",
-            "report",
-            "refused: no authenticated certificate",
-        );
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "reports need a client certificate",
-        );
-    };
+    let (who, sub): (String, ReportSubmission) =
+        match admit(&c, peer.as_ref().map(|p| &p.0), &body, "report") {
+            Ok(x) => x,
+            Err(r) => return *r,
+        };
     let mut inner = c.lock();
-    if body.len() > c.cfg.max_body {
-        c.audit(&mut inner, &who, "report", "refused: body too large");
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "report body too large");
-    }
-    let sub: ReportSubmission = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(e) => {
-            c.audit(&mut inner, &who, "report", "refused: malformed");
-            return error(StatusCode::BAD_REQUEST, &format!("report: {e}"));
-        }
-    };
     let r = sub.report;
     let what = format!("report {} for {}", sub.report_id, r.incident);
     let refuse = |inner: &mut Inner, status, why: &str| {
