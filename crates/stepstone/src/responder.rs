@@ -17,8 +17,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
-use ashiato_wire::build::{internet_checksum, l4_checksum};
-use ashiato_wire::packet::{Ip, L4, Packet};
+use ashiato_wire::build;
+use ashiato_wire::packet::{Ip, L4, Packet, TcpFlags};
 
 use crate::extract::observe;
 use crate::sig::Observed;
@@ -367,58 +367,40 @@ pub fn syn_ack(
     ack: u32,
     mss: u16,
 ) -> Vec<u8> {
-    let mut t = Vec::with_capacity(24);
-    t.extend_from_slice(&sport.to_be_bytes());
-    t.extend_from_slice(&dport.to_be_bytes());
-    t.extend_from_slice(&seq.to_be_bytes());
-    t.extend_from_slice(&ack.to_be_bytes());
-    t.extend_from_slice(&[6 << 4, 0x12]);
-    t.extend_from_slice(&64240u16.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 0]);
-    t.extend_from_slice(&[2, 4]);
-    t.extend_from_slice(&mss.to_be_bytes());
-    let ck = l4_checksum(IpAddr::V4(src), IpAddr::V4(dst), 6, &t, 16);
-    t[16..18].copy_from_slice(&ck.to_be_bytes());
-    let total = (20 + t.len()) as u16;
-    let mut v = Vec::with_capacity(usize::from(total));
-    v.extend_from_slice(&[0x45, 0]);
-    v.extend_from_slice(&total.to_be_bytes());
-    v.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    v.extend_from_slice(&src.octets());
-    v.extend_from_slice(&dst.octets());
-    let ck = internet_checksum(&v);
-    v[10..12].copy_from_slice(&ck.to_be_bytes());
-    v.extend_from_slice(&t);
-    v
+    let [m0, m1] = mss.to_be_bytes();
+    let t = build::tcp_with_options(
+        IpAddr::V4(src),
+        IpAddr::V4(dst),
+        sport,
+        dport,
+        seq,
+        ack,
+        TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0),
+        64240,
+        &[2, 4, m0, m1],
+        &[],
+    );
+    build::ipv4_with_flags(src, dst, 6, 64, 0, 0, true, &t)
 }
 
 /// Our active SYN probe: IPv4, DF, TTL 64, offering every common option (MSS 1460, SACK,
 /// timestamps, window scale 7) so the SYN/ACK's option order shows the stack's.
 pub fn syn_probe(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, seq: u32) -> Vec<u8> {
-    let mut t = Vec::with_capacity(40);
-    t.extend_from_slice(&sport.to_be_bytes());
-    t.extend_from_slice(&dport.to_be_bytes());
-    t.extend_from_slice(&seq.to_be_bytes());
-    t.extend_from_slice(&0u32.to_be_bytes());
-    t.extend_from_slice(&[10 << 4, 0x02]);
-    t.extend_from_slice(&64240u16.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 0]);
-    t.extend_from_slice(&[
-        2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
-    ]);
-    let ck = l4_checksum(IpAddr::V4(src), IpAddr::V4(dst), 6, &t, 16);
-    t[16..18].copy_from_slice(&ck.to_be_bytes());
-    let total = (20 + t.len()) as u16;
-    let mut v = Vec::with_capacity(usize::from(total));
-    v.extend_from_slice(&[0x45, 0]);
-    v.extend_from_slice(&total.to_be_bytes());
-    v.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
-    v.extend_from_slice(&src.octets());
-    v.extend_from_slice(&dst.octets());
-    let ck = internet_checksum(&v);
-    v[10..12].copy_from_slice(&ck.to_be_bytes());
-    v.extend_from_slice(&t);
-    v
+    let t = build::tcp_with_options(
+        IpAddr::V4(src),
+        IpAddr::V4(dst),
+        sport,
+        dport,
+        seq,
+        0,
+        TcpFlags::SYN,
+        64240,
+        &[
+            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ],
+        &[],
+    );
+    build::ipv4_with_flags(src, dst, 6, 64, 0, 1, true, &t)
 }
 
 #[cfg(test)]

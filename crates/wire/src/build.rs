@@ -112,12 +112,30 @@ pub fn ipv4(
     id: u16,
     payload: &[u8],
 ) -> Vec<u8> {
+    ipv4_with_flags(src, dst, protocol, ttl, tos, id, false, payload)
+}
+
+/// [`ipv4`] with the Don't Fragment bit set as `df` says (what most stacks send with TCP).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the header's fields one to one"
+)]
+pub fn ipv4_with_flags(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    ttl: u8,
+    tos: u8,
+    id: u16,
+    df: bool,
+    payload: &[u8],
+) -> Vec<u8> {
     let total = (20 + payload.len()) as u16;
     let mut v = Vec::with_capacity(20 + payload.len());
     v.extend_from_slice(&[0x45, tos]);
     v.extend_from_slice(&total.to_be_bytes());
     v.extend_from_slice(&id.to_be_bytes());
-    v.extend_from_slice(&[0, 0, ttl, protocol, 0, 0]);
+    v.extend_from_slice(&[if df { 0x40 } else { 0 }, 0, ttl, protocol, 0, 0]);
     v.extend_from_slice(&src.octets());
     v.extend_from_slice(&dst.octets());
     let ck = internet_checksum(&v);
@@ -165,15 +183,51 @@ pub fn tcp(
     window: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut v = Vec::with_capacity(20 + payload.len());
+    tcp_with_options(
+        src_ip,
+        dst_ip,
+        sport,
+        dport,
+        seq,
+        ack,
+        flags,
+        window,
+        &[],
+        payload,
+    )
+}
+
+/// [`tcp`] with TCP options: raw option bytes, padded with zeros (end of option list) to a
+/// multiple of 4; at most 40 bytes are kept.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the header's fields one to one"
+)]
+pub fn tcp_with_options(
+    src_ip: IpAddr,
+    dst_ip: IpAddr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    options: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let options = &options[..options.len().min(40)];
+    let opt_len = options.len().div_ceil(4) * 4;
+    let mut v = Vec::with_capacity(20 + opt_len + payload.len());
     v.extend_from_slice(&sport.to_be_bytes());
     v.extend_from_slice(&dport.to_be_bytes());
     v.extend_from_slice(&seq.to_be_bytes());
     v.extend_from_slice(&ack.to_be_bytes());
-    let off_flags = (5u16 << 12) | (flags.0 & 0x01ff);
+    let off_flags = ((5 + opt_len as u16 / 4) << 12) | (flags.0 & 0x01ff);
     v.extend_from_slice(&off_flags.to_be_bytes());
     v.extend_from_slice(&window.to_be_bytes());
     v.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+    v.extend_from_slice(options);
+    v.resize(20 + opt_len, 0);
     v.extend_from_slice(payload);
     let ck = !fold(sum(pseudo_header(src_ip, dst_ip, 6, v.len()), &v));
     v[16..18].copy_from_slice(&ck.to_be_bytes());
@@ -304,7 +358,10 @@ pub fn ipv6_tcp_frame(
 
 #[cfg(test)]
 mod tests {
-    use super::{icmpv4_echo, internet_checksum, ipv4, l4_checksum, tcp, udp};
+    use super::{
+        icmpv4_echo, internet_checksum, ipv4, ipv4_with_flags, l4_checksum, tcp, tcp_with_options,
+        udp,
+    };
     use crate::packet::TcpFlags;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -373,6 +430,49 @@ mod tests {
             );
         }
         assert_eq!(internet_checksum(&icmpv4_echo(1, 2, b"abc")), 0);
+    }
+
+    #[test]
+    fn tcp_options_are_padded_and_counted_in_the_data_offset() {
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+        );
+        let t = tcp_with_options(
+            a,
+            b,
+            1,
+            2,
+            3,
+            4,
+            TcpFlags::SYN,
+            5,
+            &[2, 4, 5, 0xb4, 1],
+            b"x",
+        );
+        assert_eq!(t.len(), 20 + 8 + 1);
+        assert_eq!(t[12] >> 4, 7);
+        assert_eq!(&t[20..28], &[2, 4, 5, 0xb4, 1, 0, 0, 0]);
+        assert_eq!(
+            l4_checksum(a, b, 6, &t, 16),
+            u16::from_be_bytes([t[16], t[17]])
+        );
+        assert_eq!(
+            tcp(a, b, 1, 2, 3, 4, TcpFlags::SYN, 5, b"x"),
+            tcp_with_options(a, b, 1, 2, 3, 4, TcpFlags::SYN, 5, &[], b"x")
+        );
+        let ip = ipv4_with_flags(
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 2),
+            6,
+            64,
+            0,
+            9,
+            true,
+            &t,
+        );
+        assert_eq!(ip[6], 0x40);
+        assert_eq!(internet_checksum(&ip[..20]), 0);
     }
 
     #[test]
