@@ -98,7 +98,13 @@ pub fn run(a: &LabArgs) -> Result<()> {
         let progress = |m: &str| eprintln!("lab: {m}");
         let (report, running) = match ashiato_lab::run(&cfg, &progress).await {
             Ok(x) => x,
-            Err(LabError::Topology(e)) => return Err(UsageError(e.to_string()).into()),
+            Err(LabError::Topology(e)) => {
+                // Nothing was run: do not leave the fresh, empty output directory behind.
+                if a.out.is_none() {
+                    let _ = std::fs::remove_dir(&cfg.out_dir);
+                }
+                return Err(UsageError(e.to_string()).into());
+            }
             Err(e) => return Err(anyhow::Error::new(e)),
         };
         if a.json {
