@@ -276,6 +276,15 @@ pub struct StepstoneArgs {
     /// Also evaluate the original method's rule (mean Tp > mean max Ta).
     #[arg(long)]
     pub seed_rule: bool,
+    /// Live: after the handshake on PORT send a greeting and time the source's answer (Tapp,
+    /// for relays that end TCP). `PORT` uses the built-in text (21, 22, 23, 25), `PORT=TEXT`
+    /// takes \r \n \t escapes, at most 128 bytes. Repeatable.
+    #[arg(long, value_name = "PORT[=TEXT]")]
+    pub app_banner: Vec<String>,
+    /// Live: on PORT answer the source's first request with TEXT and time its next one (built
+    /// in for 80 and 8080). Repeatable.
+    #[arg(long, value_name = "PORT[=TEXT]")]
+    pub app_reply: Vec<String>,
 }
 
 /// `ashiato fingerprint`

@@ -3,7 +3,8 @@
 //! this shell reads the interface's AF_PACKET ring, sends frames back through a raw socket
 //! (the darknet addresses are not local, so the host stack stays silent), and after each
 //! answered connection probes the source actively from `--local`: `--pings` ICMP echoes (Ta)
-//! and a SYN to `--probe-port` (Fa from the SYN/ACK or the RST's TTL). Then it decides and
+//! and a SYN to `--probe-port` (Fa from the SYN/ACK or the RST's TTL); on `--app-banner` and
+//! `--app-reply` ports the core first times an application exchange (Tapp). Then it decides and
 //! prints one JSON line per connection, and writes it to `--store` when given; counters go to
 //! `--metrics-file` in Prometheus text format.
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use ashiato_capture::live::{LiveConfig, LiveSource};
 use ashiato_capture::send::RawSender;
+use ashiato_stepstone::app::{AppOutcome, AppPort, Trigger};
 use ashiato_stepstone::decide::{Config, Evidence, Stats, decide};
 use ashiato_stepstone::extract::observe;
 use ashiato_stepstone::responder::{Connection, Responder, ResponderConfig, syn_probe};
@@ -29,7 +31,7 @@ use crate::fingerprint_cmd::load_db;
 const PING_GAP_NS: u64 = 20_000_000;
 /// Time allowed for the last answers after the last echo.
 const GRACE_NS: u64 = 1_000_000_000;
-/// Tp samples remembered per source for the timing test.
+/// Tp (and Tapp) samples remembered per source for the timing tests.
 const TP_HISTORY: usize = 16;
 
 fn now_ns() -> u64 {
@@ -74,6 +76,8 @@ struct Line<'a> {
     dport: u16,
     tp_us: Option<u64>,
     ta_us: Option<Stats>,
+    tapp_us: Option<u64>,
+    app: Option<AppOutcome>,
     fp: Option<String>,
     fp_label: Option<String>,
     fa: Option<String>,
@@ -139,6 +143,17 @@ fn metrics(
             "pending handshakes dropped to keep the bound",
             st.evicted,
         ),
+        ("app_sent", "banners and replies sent", st.app_sent),
+        (
+            "app_timed",
+            "application-level times measured",
+            st.app_timed,
+        ),
+        (
+            "app_skipped",
+            "application exchanges skipped: table full",
+            st.app_skipped,
+        ),
     ] {
         let n = format!("ashiato_stepstone_{name}_total");
         e.single(&n, Kind::Counter, help, &[], val as f64);
@@ -179,8 +194,22 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
         .context("reading /dev/urandom")?;
+    let mut app_ports = Vec::new();
+    for (list, trigger, flag) in [
+        (&a.app_banner, Trigger::Banner, "--app-banner"),
+        (&a.app_reply, Trigger::Reply, "--app-reply"),
+    ] {
+        for s in list {
+            let p = AppPort::parse(s, trigger).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
+            if app_ports.iter().any(|q: &AppPort| q.port == p.port) {
+                bail!("{flag} {s}: port {} is listed twice", p.port);
+            }
+            app_ports.push(p);
+        }
+    }
     let cfg = ResponderConfig {
         darknets,
+        app_ports,
         max_per_sec: a.rate,
         max_per_source_per_sec: a.per_source_rate,
         secret: u64::from_le_bytes(secret),
@@ -213,6 +242,7 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
     let mut r = Responder::new(cfg, now_ns());
     let mut jobs: Vec<Job> = Vec::new();
     let mut tp_hist: HashMap<Ipv4Addr, Vec<u64>> = HashMap::new();
+    let mut tapp_hist: HashMap<Ipv4Addr, Vec<u64>> = HashMap::new();
     let mut next_id: u16 = 1;
     let start = Instant::now();
     let decide_cfg = Config {
@@ -285,17 +315,25 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
             }
         })?;
         let now = now_ns();
-        r.poll(now);
+        for rst in r.poll(now) {
+            // The RSTs ending expired application exchanges, to their sources.
+            let dst = Ipv4Addr::new(rst[16], rst[17], rst[18], rst[19]);
+            if let Some(&(peer_mac, our_mac)) = macs.get(&dst) {
+                tx.send(&ethernet(peer_mac, our_mac, 0x0800, &rst))?;
+            }
+        }
         for conn in r.take_measured() {
             let Some(&(peer_mac, our_mac)) = macs.get(&conn.src) else {
                 continue;
             };
-            if let Some(tp) = conn.tp_us {
-                let h = tp_hist.entry(conn.src).or_default();
-                if h.len() == TP_HISTORY {
-                    h.remove(0);
+            for (hist, x) in [(&mut tp_hist, conn.tp_us), (&mut tapp_hist, conn.tapp_us)] {
+                if let Some(x) = x {
+                    let h = hist.entry(conn.src).or_default();
+                    if h.len() == TP_HISTORY {
+                        h.remove(0);
+                    }
+                    h.push(x);
                 }
-                h.push(tp);
             }
             let id = next_id;
             next_id = next_id.wrapping_add(1).max(1);
@@ -355,6 +393,7 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                 fa_os,
                 tp_us: tp_hist.get(&j.conn.src).cloned().unwrap_or_default(),
                 ta_rounds_us: vec![j.rtt_us.clone()],
+                tapp_us: tapp_hist.get(&j.conn.src).cloned().unwrap_or_default(),
             };
             let v = decide(&ev, &decide_cfg);
             verdicts.0[match v.decision {
@@ -371,6 +410,8 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                 dport: j.conn.dport,
                 tp_us: j.conn.tp_us,
                 ta_us: ta,
+                tapp_us: j.conn.tapp_us,
+                app: j.conn.app,
                 fp: j.conn.fp.map(|o| o.raw_sig(0).to_string()),
                 fp_label,
                 fa: j.fa.map(|o| o.raw_sig(1460).to_string()),

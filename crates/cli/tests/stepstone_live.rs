@@ -8,8 +8,10 @@
 //! stays silent). `ashiato stepstone --iface` answers the SYNs, pings and SYN-probes each
 //! source. The attacker's connections come from the relay's address with one more hop than
 //! the relay's own answers: flagged (signal `hops`). The direct host's connections are not.
+//! Port 22 gets a banner (`--app-banner 22`): the direct host answers it like an SSH scanner
+//! and its application-level time is measured; the attacker closes at once and is not timed.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -22,6 +24,30 @@ fn connect_n(ns: &Netns, n: usize) {
         for _ in 0..n {
             let s = TcpStream::connect_timeout(&to, Duration::from_secs(7)).expect("handshake");
             drop(s);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .unwrap();
+}
+
+/// Connects, reads the banner line, answers it, waits for the responder's RST.
+fn answer_banners(ns: &Netns, n: usize) {
+    in_netns(ns.name(), move || {
+        let to: SocketAddr = "203.0.113.9:22".parse().unwrap();
+        for _ in 0..n {
+            let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(7)).expect("handshake");
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 128];
+            while !got.contains(&b'\n') {
+                let k = s.read(&mut buf).expect("the banner");
+                assert!(k > 0, "closed before the banner");
+                got.extend_from_slice(&buf[..k]);
+            }
+            assert!(got.starts_with(b"SSH-2.0-"), "{got:?}");
+            s.write_all(b"SSH-2.0-test\r\n").unwrap();
+            // The responder ends the exchange with a RST.
+            assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
             std::thread::sleep(Duration::from_millis(200));
         }
     })
@@ -78,6 +104,7 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
         .args(["netns", "exec", s.name(), env!("CARGO_BIN_EXE_ashiato")])
         .args(["stepstone", "--iface", &s_if, "--darknet", "203.0.113.0/24"])
         .args(["--local", "10.201.0.2", "--pings", "10", "--duration", "6s"])
+        .args(["--app-banner", "22"])
         .arg("--metrics-file")
         .arg(&metrics)
         .arg("--store")
@@ -103,7 +130,7 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
     rx.recv_timeout(Duration::from_secs(10))
         .expect("responder ready");
     connect_n(&a, 3);
-    connect_n(&d, 3);
+    answer_banners(&d, 3);
     let out = child.wait_with_output().unwrap();
     let err = drain.join().unwrap();
     assert!(out.status.success(), "{err}");
@@ -122,6 +149,8 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
         assert!(l["tp_us"].as_u64().is_some(), "{l}");
         assert!(l["ta_us"]["n"].as_u64().unwrap() >= 5, "{l}");
         assert_eq!(l["verdict"]["decision"], "relay", "{l}");
+        // It closed without answering the banner: no application-level time.
+        assert!(l["tapp_us"].is_null(), "{l}");
         let sig: Vec<&str> = l["verdict"]["signals"]
             .as_array()
             .unwrap()
@@ -132,6 +161,8 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
     }
     for l in &direct {
         assert!(l["tp_us"].as_u64().is_some(), "{l}");
+        assert_eq!(l["app"], "timed", "{l}");
+        assert!(l["tapp_us"].as_u64().is_some(), "{l}");
         assert_ne!(l["verdict"]["decision"], "relay", "{l}");
     }
     let m = std::fs::read_to_string(&metrics).unwrap();
@@ -139,6 +170,8 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
         "ashiato_stepstone_syn_acks_total 6",
         "ashiato_stepstone_measured_total 6",
         "ashiato_stepstone_verdicts_total{decision=\"relay\"} 3",
+        "ashiato_stepstone_app_sent_total 6",
+        "ashiato_stepstone_app_timed_total 3",
     ] {
         assert!(m.contains(want), "{want} not in\n{m}");
     }

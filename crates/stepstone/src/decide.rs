@@ -19,6 +19,11 @@
 //!   `alpha`, whatever the delay distribution; ties count against the alarm, which only lowers
 //!   it. The test cannot fire with too few samples: with `n` Tp and `m` Ta samples its
 //!   smallest p-value is 1 / C(n+m, n) (3 Tp and 10 Ta: 0.35 %; 1 Tp needs 100 Ta).
+//! - [`Signal::AppTiming`]: the application-level time Tapp (our banner or reply to the
+//!   source's answer, [`crate::app`]) is above Ta by the same test and gap. Catches relays
+//!   that end TCP themselves, whose kernel answers our SYN/ACK (Tp ≈ Ta) while their client's
+//!   answer crosses the relay. Confound: the client's think time — only automated clients
+//!   answer in well under the gap, so a human or slow program looks like a relay here.
 //! - [`Signal::SeedRule`] (only with [`Config::seed_rule`]): the rule of the original
 //!   method, mean Tp > mean over ping rounds of the round's largest Ta, for comparison.
 //!
@@ -128,6 +133,8 @@ pub struct Evidence {
     pub tp_us: Vec<u64>,
     /// Ta samples in µs, by ping round (each round several echoes).
     pub ta_rounds_us: Vec<Vec<u64>>,
+    /// Tapp samples in µs: our banner or reply to the source's answer.
+    pub tapp_us: Vec<u64>,
 }
 
 /// A signal that fired, with its numbers.
@@ -169,6 +176,13 @@ pub enum Signal {
         /// Median Tp − median Ta, µs.
         gap_us: f64,
     },
+    /// Tapp significantly above Ta.
+    AppTiming {
+        /// One-sided exact Mann–Whitney p-value.
+        p_value: f64,
+        /// Median Tapp − median Ta, µs.
+        gap_us: f64,
+    },
     /// The original rule: mean Tp > mean of per-round max Ta.
     SeedRule {
         /// Mean Tp, µs.
@@ -179,7 +193,8 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// A short name (`ttl_class`, `option_order`, `os_name`, `hops`, `timing`, `seed_rule`).
+    /// A short name (`ttl_class`, `option_order`, `os_name`, `hops`, `timing`, `app_timing`,
+    /// `seed_rule`).
     pub fn name(&self) -> &'static str {
         match self {
             Signal::TtlClass { .. } => "ttl_class",
@@ -187,6 +202,7 @@ impl Signal {
             Signal::OsName { .. } => "os_name",
             Signal::Hops { .. } => "hops",
             Signal::Timing { .. } => "timing",
+            Signal::AppTiming { .. } => "app_timing",
             Signal::SeedRule { .. } => "seed_rule",
         }
     }
@@ -323,6 +339,16 @@ pub fn decide(ev: &Evidence, cfg: &Config) -> Verdict {
         }
         if p_value <= cfg.alpha && gap_us >= cfg.min_gap_us as f64 {
             signals.push(Signal::Timing { p_value, gap_us });
+        }
+        // Tapp against the same Ta, by the same test; optional evidence.
+        if ev.tapp_us.is_empty() {
+            missing.push("no application-level exchange timed");
+        } else if let Some(x) = Stats::of(&ev.tapp_us) {
+            let p_value = mann_whitney_greater(&ev.tapp_us, &ta_all);
+            let gap_us = x.median - a.median;
+            if p_value <= cfg.alpha && gap_us >= cfg.min_gap_us as f64 {
+                signals.push(Signal::AppTiming { p_value, gap_us });
+            }
         }
         if cfg.seed_rule {
             let maxes: Vec<u64> = ev
@@ -515,6 +541,32 @@ mod tests {
         assert_eq!(v.decision, Decision::Undecided);
     }
 
+    #[test]
+    fn tcp_terminating_relay_is_caught_by_app_timing_only() {
+        // The relay's kernel answers our SYN/ACK (Tp ≈ Ta) and its own SYN probe; its client
+        // answers our banner through the relay, 5 ms further away.
+        let ta = vec![800, 900, 850, 870, 820, 910, 860, 840, 830, 880];
+        let mut ev = Evidence {
+            fp: Some(obs(Kind::Syn, 63, &LINUX)),
+            fa: Some(obs(Kind::SynAck, 63, &LINUX)),
+            tp_us: vec![860, 870, 900],
+            ta_rounds_us: vec![ta],
+            tapp_us: vec![5_900, 6_100, 5_850],
+            ..Evidence::default()
+        };
+        let v = decide(&ev, &Config::default());
+        assert_eq!(v.decision, Decision::Relay);
+        let names: Vec<_> = v.signals.iter().map(Signal::name).collect();
+        assert_eq!(names, ["app_timing"]);
+        // A direct automated client answers in microseconds: no alarm.
+        ev.tapp_us = vec![880, 905, 890];
+        let v = decide(&ev, &Config::default());
+        assert_eq!(v.decision, Decision::Direct, "{v:?}");
+        // One Tapp sample far above: the test needs enough samples (1/11 > 1 %).
+        ev.tapp_us = vec![50_000];
+        assert!(decide(&ev, &Config::default()).signals.is_empty());
+    }
+
     fn evidence() -> impl Strategy<Value = Evidence> {
         let o = (
             any::<bool>(),
@@ -529,8 +581,9 @@ mod tests {
             prop::collection::vec(0u64..100_000, 0..6),
             prop::collection::vec(prop::collection::vec(0u64..100_000, 0..6), 0..3),
             prop::option::of(Just("A".to_string())),
+            prop::collection::vec(0u64..100_000, 0..6),
         )
-            .prop_map(|(fp, fa, tool, tp, ta, os)| Evidence {
+            .prop_map(|(fp, fa, tool, tp, ta, os, tapp)| Evidence {
                 fp,
                 fp_is_tool: tool,
                 fp_os: os.clone(),
@@ -539,6 +592,7 @@ mod tests {
                 fa_os: os,
                 tp_us: tp,
                 ta_rounds_us: ta,
+                tapp_us: tapp,
             })
     }
 
@@ -557,6 +611,30 @@ mod tests {
                 }
                 Decision::Undecided => prop_assert!(v.signals.is_empty()),
             }
+            // Each timing signal rests on its own samples and enough echoes.
+            let ta_n = ev.ta_rounds_us.iter().map(Vec::len).sum::<usize>();
+            for s in &v.signals {
+                match s {
+                    Signal::AppTiming { .. } => {
+                        prop_assert!(!ev.tapp_us.is_empty());
+                        prop_assert!(ta_n >= cfg.min_ta);
+                    }
+                    Signal::Timing { .. } => {
+                        prop_assert!(!ev.tp_us.is_empty());
+                        prop_assert!(ta_n >= cfg.min_ta);
+                    }
+                    _ => {}
+                }
+            }
+            // Without Tapp, app_timing cannot fire; with Tapp, nothing else changes.
+            let mut no_app = ev.clone();
+            no_app.tapp_us.clear();
+            let w = decide(&no_app, &cfg);
+            prop_assert!(w.signals.iter().all(|s| s.name() != "app_timing"));
+            prop_assert_eq!(
+                w.signals.iter().map(|s| s.name()).collect::<Vec<_>>(),
+                v.signals.iter().map(|s| s.name()).filter(|&n| n != "app_timing").collect::<Vec<_>>()
+            );
             let empty = decide(&Evidence::default(), &cfg);
             prop_assert_eq!(empty.decision, Decision::Undecided);
             prop_assert!(empty.signals.is_empty());
@@ -572,6 +650,9 @@ mod tests {
             let n = ev2.tp_us.len().max(1);
             ev2.tp_us.rotate_left(rot % n);
             ev2.ta_rounds_us.reverse();
+            ev2.tapp_us.reverse();
+            let m = ev2.tapp_us.len().max(1);
+            ev2.tapp_us.rotate_left(rot % m);
             for r in &mut ev2.ta_rounds_us {
                 r.reverse();
             }

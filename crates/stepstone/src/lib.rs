@@ -19,10 +19,12 @@
 //!
 //! - [`responder`]: the darknet responder's core: SYNs in, SYN/ACKs out under rate limits,
 //!   Tp measured from the acknowledging ACK.
+//! - [`app`]: the responder's optional application exchange (Tapp) for relays that end TCP.
 //! - [`passive`]: Tp (SYN/ACK to ACK) and Fp per source from a capture of both directions.
 //!
 //! Data flows: frame → `ashiato_wire::packet::parse` → [`Tracker::packet`] → [`Fingerprint`].
 
+pub mod app;
 pub mod db;
 pub mod decide;
 pub mod extract;

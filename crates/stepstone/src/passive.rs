@@ -3,8 +3,8 @@
 //! Fp, gathered per client address. This is what the darknet responder measures live, done
 //! offline (`ashiato stepstone --pcap`), in packet time.
 //!
-//! Only an ACK or RST from the client that acknowledges the SYN/ACK (ack = its seq + 1)
-//! counts, so a spoofed ACK with a guessed number does not make a sample; a retransmitted
+//! Only an ACK or RST from the client that acknowledges the SYN/ACK (ack = its seq + 1; a
+//! bare RST, as a SYN scanner's kernel sends, carries the SYN/ACK's ack as its seq) counts, so a spoofed ACK with a guessed number does not make a sample; a retransmitted
 //! SYN/ACK restarts the clock (the first ACK answers the latest copy). Handshakes and sources
 //! are bounded; past the bounds the oldest are dropped and counted.
 
@@ -50,7 +50,7 @@ struct Key {
 
 #[derive(Clone, Copy)]
 struct Pending {
-    synack_at: Option<(u64, u32)>,
+    synack_at: Option<(u64, u32, u32)>,
 }
 
 /// Counters.
@@ -157,7 +157,7 @@ impl PassiveTiming {
                 sport: tcp.src_port,
             };
             if let Some(p) = self.pending.get_mut(&k) {
-                p.synack_at = Some((ts_nanos, tcp.seq));
+                p.synack_at = Some((ts_nanos, tcp.seq, tcp.ack));
             }
         } else if f.contains(ashiato_wire::packet::TcpFlags::ACK) || f.is_rst() {
             let k = Key {
@@ -167,17 +167,17 @@ impl PassiveTiming {
                 sport: tcp.dst_port,
             };
             let Some(Pending {
-                synack_at: Some((t0, seq)),
+                synack_at: Some((t0, seq, synack_ack)),
             }) = self.pending.get(&k).copied()
             else {
                 return;
             };
-            // The ACK (or a RST with ACK) acknowledges the SYN/ACK; a bare RST carries the
-            // acknowledged number as its sequence number (RFC 9293 3.10.7.3).
+            // The ACK (or a RST with ACK) acknowledges the SYN/ACK; a bare RST takes its
+            // sequence number from the SYN/ACK's acknowledgement field (RFC 9293 3.10.7.1).
             let acked = if f.contains(ashiato_wire::packet::TcpFlags::ACK) {
                 tcp.ack == seq.wrapping_add(1)
             } else {
-                tcp.seq == seq.wrapping_add(1)
+                tcp.seq == synack_ack
             };
             if !acked {
                 self.stats.unmatched_acks += 1;
@@ -253,6 +253,26 @@ mod tests {
         feed(8_000_000, seg(c, s, 1000, 80, 101, 5001, TcpFlags::ACK));
         let (_, src) = t.sources().next().unwrap();
         assert_eq!(src.tp_us, [7000]);
+        assert_eq!(t.stats().unmatched_acks, 1);
+    }
+
+    #[test]
+    fn a_scanners_bare_rst_gives_tp() {
+        // nmap -sS: the scanner's kernel resets the SYN/ACK, seq = the SYN/ACK's ack field.
+        let db = Database::default();
+        let mut t = PassiveTiming::default();
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut feed = |ts: u64, b: Vec<u8>| t.packet(&db, ts, &parse_ip(&b).unwrap());
+        feed(0, seg(c, s, 1000, 80, 100, 0, TcpFlags::SYN));
+        feed(
+            1_000_000,
+            seg(s, c, 80, 1000, 5000, 101, TcpFlags::SYN | TcpFlags::ACK),
+        );
+        // Numbered after the server's sequence: not an answer to this SYN/ACK.
+        feed(2_000_000, seg(c, s, 1000, 80, 5001, 0, TcpFlags::RST));
+        feed(3_000_000, seg(c, s, 1000, 80, 101, 0, TcpFlags::RST));
+        let (_, src) = t.sources().next().unwrap();
+        assert_eq!(src.tp_us, [2000]);
         assert_eq!(t.stats().unmatched_acks, 1);
     }
 

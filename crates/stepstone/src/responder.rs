@@ -13,6 +13,9 @@
 //!   and expires. Refusals are counted ([`ResponderStats`]).
 //! - Sources inside the darknet, multicast, broadcast and unspecified addresses are never
 //!   answered.
+//! - **Application exchange** (optional, [`ResponderConfig::app_ports`]): on listed ports the
+//!   connection stays open after the handshake and Tapp is timed ([`crate::app`]); the
+//!   connection comes out when the exchange ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,6 +23,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ashiato_wire::build;
 use ashiato_wire::packet::{Ip, L4, Packet, TcpFlags};
 
+use crate::app::{AppOutcome, AppPort, Exchanges};
 use crate::extract::observe;
 use crate::sig::Observed;
 
@@ -40,6 +44,12 @@ pub struct ResponderConfig {
     pub secret: u64,
     /// MSS we announce.
     pub mss: u16,
+    /// Ports whose connections get an application exchange (Tapp).
+    pub app_ports: Vec<AppPort>,
+    /// Open application exchanges kept at most.
+    pub max_open: usize,
+    /// An application exchange still open after this long ends without Tapp.
+    pub app_timeout_ns: u64,
 }
 
 impl Default for ResponderConfig {
@@ -52,6 +62,9 @@ impl Default for ResponderConfig {
             tp_timeout_ns: 3_000_000_000,
             secret: 0,
             mss: 1460,
+            app_ports: Vec::new(),
+            max_open: 4096,
+            app_timeout_ns: 2_000_000_000,
         }
     }
 }
@@ -75,6 +88,10 @@ pub struct Connection {
     pub tp_us: Option<u64>,
     /// The answer was a RST (a closed or reset connection) rather than an ACK.
     pub rst: bool,
+    /// Application-level time in µs: our banner or reply to the source's answer to it.
+    pub tapp_us: Option<u64>,
+    /// How the application exchange ended (`None`: the port has none).
+    pub app: Option<AppOutcome>,
 }
 
 /// Counters for metrics.
@@ -98,20 +115,28 @@ pub struct ResponderStats {
     pub timeouts: u64,
     /// Handshakes dropped to keep the bound.
     pub evicted: u64,
+    /// Banners and replies sent (one data segment each).
+    pub app_sent: u64,
+    /// Tapp measured.
+    pub app_timed: u64,
+    /// Application exchanges skipped because the table was full.
+    pub app_skipped: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    src: Ipv4Addr,
-    sport: u16,
-    dst: Ipv4Addr,
-    dport: u16,
+pub(crate) struct Key {
+    pub(crate) src: Ipv4Addr,
+    pub(crate) sport: u16,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) dport: u16,
 }
 
 struct Pending {
     syn_ns: u64,
     sent_ns: u64,
     isn: u32,
+    /// The source's SYN sequence number + 1 (what our SYN/ACK acknowledges).
+    their_next: u32,
     fp: Option<Observed>,
 }
 
@@ -147,6 +172,7 @@ pub struct Responder {
     done: Vec<Connection>,
     last: Option<Key>,
     stats: ResponderStats,
+    exchanges: Exchanges,
 }
 
 impl Responder {
@@ -156,7 +182,9 @@ impl Responder {
             tokens: f64::from(cfg.max_per_sec),
             last_ns: now,
         };
+        let exchanges = Exchanges::new(cfg.max_open.max(1), cfg.app_timeout_ns);
         Responder {
+            exchanges,
             cfg,
             pending: HashMap::new(),
             order: VecDeque::new(),
@@ -173,9 +201,9 @@ impl Responder {
         self.stats
     }
 
-    /// Pending handshakes.
+    /// Pending handshakes and open application exchanges.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.exchanges.len()
     }
 
     /// The address is in a darknet prefix.
@@ -201,9 +229,11 @@ impl Responder {
         (x ^ (x >> 31)) as u32
     }
 
-    /// Feeds one received packet. Returns the IPv4 packet of a SYN/ACK to send, if any; a
-    /// finished measurement comes out of [`Responder::take_measured`].
+    /// Feeds one received packet. Returns the IPv4 packet to send, if any (a SYN/ACK, a
+    /// banner or reply, a RST ending an exchange); a finished measurement comes out of
+    /// [`Responder::take_measured`].
     pub fn on_packet(&mut self, now: u64, pkt: &Packet<'_>) -> Option<Vec<u8>> {
+        self.last = None;
         let (Ip::V4(ip), L4::Tcp(tcp)) = (pkt.ip, pkt.l4) else {
             return None;
         };
@@ -266,6 +296,7 @@ impl Responder {
                     syn_ns: now,
                     sent_ns: now,
                     isn,
+                    their_next: tcp.seq.wrapping_add(1),
                     fp: observe(pkt).ok(),
                 },
             );
@@ -281,16 +312,24 @@ impl Responder {
                 self.cfg.mss,
             ));
         }
+        if self.exchanges.contains(&key) {
+            let text = self.app_port(key.dport).map(|p| p.text.clone())?;
+            let step = self.exchanges.segment(now, key, &tcp, &text);
+            return self.step(key, step);
+        }
         let ack = f.contains(ashiato_wire::packet::TcpFlags::ACK);
         if !(ack || f.is_rst()) {
             return None;
         }
         let p = self.pending.get(&key)?;
-        let want = p.isn.wrapping_add(1);
+        // An ACK (or RST|ACK) acknowledges our sequence number + 1. A bare RST (a kernel that
+        // did not open the connection: nmap -sS) takes its sequence number from our SYN/ACK's
+        // acknowledgement field (RFC 9293 3.10.7.1), i.e. the source's own SYN + 1: weaker
+        // proof, since a spoofer knows its own number, but that is all a RST can carry.
         let ok = if ack {
-            tcp.ack == want
+            tcp.ack == p.isn.wrapping_add(1)
         } else {
-            tcp.seq == want
+            tcp.seq == p.their_next
         };
         if !ok {
             self.stats.bad_acks += 1;
@@ -298,7 +337,7 @@ impl Responder {
         }
         let p = self.pending.remove(&key)?;
         self.stats.measured += 1;
-        self.done.push(Connection {
+        let conn = Connection {
             syn_ns: p.syn_ns,
             src: key.src,
             sport: key.sport,
@@ -307,8 +346,43 @@ impl Responder {
             fp: p.fp,
             tp_us: Some(now.saturating_sub(p.sent_ns) / 1000),
             rst: f.is_rst(),
-        });
-        None
+            tapp_us: None,
+            app: None,
+        };
+        let port = match self.app_port(key.dport) {
+            Some(port) if !f.is_rst() => port.clone(),
+            _ => {
+                self.done.push(conn);
+                return None;
+            }
+        };
+        match self.exchanges.start(now, key, p.isn, conn, &port, &tcp) {
+            Ok(step) => self.step(key, step),
+            Err(conn) => {
+                self.stats.app_skipped += 1;
+                self.done.push(conn);
+                None
+            }
+        }
+    }
+
+    fn app_port(&self, port: u16) -> Option<&AppPort> {
+        self.cfg.app_ports.iter().find(|p| p.port == port)
+    }
+
+    fn step(&mut self, key: Key, step: crate::app::Step) -> Option<Vec<u8>> {
+        if step.bad_ack {
+            self.stats.bad_acks += 1;
+        }
+        if step.text_sent {
+            self.stats.app_sent += 1;
+            self.last = Some(key);
+        }
+        if let Some(c) = step.done {
+            self.stats.app_timed += u64::from(c.tapp_us.is_some());
+            self.done.push(c);
+        }
+        step.send
     }
 }
 
@@ -316,10 +390,12 @@ impl Responder {
     /// Tells the core when the SYN/ACK it returned last actually left (Tp starts there; by
     /// default it starts when the SYN was handed in).
     pub fn sent(&mut self, now: u64) {
-        if let Some(k) = self.last.take()
-            && let Some(p) = self.pending.get_mut(&k)
-        {
-            p.sent_ns = now;
+        if let Some(k) = self.last.take() {
+            if let Some(p) = self.pending.get_mut(&k) {
+                p.sent_ns = now;
+            } else {
+                self.exchanges.sent(&k, now);
+            }
         }
     }
 
@@ -328,9 +404,12 @@ impl Responder {
         std::mem::take(&mut self.done)
     }
 
-    /// Expires handshakes older than the timeout at `now`; they come out of
-    /// [`Responder::take_measured`] without Tp.
-    pub fn poll(&mut self, now: u64) {
+    /// Expires handshakes older than the timeout at `now` (they come out of
+    /// [`Responder::take_measured`] without Tp) and application exchanges older than theirs
+    /// (without Tapp); returns the RSTs that end those exchanges, to send.
+    pub fn poll(&mut self, now: u64) -> Vec<Vec<u8>> {
+        let (done, rsts) = self.exchanges.expire(now);
+        self.done.extend(done);
         while let Some(&(k, t)) = self.order.front() {
             if now.saturating_sub(t) < self.cfg.tp_timeout_ns {
                 break;
@@ -350,9 +429,12 @@ impl Responder {
                     fp: p.fp,
                     tp_us: None,
                     rst: false,
+                    tapp_us: None,
+                    app: None,
                 });
             }
         }
+        rsts
     }
 }
 
@@ -486,6 +568,35 @@ mod tests {
         assert_eq!(m[0].tp_us, Some(5000));
         assert!(m[0].fp.is_some());
         assert_eq!(r.stats().bad_acks, 1);
+    }
+
+    #[test]
+    fn a_bare_rst_gives_tp_when_it_carries_our_acknowledgement() {
+        // nmap -sS: its kernel resets our SYN/ACK with seq = the SYN/ACK's ack field.
+        let mut r = responder(100, 10);
+        let src = Ipv4Addr::new(198, 51, 100, 8);
+        let syn = seg(src, DARK, 50000, 22, 7000, 0, TcpFlags::SYN);
+        let sa = r.on_packet(0, &parse_ip(&syn).unwrap()).expect("SYN/ACK");
+        let L4::Tcp(t) = parse_ip(&sa).unwrap().l4 else {
+            panic!()
+        };
+        // A RST numbered after our own sequence number is not that answer.
+        let wrong = seg(
+            src,
+            DARK,
+            50000,
+            22,
+            t.seq.wrapping_add(1),
+            0,
+            TcpFlags::RST,
+        );
+        assert!(r.on_packet(1_000_000, &parse_ip(&wrong).unwrap()).is_none());
+        assert_eq!(r.stats().bad_acks, 1);
+        let rst = seg(src, DARK, 50000, 22, t.ack, 0, TcpFlags::RST);
+        assert!(r.on_packet(2_000_000, &parse_ip(&rst).unwrap()).is_none());
+        let m = r.take_measured();
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].tp_us, m[0].rst), (Some(2000), true));
     }
 
     #[test]
