@@ -223,6 +223,12 @@ pub struct StepstoneLabArgs {
     /// Trials per delay of the curve.
     #[arg(long, default_value_t = 2)]
     pub curve_trials: u32,
+    /// Delay (ms) the delay line adds to the socat relay's client in the acceptance trials.
+    #[arg(long, default_value_t = 5)]
+    pub socat_delay_ms: u64,
+    /// Delays (ms) of the hop-hiding relay, one per trial in turn.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub hider_delays_ms: Vec<u64>,
 }
 
 /// `ashiato stepstone`

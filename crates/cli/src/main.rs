@@ -25,6 +25,7 @@ mod procsnap_cmd;
 mod report_cmd;
 mod stepstone_cmd;
 mod stepstone_lab;
+mod stepstone_lab_net;
 mod stepstone_live;
 mod sysmem;
 mod units;
