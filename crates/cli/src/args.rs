@@ -226,9 +226,9 @@ pub struct StepstoneLabArgs {
     /// Delay (ms) the delay line adds to the socat relay's client in the acceptance trials.
     #[arg(long, default_value_t = 5)]
     pub socat_delay_ms: u64,
-    /// Delays (ms) of the hop-hiding relay, one per trial in turn.
+    /// Delays (ms, fractions allowed) of the hop-hiding relay, one per trial in turn.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
-    pub hider_delays_ms: Vec<u64>,
+    pub hider_delays_ms: Vec<f64>,
 }
 
 /// `ashiato stepstone`

@@ -113,8 +113,12 @@ pub fn run(a: &StepstoneLabArgs) -> Result<()> {
     if a.trials == 0 {
         bail!("--trials must be at least 1");
     }
-    if a.hider_delays_ms.is_empty() {
-        bail!("--hider-delays-ms needs at least one delay");
+    if a.hider_delays_ms.is_empty()
+        || a.hider_delays_ms
+            .iter()
+            .any(|d| !d.is_finite() || !(0.0..=10_000.0).contains(d))
+    {
+        bail!("--hider-delays-ms needs delays between 0 and 10000 ms");
     }
     let lab = build()?;
     let exe = std::env::current_exe()?;
@@ -188,8 +192,9 @@ pub fn run(a: &StepstoneLabArgs) -> Result<()> {
         delay_line(&lab.r, Q_HIDER, hider_delay.clone(), stop.clone())?;
         queue_rule(&lab.r, "FORWARD", "10.220.0.0/24", Q_HIDER)?;
         for trial in 0..a.trials {
-            let hd = a.hider_delays_ms[trial as usize % a.hider_delays_ms.len()];
-            hider_delay.store(hd * 1000, Ordering::Relaxed);
+            let hd_ms = a.hider_delays_ms[trial as usize % a.hider_delays_ms.len()];
+            let hd = (hd_ms * 1000.0).round() as u64;
+            hider_delay.store(hd, Ordering::Relaxed);
             let plan: Vec<_> = sources
                 .iter()
                 .map(|s| (s.3, s.4, 3 + (rng.next_u64() % 3) as u32))
@@ -204,7 +209,7 @@ pub fn run(a: &StepstoneLabArgs) -> Result<()> {
                     hider_tallies
                         .entry(hd)
                         .or_insert_with(|| Tally {
-                            config: format!("low_delay_relay_{hd}ms"),
+                            config: format!("low_delay_relay_{hd_ms}ms"),
                             ..Tally::default()
                         })
                         .add(l, true);
