@@ -245,12 +245,16 @@ pub struct StepstoneArgs {
     /// addresses must not be local addresses (so the host stack sends no RSTs).
     #[arg(long, requires_all = ["darknet", "local"])]
     pub iface: Option<String>,
-    /// A darknet prefix to answer (IPv4 CIDR; repeatable).
+    /// A darknet prefix to answer (IPv4 or IPv6 CIDR; repeatable).
     #[arg(long)]
     pub darknet: Vec<String>,
     /// This host's IPv4 address on --iface: the source of the active probes.
     #[arg(long)]
     pub local: Option<std::net::Ipv4Addr>,
+    /// This host's IPv6 address on --iface: the source of the ICMPv6 echoes and SYN probes to
+    /// IPv6 sources (needed with an IPv6 --darknet).
+    #[arg(long)]
+    pub local6: Option<std::net::Ipv6Addr>,
     /// ICMP echoes per connection (Ta samples).
     #[arg(long, default_value_t = 10)]
     pub pings: u16,

@@ -1,4 +1,4 @@
-//! `ashiato stepstone --iface IF --darknet PREFIX... --local ADDR`: the live darknet
+//! `ashiato stepstone --iface IF --darknet PREFIX... --local ADDR [--local6 ADDR]`: the live darknet
 //! responder. The pure core (`ashiato_stepstone::responder`) answers SYNs and times the ACKs;
 //! this shell reads the interface's AF_PACKET ring, sends frames back through a raw socket
 //! (the darknet addresses are not local, so the host stack stays silent), and after each
@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -19,9 +19,9 @@ use ashiato_capture::send::RawSender;
 use ashiato_stepstone::app::{AppOutcome, AppPort, Trigger};
 use ashiato_stepstone::decide::{Config, Evidence, Stats, decide};
 use ashiato_stepstone::extract::observe;
-use ashiato_stepstone::responder::{Connection, Responder, ResponderConfig, syn_probe};
+use ashiato_stepstone::responder::{Connection, Responder, ResponderConfig, ip_packet, syn_probe};
 use ashiato_stepstone::{Database, Observed, find};
-use ashiato_wire::build::{ethernet, icmpv4_echo, ipv4};
+use ashiato_wire::build::{ethernet, icmpv4_echo, icmpv6_echo, ipv4};
 use ashiato_wire::packet::{Ip, L4};
 
 use crate::args::StepstoneArgs;
@@ -40,18 +40,42 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn parse_prefix(s: &str) -> Result<(Ipv4Addr, u8)> {
-    let (a, l) = s.split_once('/').unwrap_or((s, "32"));
-    let a: Ipv4Addr = a
+fn parse_prefix(s: &str) -> Result<(IpAddr, u8)> {
+    let (a, l) = s.split_once('/').map_or((s, None), |(a, l)| (a, Some(l)));
+    let a: IpAddr = a
         .parse()
-        .with_context(|| format!("--darknet {s}: not an IPv4 address"))?;
-    let l: u8 = l
-        .parse()
-        .with_context(|| format!("--darknet {s}: bad prefix length"))?;
-    if l > 32 {
-        bail!("--darknet {s}: prefix length above 32");
+        .with_context(|| format!("--darknet {s}: not an IPv4 or IPv6 address"))?;
+    let max = if a.is_ipv4() { 32 } else { 128 };
+    let l: u8 = match l {
+        Some(l) => l
+            .parse()
+            .with_context(|| format!("--darknet {s}: bad prefix length"))?,
+        None => max,
+    };
+    if l > max {
+        bail!("--darknet {s}: prefix length above {max}");
     }
     Ok((a, l))
+}
+
+/// The ethertype of an IP packet by its version nibble.
+fn ethertype(ip: &[u8]) -> u16 {
+    if ip.first().is_some_and(|b| b >> 4 == 6) {
+        0x86DD
+    } else {
+        0x0800
+    }
+}
+
+/// The destination address of an IP packet we built.
+fn ip_dst(ip: &[u8]) -> Option<IpAddr> {
+    if ethertype(ip) == 0x86DD {
+        let b: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+        Some(IpAddr::V6(Ipv6Addr::from(b)))
+    } else {
+        let b: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+        Some(IpAddr::V4(Ipv4Addr::from(b)))
+    }
 }
 
 struct Job {
@@ -70,9 +94,9 @@ struct Job {
 #[derive(serde::Serialize)]
 struct Line<'a> {
     time: String,
-    src: Ipv4Addr,
+    src: IpAddr,
     sport: u16,
-    dst: Ipv4Addr,
+    dst: IpAddr,
     dport: u16,
     tp_us: Option<u64>,
     ta_us: Option<Stats>,
@@ -189,6 +213,9 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
         .iter()
         .map(|s| parse_prefix(s))
         .collect::<Result<Vec<_>>>()?;
+    if darknets.iter().any(|(n, _)| n.is_ipv6()) && a.local6.is_none() {
+        bail!("an IPv6 --darknet needs --local6 (the source of the IPv6 echoes and SYN probe)");
+    }
     let db = load_db(a.db.as_deref())?;
     let mut secret = [0u8; 8];
     std::fs::File::open("/dev/urandom")
@@ -241,8 +268,8 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
     );
     let mut r = Responder::new(cfg, now_ns());
     let mut jobs: Vec<Job> = Vec::new();
-    let mut tp_hist: HashMap<Ipv4Addr, Vec<u64>> = HashMap::new();
-    let mut tapp_hist: HashMap<Ipv4Addr, Vec<u64>> = HashMap::new();
+    let mut tp_hist: HashMap<IpAddr, Vec<u64>> = HashMap::new();
+    let mut tapp_hist: HashMap<IpAddr, Vec<u64>> = HashMap::new();
     let mut next_id: u16 = 1;
     let start = Instant::now();
     let decide_cfg = Config {
@@ -250,7 +277,14 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
         ..Config::default()
     };
     let mut out = std::io::stdout().lock();
-    let mut macs: HashMap<Ipv4Addr, ([u8; 6], [u8; 6])> = HashMap::new();
+    let mut macs: HashMap<IpAddr, ([u8; 6], [u8; 6])> = HashMap::new();
+    // The active probes' source for a source of either family.
+    let from = |src: IpAddr| -> Option<IpAddr> {
+        match src {
+            IpAddr::V4(_) => Some(IpAddr::V4(local)),
+            IpAddr::V6(_) => a.local6.map(IpAddr::V6),
+        }
+    };
     let mut verdicts = Verdicts::default();
     let mut metrics_at = Instant::now();
     loop {
@@ -277,53 +311,63 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
             let (mut theirs, mut ours) = ([0u8; 6], [0u8; 6]);
             theirs.copy_from_slice(src_mac);
             ours.copy_from_slice(dst_mac);
-            if let Ip::V4(ip) = pkt.ip {
-                if let Some(ipkt) = r.on_packet(now, &pkt) {
-                    macs.insert(ip.src, (theirs, ours));
-                    // Sent at once, so Tp starts when the SYN/ACK leaves.
-                    if tx.send(&ethernet(theirs, ours, 0x0800, &ipkt)).is_ok() {
-                        r.sent(now_ns());
-                    }
-                    return;
+            let (src, dst, ttl, l3_payload) = match pkt.ip {
+                Ip::V4(ip) => (IpAddr::V4(ip.src), IpAddr::V4(ip.dst), ip.ttl, ip.payload),
+                Ip::V6(ip) => (
+                    IpAddr::V6(ip.src),
+                    IpAddr::V6(ip.dst),
+                    ip.hop_limit,
+                    ip.payload.get(ip.upper_offset..).unwrap_or(&[]),
+                ),
+            };
+            if let Some(ipkt) = r.on_packet(now, &pkt) {
+                macs.insert(src, (theirs, ours));
+                // Sent at once, so Tp starts when the SYN/ACK leaves.
+                if tx
+                    .send(&ethernet(theirs, ours, ethertype(&ipkt), &ipkt))
+                    .is_ok()
+                {
+                    r.sent(now_ns());
                 }
-                if ip.dst != local {
-                    return;
-                }
-                for j in jobs.iter_mut().filter(|j| j.conn.src == ip.src) {
-                    match pkt.l4 {
-                        L4::Icmp { ty: 0, .. } => {
-                            let p = ip.payload;
-                            if p.len() >= 8 && u16::from_be_bytes([p[4], p[5]]) == j.id {
-                                let seq = usize::from(u16::from_be_bytes([p[6], p[7]]));
-                                if let Some(&t) = j.sent.get(seq)
-                                    && j.rtt_us.len() < j.sent.len()
-                                {
-                                    j.rtt_us.push(now.saturating_sub(t) / 1000);
-                                }
+                return;
+            }
+            if from(src) != Some(dst) {
+                return;
+            }
+            for j in jobs.iter_mut().filter(|j| j.conn.src == src) {
+                match pkt.l4 {
+                    L4::Icmp { ty: 0, .. } | L4::Icmpv6 { ty: 129, .. } => {
+                        let p = l3_payload;
+                        if p.len() >= 8 && u16::from_be_bytes([p[4], p[5]]) == j.id {
+                            let seq = usize::from(u16::from_be_bytes([p[6], p[7]]));
+                            if let Some(&t) = j.sent.get(seq)
+                                && j.rtt_us.len() < j.sent.len()
+                            {
+                                j.rtt_us.push(now.saturating_sub(t) / 1000);
                             }
                         }
-                        L4::Tcp(t) if t.dst_port == j.probe_sport && t.src_port == a.probe_port => {
-                            if t.flags.is_rst() {
-                                j.fa_rst_ttl.get_or_insert(ip.ttl);
-                            } else if let Ok(o) = observe(&pkt) {
-                                j.fa.get_or_insert(o);
-                            }
-                        }
-                        _ => {}
                     }
+                    L4::Tcp(t) if t.dst_port == j.probe_sport && t.src_port == a.probe_port => {
+                        if t.flags.is_rst() {
+                            j.fa_rst_ttl.get_or_insert(ttl);
+                        } else if let Ok(o) = observe(&pkt) {
+                            j.fa.get_or_insert(o);
+                        }
+                    }
+                    _ => {}
                 }
             }
         })?;
         let now = now_ns();
         for rst in r.poll(now) {
             // The RSTs ending expired application exchanges, to their sources.
-            let dst = Ipv4Addr::new(rst[16], rst[17], rst[18], rst[19]);
-            if let Some(&(peer_mac, our_mac)) = macs.get(&dst) {
-                tx.send(&ethernet(peer_mac, our_mac, 0x0800, &rst))?;
+            if let Some(&(peer_mac, our_mac)) = ip_dst(&rst).and_then(|d| macs.get(&d)) {
+                tx.send(&ethernet(peer_mac, our_mac, ethertype(&rst), &rst))?;
             }
         }
         for conn in r.take_measured() {
-            let Some(&(peer_mac, our_mac)) = macs.get(&conn.src) else {
+            let (Some(&(peer_mac, our_mac)), Some(local)) = (macs.get(&conn.src), from(conn.src))
+            else {
                 continue;
             };
             for (hist, x) in [(&mut tp_hist, conn.tp_us), (&mut tapp_hist, conn.tapp_us)] {
@@ -345,7 +389,7 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                 a.probe_port,
                 u32::from(id) << 16,
             );
-            tx.send(&ethernet(peer_mac, our_mac, 0x0800, &syn))?;
+            tx.send(&ethernet(peer_mac, our_mac, ethertype(&syn), &syn))?;
             jobs.push(Job {
                 conn,
                 peer_mac,
@@ -365,9 +409,23 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
             let j = &mut jobs[i];
             let k = j.sent.len();
             if k < usize::from(a.pings) && now >= j.started + k as u64 * PING_GAP_NS {
-                let icmp = icmpv4_echo(j.id, k as u16, b"ashiato-stepstone");
-                let ip = ipv4(local, j.conn.src, 1, 64, 0, j.id, &icmp);
-                tx.send(&ethernet(j.peer_mac, j.our_mac, 0x0800, &ip))?;
+                let (id, seq, text) = (j.id, k as u16, b"ashiato-stepstone");
+                let ip = match (from(j.conn.src), j.conn.src) {
+                    (Some(IpAddr::V6(l)), IpAddr::V6(d)) => Some(ip_packet(
+                        l.into(),
+                        d.into(),
+                        58,
+                        id,
+                        &icmpv6_echo(l, d, id, seq, text),
+                    )),
+                    (Some(IpAddr::V4(l)), IpAddr::V4(d)) => {
+                        Some(ipv4(l, d, 1, 64, 0, id, &icmpv4_echo(id, seq, text)))
+                    }
+                    _ => None,
+                };
+                if let Some(ip) = ip {
+                    tx.send(&ethernet(j.peer_mac, j.our_mac, ethertype(&ip), &ip))?;
+                }
                 j.sent.push(now_ns());
             }
             let done_at = j.started + u64::from(a.pings) * PING_GAP_NS + GRACE_NS;

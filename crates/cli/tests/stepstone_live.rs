@@ -18,9 +18,12 @@ use std::time::Duration;
 
 use ashiato_capture::netns::{Netns, in_netns, unique_name, veth_pair};
 
-fn connect_n(ns: &Netns, n: usize) {
+const DARK4: &str = "203.0.113.9:22";
+const DARK6: &str = "[2001:db8:dead::9]:22";
+
+fn connect_n(ns: &Netns, to: &str, n: usize) {
+    let to: SocketAddr = to.parse().unwrap();
     in_netns(ns.name(), move || {
-        let to: SocketAddr = "203.0.113.9:22".parse().unwrap();
         for _ in 0..n {
             let s = TcpStream::connect_timeout(&to, Duration::from_secs(7)).expect("handshake");
             drop(s);
@@ -31,9 +34,9 @@ fn connect_n(ns: &Netns, n: usize) {
 }
 
 /// Connects, reads the banner line, answers it, waits for the responder's RST.
-fn answer_banners(ns: &Netns, n: usize) {
+fn answer_banners(ns: &Netns, to: &str, n: usize) {
+    let to: SocketAddr = to.parse().unwrap();
     in_netns(ns.name(), move || {
-        let to: SocketAddr = "203.0.113.9:22".parse().unwrap();
         for _ in 0..n {
             let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(7)).expect("handshake");
             s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
@@ -129,8 +132,8 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
     });
     rx.recv_timeout(Duration::from_secs(10))
         .expect("responder ready");
-    connect_n(&a, 3);
-    answer_banners(&d, 3);
+    connect_n(&a, DARK4, 3);
+    answer_banners(&d, DARK4, 3);
     let out = child.wait_with_output().unwrap();
     let err = drain.join().unwrap();
     assert!(out.status.success(), "{err}");
@@ -194,4 +197,183 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
             .iter()
             .all(|r| r.verdict == "relay" && r.signals.contains("hops"))
     );
+}
+
+/// Runs the responder in `s` with `args` while `clients` runs; returns its JSON lines.
+fn responder_lines(s: &Netns, args: &[&str], clients: impl FnOnce()) -> Vec<serde_json::Value> {
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            s.name(),
+            env!("CARGO_BIN_EXE_ashiato"),
+            "stepstone",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let drain = std::thread::spawn(move || {
+        let mut all = String::new();
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if l.contains("answering SYNs") {
+                let _ = tx.send(());
+            }
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("responder ready");
+    clients();
+    let out = child.wait_with_output().unwrap();
+    let err = drain.join().unwrap();
+    assert!(out.status.success(), "{err}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Adds an IPv6 address (no duplicate detection, so it is usable at once) and turns IPv6 back
+/// on for the interface (`veth_pair` turns it off).
+fn v6(ns: &Netns, ifname: &str, addr: &str) {
+    ns.exec(&[
+        "sysctl",
+        "-qw",
+        &format!("net.ipv6.conf.{ifname}.disable_ipv6=0"),
+    ])
+    .unwrap();
+    ns.exec(&["ip", "-6", "addr", "add", addr, "dev", ifname, "nodad"])
+        .unwrap();
+}
+
+/// The same over IPv6: a NAT66 relay and a routed direct host, the darknet 2001:db8:dead::/48
+/// routed to the sensor. Tp, ICMPv6 echoes (Ta), the SYN probe's RST (Fa) and the banner
+/// exchange (Tapp) all work; the NATed attacker's extra hop is seen.
+#[test]
+fn ipv6_nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
+    let s = Netns::new(&unique_name("s6s")).expect("ip netns add (root needed)");
+    let r = Netns::new(&unique_name("s6r")).unwrap();
+    let a = Netns::new(&unique_name("s6a")).unwrap();
+    let d = Netns::new(&unique_name("s6d")).unwrap();
+    let s_if = format!("s6{}", unique_name(""));
+    veth_pair(
+        &s,
+        &s_if,
+        &r,
+        "r0",
+        Some(("10.204.0.2/24", "10.204.0.1/24")),
+    )
+    .unwrap();
+    veth_pair(&a, "a0", &r, "r1", None).unwrap();
+    veth_pair(&d, "d0", &r, "r2", None).unwrap();
+    for (ns, ifname, addr) in [
+        (&s, s_if.as_str(), "fd00:1::2/64"),
+        (&r, "r0", "fd00:1::1/64"),
+        (&a, "a0", "fd00:2::2/64"),
+        (&r, "r1", "fd00:2::1/64"),
+        (&d, "d0", "fd00:3::2/64"),
+        (&r, "r2", "fd00:3::1/64"),
+    ] {
+        v6(ns, ifname, addr);
+    }
+    for (ns, gw) in [(&s, "fd00:1::1"), (&a, "fd00:2::1"), (&d, "fd00:3::1")] {
+        ns.exec(&["ip", "-6", "route", "add", "default", "via", gw])
+            .unwrap();
+    }
+    r.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        .unwrap();
+    r.exec(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "2001:db8:dead::/48",
+        "via",
+        "fd00:1::2",
+    ])
+    .unwrap();
+    r.exec(&[
+        "ip6tables",
+        "-w",
+        "-t",
+        "nat",
+        "-A",
+        "POSTROUTING",
+        "-s",
+        "fd00:2::/64",
+        "-o",
+        "r0",
+        "-j",
+        "MASQUERADE",
+    ])
+    .unwrap();
+    let args = [
+        "--iface",
+        &s_if,
+        "--darknet",
+        "2001:db8:dead::/48",
+        "--local",
+        "10.204.0.2",
+        "--local6",
+        "fd00:1::2",
+        "--pings",
+        "10",
+        "--duration",
+        "6s",
+        "--app-banner",
+        "22",
+    ];
+    let lines = responder_lines(&s, &args, || {
+        connect_n(&a, DARK6, 3);
+        answer_banners(&d, DARK6, 3);
+    });
+    let of = |src: &str| -> Vec<&serde_json::Value> {
+        lines.iter().filter(|l| l["src"] == src).collect()
+    };
+    let relayed = of("fd00:1::1");
+    let direct = of("fd00:3::2");
+    assert_eq!(relayed.len(), 3, "{lines:#?}");
+    assert_eq!(direct.len(), 3, "{lines:#?}");
+    for l in relayed.iter().chain(&direct) {
+        assert_eq!(l["dst"], "2001:db8:dead::9", "{l}");
+        assert!(l["tp_us"].as_u64().is_some(), "{l}");
+        // ICMPv6 echoes answered, and the SYN probe answered (no listener: a RST).
+        assert!(l["ta_us"]["n"].as_u64().unwrap() >= 5, "{l}");
+        assert!(l["fa"].is_string() || l["fa_rst_ttl"].is_u64(), "{l}");
+        assert!(l["fp"].as_str().unwrap().starts_with("6:"), "{l}");
+    }
+    for l in &relayed {
+        assert_eq!(l["verdict"]["decision"], "relay", "{l}");
+        let sig: Vec<&str> = l["verdict"]["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["signal"].as_str().unwrap())
+            .collect();
+        assert!(sig.contains(&"hops"), "{l}");
+    }
+    for l in &direct {
+        assert_eq!(l["app"], "timed", "{l}");
+        assert!(l["tapp_us"].as_u64().is_some(), "{l}");
+        assert_ne!(l["verdict"]["decision"], "relay", "{l}");
+    }
+}
+
+/// An IPv6 darknet without an IPv6 probe source is refused at start, by name.
+#[test]
+fn ipv6_darknet_without_local6_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ashiato"))
+        .args(["stepstone", "--iface", "lo", "--darknet", "2001:db8::/32"])
+        .args(["--local", "127.0.0.1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--local6"), "{err}");
 }

@@ -28,7 +28,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let dark = Ipv4Addr::new(203, 0, 113, 9);
     let cfg = ResponderConfig {
-        darknets: vec![(Ipv4Addr::new(203, 0, 113, 0), 24)],
+        darknets: vec![(Ipv4Addr::new(203, 0, 113, 0).into(), 24)],
         max_per_sec: u32::MAX,
         max_per_source_per_sec: u32::MAX,
         max_pending: 1 << 20,

@@ -25,12 +25,11 @@
 //!   table is bounded (a full table skips the exchange, counted) and entries expire.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
 
 use ashiato_wire::build;
 use ashiato_wire::packet::{Tcp, TcpFlags};
 
-use crate::responder::{Connection, Key};
+use crate::responder::{Connection, Key, ip_packet};
 
 /// Longest banner or reply, bytes.
 pub const MAX_TEXT: usize = 128;
@@ -191,8 +190,8 @@ impl Exchanges {
         self.open.contains_key(k)
     }
 
-    /// Starts an exchange on the handshake's last ACK `tcp`; `Err(conn)` hands the
-    /// connection back when the table is full.
+    /// Starts an exchange on the handshake's last ACK `tcp`; when the table is full the
+    /// connection comes straight back in [`Step::done`] (outcome [`AppOutcome::TableFull`]).
     pub(crate) fn start(
         &mut self,
         now: u64,
@@ -201,11 +200,16 @@ impl Exchanges {
         conn: Connection,
         port: &AppPort,
         tcp: &Tcp,
-    ) -> Result<Step, Connection> {
+    ) -> Step {
         if self.open.len() >= self.max {
             let mut conn = conn;
             conn.app = Some(AppOutcome::TableFull);
-            return Err(conn);
+            return Step {
+                send: None,
+                text_sent: false,
+                done: Some(conn),
+                bad_ack: false,
+            };
         }
         self.order.push_back((key, now));
         self.open.insert(
@@ -224,15 +228,15 @@ impl Exchanges {
             },
         );
         match port.trigger {
-            Trigger::Banner => Ok(self.send_text(now, key, &port.text)),
+            Trigger::Banner => self.send_text(now, key, &port.text),
             // A request may ride on the handshake's ACK.
-            Trigger::Reply if tcp.payload_len > 0 => Ok(self.segment(now, key, tcp, &port.text)),
-            Trigger::Reply => Ok(Step {
+            Trigger::Reply if tcp.payload_len > 0 => self.segment(now, key, tcp, &port.text),
+            Trigger::Reply => Step {
                 send: None,
                 text_sent: false,
                 done: None,
                 bad_ack: false,
-            }),
+            },
         }
     }
 
@@ -365,21 +369,14 @@ impl Exchanges {
     }
 }
 
-/// One IPv4 segment from the darknet address back to the source (DF, TTL 64).
+/// One segment from the darknet address back to the source (IPv4: DF, TTL 64; IPv6: hop
+/// limit 64).
 fn segment(key: &Key, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
-    let (src, dst): (Ipv4Addr, Ipv4Addr) = (key.dst, key.src);
+    let (src, dst) = (key.dst, key.src);
     let t = build::tcp(
-        IpAddr::V4(src),
-        IpAddr::V4(dst),
-        key.dport,
-        key.sport,
-        seq,
-        ack,
-        flags,
-        64240,
-        payload,
+        src, dst, key.dport, key.sport, seq, ack, flags, 64240, payload,
     );
-    build::ipv4_with_flags(src, dst, 6, 64, 0, 0, true, &t)
+    ip_packet(src, dst, 6, 0, &t)
 }
 
 #[cfg(test)]
@@ -417,7 +414,7 @@ mod tests {
     fn responder(ports: Vec<AppPort>, max_open: usize) -> Responder {
         Responder::new(
             ResponderConfig {
-                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0), 24)],
+                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0).into(), 24)],
                 secret: 7,
                 app_ports: ports,
                 max_open,

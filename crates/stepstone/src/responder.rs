@@ -2,8 +2,8 @@
 //! measured connections (Tp, Fp) out. The shell owns the sockets and the clock; it hands every
 //! packet and `now` to [`Responder::on_packet`] and calls [`Responder::poll`] now and then.
 //!
-//! - **Answers** a SYN (IPv4, no payload) to an address inside a darknet prefix with a
-//!   SYN/ACK carrying one MSS option (DF, TTL 64). The initial sequence number is a keyed
+//! - **Answers** a SYN (IPv4 or IPv6, no payload) to an address inside a darknet prefix
+//!   with a SYN/ACK carrying one MSS option (IPv4: DF, TTL 64; IPv6: hop limit 64). The initial sequence number is a keyed
 //!   hash of the four-tuple (a SYN cookie), so an ACK is recognised without trusting it, and
 //!   a spoofed ACK that does not acknowledge it is counted and ignored.
 //! - **Measures** Tp = arrival of the ACK or RST acknowledging our SYN/ACK − our send time.
@@ -18,7 +18,7 @@
 //!   connection comes out when the exchange ends.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use ashiato_wire::build;
 use ashiato_wire::packet::{Ip, L4, Packet, TcpFlags};
@@ -30,8 +30,8 @@ use crate::sig::Observed;
 /// Settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResponderConfig {
-    /// Darknet prefixes (IPv4 address, prefix length).
-    pub darknets: Vec<(Ipv4Addr, u8)>,
+    /// Darknet prefixes (address, prefix length), IPv4 or IPv6.
+    pub darknets: Vec<(IpAddr, u8)>,
     /// SYN/ACKs per second, all sources together (bucket depth: one second's worth).
     pub max_per_sec: u32,
     /// SYN/ACKs per second to any one source (bucket depth: one second's worth).
@@ -75,11 +75,11 @@ pub struct Connection {
     /// When the SYN arrived (the shell's clock, ns).
     pub syn_ns: u64,
     /// Source.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// Source port.
     pub sport: u16,
     /// Darknet address.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// Darknet port.
     pub dport: u16,
     /// The SYN's signature.
@@ -125,9 +125,9 @@ pub struct ResponderStats {
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
-    pub(crate) src: Ipv4Addr,
+    pub(crate) src: IpAddr,
     pub(crate) sport: u16,
-    pub(crate) dst: Ipv4Addr,
+    pub(crate) dst: IpAddr,
     pub(crate) dport: u16,
 }
 
@@ -168,7 +168,7 @@ pub struct Responder {
     pending: HashMap<Key, Pending>,
     order: VecDeque<(Key, u64)>,
     global: Bucket,
-    per_source: HashMap<Ipv4Addr, Bucket>,
+    per_source: HashMap<IpAddr, Bucket>,
     done: Vec<Connection>,
     last: Option<Key>,
     stats: ResponderStats,
@@ -206,27 +206,44 @@ impl Responder {
         self.pending.len() + self.exchanges.len()
     }
 
-    /// The address is in a darknet prefix.
-    pub fn in_darknet(&self, a: Ipv4Addr) -> bool {
-        self.cfg.darknets.iter().any(|&(net, len)| {
-            let mask = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len.min(32)))
-            };
-            u32::from(a) & mask == u32::from(net) & mask
+    /// The address is in a darknet prefix (of its family).
+    pub fn in_darknet(&self, a: IpAddr) -> bool {
+        self.cfg.darknets.iter().any(|&(net, len)| match (a, net) {
+            (IpAddr::V4(a), IpAddr::V4(n)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(len.min(32)))
+                    .unwrap_or(0);
+                u32::from(a) & mask == u32::from(n) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(n)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(len.min(128)))
+                    .unwrap_or(0);
+                u128::from(a) & mask == u128::from(n) & mask
+            }
+            _ => false,
         })
     }
 
     fn isn(&self, k: &Key) -> u32 {
-        // SplitMix64 over the key and secret: cheap, keyed, not invertible without the key.
-        let mut x = self.cfg.secret
-            ^ (u64::from(u32::from(k.src)) << 32 | u64::from(u32::from(k.dst)))
-            ^ (u64::from(k.sport) << 16 | u64::from(k.dport)).rotate_left(40);
-        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (x ^ (x >> 31)) as u32
+        // SplitMix64 rounds over the key and secret: cheap, keyed, not invertible without the
+        // key.
+        let mix = |mut x: u64| {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            x ^ (x >> 31)
+        };
+        let wide = |a: IpAddr| match a {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        let mut x = self.cfg.secret ^ (u64::from(k.sport) << 16 | u64::from(k.dport));
+        for a in [wide(k.src), wide(k.dst)] {
+            x = mix(x ^ (a as u64));
+            x = mix(x ^ ((a >> 64) as u64));
+        }
+        x as u32
     }
 
     /// Feeds one received packet. Returns the IPv4 packet to send, if any (a SYN/ACK, a
@@ -234,25 +251,29 @@ impl Responder {
     /// [`Responder::take_measured`].
     pub fn on_packet(&mut self, now: u64, pkt: &Packet<'_>) -> Option<Vec<u8>> {
         self.last = None;
-        let (Ip::V4(ip), L4::Tcp(tcp)) = (pkt.ip, pkt.l4) else {
+        let L4::Tcp(tcp) = pkt.l4 else {
             return None;
         };
-        if !self.in_darknet(ip.dst) {
+        let (src, dst) = match pkt.ip {
+            Ip::V4(ip) => (IpAddr::V4(ip.src), IpAddr::V4(ip.dst)),
+            Ip::V6(ip) => (IpAddr::V6(ip.src), IpAddr::V6(ip.dst)),
+        };
+        if !self.in_darknet(dst) {
             return None;
         }
         let key = Key {
-            src: ip.src,
+            src,
             sport: tcp.src_port,
-            dst: ip.dst,
+            dst,
             dport: tcp.dst_port,
         };
         let f = tcp.flags;
         if f.is_syn_only() {
             self.stats.syns += 1;
-            let s = ip.src;
+            let s = src;
             if self.in_darknet(s)
                 || s.is_multicast()
-                || s.is_broadcast()
+                || matches!(s, IpAddr::V4(a) if a.is_broadcast())
                 || s.is_unspecified()
                 || s.is_loopback()
                 || tcp.payload_len > 0
@@ -303,8 +324,8 @@ impl Responder {
             self.stats.syn_acks += 1;
             self.last = Some(key);
             return Some(syn_ack(
-                ip.dst,
-                ip.src,
+                dst,
+                src,
                 tcp.dst_port,
                 tcp.src_port,
                 isn,
@@ -356,14 +377,8 @@ impl Responder {
                 return None;
             }
         };
-        match self.exchanges.start(now, key, p.isn, conn, &port, &tcp) {
-            Ok(step) => self.step(key, step),
-            Err(conn) => {
-                self.stats.app_skipped += 1;
-                self.done.push(conn);
-                None
-            }
-        }
+        let step = self.exchanges.start(now, key, p.isn, conn, &port, &tcp);
+        self.step(key, step)
     }
 
     fn app_port(&self, port: u16) -> Option<&AppPort> {
@@ -380,6 +395,7 @@ impl Responder {
         }
         if let Some(c) = step.done {
             self.stats.app_timed += u64::from(c.tapp_us.is_some());
+            self.stats.app_skipped += u64::from(c.app == Some(AppOutcome::TableFull));
             self.done.push(c);
         }
         step.send
@@ -438,11 +454,33 @@ impl Responder {
     }
 }
 
-/// An IPv4 SYN/ACK with one MSS option, DF, TTL 64, checksums filled in: 44 bytes, never
-/// more than the 40-byte-or-larger SYN it answers plus its MSS option.
+/// An IP packet around `segment` (TCP) from `src` to `dst`: IPv4 with DF and TTL 64, or
+/// IPv6 with hop limit 64. Mixed families are a caller's error; the IPv4 form is then used
+/// with unspecified addresses, and nothing valid comes out.
+pub fn ip_packet(src: IpAddr, dst: IpAddr, protocol: u8, id: u16, segment: &[u8]) -> Vec<u8> {
+    match (src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => build::ipv6(s, d, protocol, 64, 0, 0, segment),
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            build::ipv4_with_flags(s, d, protocol, 64, 0, id, true, segment)
+        }
+        _ => build::ipv4_with_flags(
+            std::net::Ipv4Addr::UNSPECIFIED,
+            std::net::Ipv4Addr::UNSPECIFIED,
+            protocol,
+            64,
+            0,
+            id,
+            true,
+            segment,
+        ),
+    }
+}
+
+/// A SYN/ACK with one MSS option, checksums filled in: 44 bytes in IPv4 (64 in IPv6), never
+/// more than the SYN it answers plus its MSS option.
 pub fn syn_ack(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: IpAddr,
+    dst: IpAddr,
     sport: u16,
     dport: u16,
     seq: u32,
@@ -451,8 +489,8 @@ pub fn syn_ack(
 ) -> Vec<u8> {
     let [m0, m1] = mss.to_be_bytes();
     let t = build::tcp_with_options(
-        IpAddr::V4(src),
-        IpAddr::V4(dst),
+        src,
+        dst,
         sport,
         dport,
         seq,
@@ -462,15 +500,16 @@ pub fn syn_ack(
         &[2, 4, m0, m1],
         &[],
     );
-    build::ipv4_with_flags(src, dst, 6, 64, 0, 0, true, &t)
+    ip_packet(src, dst, 6, 0, &t)
 }
 
-/// Our active SYN probe: IPv4, DF, TTL 64, offering every common option (MSS 1460, SACK,
-/// timestamps, window scale 7) so the SYN/ACK's option order shows the stack's.
-pub fn syn_probe(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, seq: u32) -> Vec<u8> {
+/// Our active SYN probe (IPv4: DF, TTL 64; IPv6: hop limit 64), offering every common option
+/// (MSS 1460, SACK, timestamps, window scale 7) so the SYN/ACK's option order shows the
+/// stack's.
+pub fn syn_probe(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, seq: u32) -> Vec<u8> {
     let t = build::tcp_with_options(
-        IpAddr::V4(src),
-        IpAddr::V4(dst),
+        src,
+        dst,
         sport,
         dport,
         seq,
@@ -482,7 +521,7 @@ pub fn syn_probe(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, seq: u32)
         ],
         &[],
     );
-    build::ipv4_with_flags(src, dst, 6, 64, 0, 1, true, &t)
+    ip_packet(src, dst, 6, 1, &t)
 }
 
 #[cfg(test)]
@@ -519,7 +558,7 @@ mod tests {
     fn responder(per_sec: u32, per_source: u32) -> Responder {
         Responder::new(
             ResponderConfig {
-                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0), 24)],
+                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0).into(), 24)],
                 max_per_sec: per_sec,
                 max_per_source_per_sec: per_source,
                 secret: 42,
@@ -600,6 +639,65 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_syns_to_a_v6_darknet_are_answered_and_timed() {
+        use std::net::{IpAddr, Ipv6Addr};
+
+        use ashiato_wire::build::ipv6;
+        let net: Ipv6Addr = "2001:db8:dead::".parse().unwrap();
+        let dark: Ipv6Addr = "2001:db8:dead::9".parse().unwrap();
+        let src: Ipv6Addr = "2001:db8:1::7".parse().unwrap();
+        let mut r = Responder::new(
+            ResponderConfig {
+                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0).into(), 24), (net.into(), 48)],
+                secret: 42,
+                ..ResponderConfig::default()
+            },
+            0,
+        );
+        let seg6 = |s: Ipv6Addr, d: Ipv6Addr, seq: u32, ack: u32, f: TcpFlags| {
+            ipv6(
+                s,
+                d,
+                6,
+                61,
+                0,
+                0,
+                &tcp(s.into(), d.into(), 40000, 22, seq, ack, f, 1000, &[]),
+            )
+        };
+        let syn = seg6(src, dark, 1000, 0, TcpFlags::SYN);
+        let out = r.on_packet(0, &parse_ip(&syn).unwrap()).expect("a SYN/ACK");
+        let sa = parse_ip(&out).unwrap();
+        assert!(
+            matches!(sa.ip, ashiato_wire::packet::Ip::V6(h) if h.src == dark && h.dst == src && h.hop_limit == 64)
+        );
+        let L4::Tcp(t) = sa.l4 else { panic!() };
+        assert!(t.flags.is_syn_ack());
+        assert_eq!(t.ack, 1001);
+        let ack = seg6(src, dark, 1001, t.seq.wrapping_add(1), TcpFlags::ACK);
+        r.on_packet(3_000_000, &parse_ip(&ack).unwrap());
+        let m = r.take_measured();
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].src, m[0].tp_us), (IpAddr::V6(src), Some(3000)));
+        assert_eq!(m[0].fp.map(|o| o.ttl), Some(61));
+        // Outside the v6 prefix, multicast sources and the other family's prefix: ignored.
+        let other: Ipv6Addr = "2001:db8:beef::9".parse().unwrap();
+        assert!(
+            r.on_packet(
+                1,
+                &parse_ip(&seg6(src, other, 1, 0, TcpFlags::SYN)).unwrap()
+            )
+            .is_none()
+        );
+        let mc: Ipv6Addr = "ff02::1".parse().unwrap();
+        assert!(
+            r.on_packet(1, &parse_ip(&seg6(mc, dark, 1, 0, TcpFlags::SYN)).unwrap())
+                .is_none()
+        );
+        assert!(!r.in_darknet("::ffff:203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
     fn never_a_reflector_rate_limits_hold() {
         // A spoofed flood claiming one victim: the victim gets at most the per-source rate.
         let mut r = responder(1000, 5);
@@ -655,7 +753,7 @@ mod tests {
     fn unanswered_handshakes_time_out_and_state_is_bounded() {
         let mut r = Responder::new(
             ResponderConfig {
-                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0), 24)],
+                darknets: vec![(Ipv4Addr::new(203, 0, 113, 0).into(), 24)],
                 max_per_sec: 1_000_000,
                 max_per_source_per_sec: 1_000_000,
                 max_pending: 100,

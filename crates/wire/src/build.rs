@@ -263,6 +263,19 @@ pub fn icmpv4_echo(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     v
 }
 
+/// An ICMPv6 echo request (type 128) from `src` to `dst` with its checksum (which covers the
+/// IPv6 pseudo header, RFC 4443 2.3).
+pub fn icmpv6_echo(src: Ipv6Addr, dst: Ipv6Addr, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + payload.len());
+    v.extend_from_slice(&[128, 0, 0, 0]);
+    v.extend_from_slice(&id.to_be_bytes());
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(payload);
+    let ck = l4_checksum(src.into(), dst.into(), 58, &v, 2);
+    v[2..4].copy_from_slice(&ck.to_be_bytes());
+    v
+}
+
 /// Source MAC used by the convenience frame builders (locally administered).
 pub const LAB_SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
 /// Destination MAC used by the convenience frame builders (locally administered).
