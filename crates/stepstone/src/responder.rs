@@ -234,11 +234,17 @@ impl Responder {
             x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             x ^ (x >> 31)
         };
+        let ports = u64::from(k.sport) << 16 | u64::from(k.dport);
+        if let (IpAddr::V4(s), IpAddr::V4(d)) = (k.src, k.dst) {
+            // IPv4: the whole four-tuple fits one round.
+            let a = u64::from(u32::from(s)) << 32 | u64::from(u32::from(d));
+            return mix(self.cfg.secret ^ a ^ ports.rotate_left(40)) as u32;
+        }
         let wide = |a: IpAddr| match a {
             IpAddr::V4(a) => u128::from(u32::from(a)),
             IpAddr::V6(a) => u128::from(a),
         };
-        let mut x = self.cfg.secret ^ (u64::from(k.sport) << 16 | u64::from(k.dport));
+        let mut x = self.cfg.secret ^ ports;
         for a in [wide(k.src), wide(k.dst)] {
             x = mix(x ^ (a as u64));
             x = mix(x ^ ((a >> 64) as u64));
