@@ -3,7 +3,8 @@
 //! is an Ethernet frame fed twice through the handshake table (SYN, then the same bytes again)
 //! and matched against ashiato's own signatures; a raw signature printed from it must parse
 //! back when its distance is believable. 2 mod 3: the frame goes to the darknet responder's
-//! core, whose answer must be one parseable SYN/ACK no more than 4 bytes larger.
+//! core (every IPv4 and IPv6 address dark), whose answer must be one parseable SYN/ACK no more
+//! than 4 bytes larger.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -30,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
         };
         let mut r = Responder::new(
             ResponderConfig {
-                darknets: vec![(std::net::Ipv4Addr::new(0, 0, 0, 0), 0)],
+                darknets: vec![
+                    (std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
+                    (std::net::Ipv6Addr::UNSPECIFIED.into(), 0),
+                ],
                 max_pending: 4,
                 ..ResponderConfig::default()
             },
