@@ -377,3 +377,58 @@ fn ipv6_darknet_without_local6_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--local6"), "{err}");
 }
+
+/// A client-speaks-first port (`--app-reply 8080`): the responder answers the first request
+/// with the built-in HTTP reply and times the client's next request.
+#[test]
+fn reply_port_times_the_next_request() {
+    let s = Netns::new(&unique_name("srs")).expect("ip netns add (root needed)");
+    let c = Netns::new(&unique_name("src")).unwrap();
+    let s_if = format!("sr{}", unique_name(""));
+    veth_pair(
+        &s,
+        &s_if,
+        &c,
+        "c0",
+        Some(("10.205.0.2/24", "10.205.0.1/24")),
+    )
+    .unwrap();
+    c.exec(&["ip", "route", "add", "203.0.113.0/24", "via", "10.205.0.2"])
+        .unwrap();
+    let args = [
+        "--iface",
+        &s_if,
+        "--darknet",
+        "203.0.113.0/24",
+        "--local",
+        "10.205.0.2",
+        "--duration",
+        "5s",
+        "--app-reply",
+        "8080",
+    ];
+    let lines = responder_lines(&s, &args, || {
+        in_netns(c.name(), || {
+            for _ in 0..3 {
+                let to: SocketAddr = "203.0.113.9:8080".parse().unwrap();
+                let mut t = TcpStream::connect_timeout(&to, Duration::from_secs(7)).unwrap();
+                t.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                t.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let mut buf = [0u8; 256];
+                let k = t.read(&mut buf).expect("the reply");
+                assert!(buf[..k].starts_with(b"HTTP/1.1 200 OK"), "{:?}", &buf[..k]);
+                t.write_all(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                assert!(matches!(t.read(&mut buf), Ok(0) | Err(_)));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+        .unwrap();
+    });
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for l in &lines {
+        assert_eq!(l["dport"], 8080, "{l}");
+        assert_eq!(l["app"], "timed", "{l}");
+        assert!(l["tapp_us"].as_u64().is_some(), "{l}");
+    }
+}
