@@ -372,11 +372,31 @@ pub fn ipv6_tcp_frame(
 #[cfg(test)]
 mod tests {
     use super::{
-        icmpv4_echo, internet_checksum, ipv4, ipv4_with_flags, l4_checksum, tcp, tcp_with_options,
-        udp,
+        icmpv4_echo, icmpv6_echo, internet_checksum, ipv4, ipv4_with_flags, ipv6, l4_checksum, tcp,
+        tcp_with_options, udp,
     };
     use crate::packet::TcpFlags;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn icmpv6_echo_checksum_covers_the_pseudo_header() {
+        let (src, dst): (Ipv6Addr, Ipv6Addr) =
+            ("fd00:1::2".parse().unwrap(), "fd00:3::2".parse().unwrap());
+        let m = icmpv6_echo(src, dst, 0x1234, 7, b"abc");
+        assert_eq!(&m[..2], &[128, 0]);
+        assert_eq!(&m[4..8], &[0x12, 0x34, 0, 7]);
+        // Summed with its checksum in place, the message verifies (RFC 4443 2.3)...
+        assert_eq!(l4_checksum(src.into(), dst.into(), 58, &m, m.len()), 0);
+        // ...and only between these two addresses.
+        let other: Ipv6Addr = "fd00:3::3".parse().unwrap();
+        assert_ne!(l4_checksum(src.into(), other.into(), 58, &m, m.len()), 0);
+        let pkt = ipv6(src, dst, 58, 64, 0, 0, &m);
+        let p = crate::packet::parse_ip(&pkt).unwrap();
+        assert!(matches!(
+            p.l4,
+            crate::packet::L4::Icmpv6 { ty: 128, code: 0 }
+        ));
+    }
 
     #[test]
     fn rfc1071_example() {
