@@ -14,16 +14,20 @@
 //! - [`Signal::Hops`]: same TTL class, but the SYN travelled more hops than the probe reply:
 //!   a NAT forwards the attacker's SYN with its TTL lowered by the hops behind it.
 //! - [`Signal::Timing`]: Tp is above Ta by a one-sided exact Mann–Whitney test at level
-//!   `alpha` (default 1 %) *and* the median gap is at least `min_gap_us`. Under the null
+//!   `alpha` (default 1 %) *and* the median gap is at least `min_gap_us` *and* so is the
+//!   fastest Tp's (a relay delays every answer; a sample made late by a busy host is not
+//!   evidence, and one quick answer clears the source). Under the null
 //!   hypothesis (Tp and Ta samples exchangeable: the same path) the false-alarm rate is at most
 //!   `alpha`, whatever the delay distribution; ties count against the alarm, which only lowers
 //!   it. The test cannot fire with too few samples: with `n` Tp and `m` Ta samples its
 //!   smallest p-value is 1 / C(n+m, n) (3 Tp and 10 Ta: 0.35 %; 1 Tp needs 100 Ta).
 //! - [`Signal::AppTiming`]: the application-level time Tapp (our banner or reply to the
-//!   source's answer, [`crate::app`]) is above Ta by the same test and gap. Catches relays
-//!   that end TCP themselves, whose kernel answers our SYN/ACK (Tp ≈ Ta) while their client's
-//!   answer crosses the relay. Confound: the client's think time — only automated clients
-//!   answer in well under the gap, so a human or slow program looks like a relay here.
+//!   source's answer, [`crate::app`]) is above Ta by the same test and both gaps. Catches relays that end TCP
+//!   themselves, whose kernel answers our SYN/ACK (Tp ≈ Ta) while their client's answer
+//!   crosses the relay. Confound: the client's think time — only automated clients answer in
+//!   well under the gap, so a human or slow program looks like a relay here. The fastest-answer
+//!   guard is for the automated ones: a relay delays every answer, while a busy client's
+//!   scheduling delays come and go, and one quick answer clears it.
 //! - [`Signal::SeedRule`] (only with [`Config::seed_rule`]): the rule of the original
 //!   method, mean Tp > mean over ping rounds of the round's largest Ta, for comparison.
 //!
@@ -175,6 +179,8 @@ pub enum Signal {
         p_value: f64,
         /// Median Tp − median Ta, µs.
         gap_us: f64,
+        /// Fastest Tp − median Ta, µs.
+        floor_gap_us: f64,
     },
     /// Tapp significantly above Ta.
     AppTiming {
@@ -182,6 +188,8 @@ pub enum Signal {
         p_value: f64,
         /// Median Tapp − median Ta, µs.
         gap_us: f64,
+        /// Fastest Tapp − median Ta, µs.
+        floor_gap_us: f64,
     },
     /// The original rule: mean Tp > mean of per-round max Ta.
     SeedRule {
@@ -337,8 +345,13 @@ pub fn decide(ev: &Evidence, cfg: &Config) -> Verdict {
         } else {
             timing_compared = true;
         }
-        if p_value <= cfg.alpha && gap_us >= cfg.min_gap_us as f64 {
-            signals.push(Signal::Timing { p_value, gap_us });
+        let floor_gap_us = t.min as f64 - a.median;
+        if shifted(p_value, gap_us, floor_gap_us, cfg) {
+            signals.push(Signal::Timing {
+                p_value,
+                gap_us,
+                floor_gap_us,
+            });
         }
         // Tapp against the same Ta, by the same test; optional evidence.
         if ev.tapp_us.is_empty() {
@@ -346,8 +359,13 @@ pub fn decide(ev: &Evidence, cfg: &Config) -> Verdict {
         } else if let Some(x) = Stats::of(&ev.tapp_us) {
             let p_value = mann_whitney_greater(&ev.tapp_us, &ta_all);
             let gap_us = x.median - a.median;
-            if p_value <= cfg.alpha && gap_us >= cfg.min_gap_us as f64 {
-                signals.push(Signal::AppTiming { p_value, gap_us });
+            let floor_gap_us = x.min as f64 - a.median;
+            if shifted(p_value, gap_us, floor_gap_us, cfg) {
+                signals.push(Signal::AppTiming {
+                    p_value,
+                    gap_us,
+                    floor_gap_us,
+                });
             }
         }
         if cfg.seed_rule {
@@ -384,6 +402,14 @@ pub fn decide(ev: &Evidence, cfg: &Config) -> Verdict {
         ta,
         missing,
     }
+}
+
+/// The timing signals' rule: the test rejects at `alpha`, the median gap is at least the
+/// gap, and so is the fastest sample's (a relay delays every answer; a sample late for a
+/// passing reason — a busy host, a descheduled process — does not make the others late).
+fn shifted(p_value: f64, gap_us: f64, floor_gap_us: f64, cfg: &Config) -> bool {
+    let gap = cfg.min_gap_us as f64;
+    p_value <= cfg.alpha && gap_us >= gap && floor_gap_us >= gap
 }
 
 /// C(n, k) as a float (exact up to large values for our sample counts).
@@ -507,6 +533,13 @@ mod tests {
         };
         let v = decide(&ev, &Config::default());
         assert_eq!(v.decision, Decision::Direct, "{v:?}");
+        // Two answers made late by a busy sensor or host, one quick: the test alone would
+        // fire, the fastest answer clears the source.
+        let mut late = ev.clone();
+        late.tp_us = vec![3_000, 2_900, 905];
+        assert!(super::mann_whitney_greater(&late.tp_us, &late.ta_rounds_us[0]) <= 0.01);
+        let v = decide(&late, &Config::default());
+        assert_eq!(v.decision, Decision::Direct, "{v:?}");
     }
 
     #[test]
@@ -565,6 +598,17 @@ mod tests {
         // One Tapp sample far above: the test needs enough samples (1/11 > 1 %).
         ev.tapp_us = vec![50_000];
         assert!(decide(&ev, &Config::default()).signals.is_empty());
+        // A busy automated client: most answers late, one quick: not a relay (a relay delays
+        // every answer). The same guard holds for Tp.
+        ev.tapp_us = vec![3_000, 2_900, 3_100, 2_800, 900];
+        assert!(decide(&ev, &Config::default()).signals.is_empty());
+        ev.tapp_us = vec![3_000, 2_900, 3_100, 2_800, 2_000];
+        let names: Vec<_> = decide(&ev, &Config::default())
+            .signals
+            .iter()
+            .map(Signal::name)
+            .collect();
+        assert_eq!(names, ["app_timing"]);
     }
 
     fn evidence() -> impl Strategy<Value = Evidence> {
