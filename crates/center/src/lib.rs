@@ -10,6 +10,9 @@
 //!   destination inside the window (± skew) with the claimed protocol, at most
 //!   [`CenterConfig::claims_per_hour`] per reporter; answers the claim's list version.
 //! - `GET /v1/claims?since=N` — the signed delta of the claim list after version `N`.
+//! - `GET /v1/enroll` — to an authenticated peer only (its certificate name is audited): what
+//!   an agent needs to match the list, `{"list_key", "sign_public_key", "skew_ns",
+//!   "version"}` (the keyed-hash secret and the Ed25519 public key in lowercase hex).
 //! - `POST /v1/reports` — a bot report (`{"report_id", "report"}`): the reporter must be the
 //!   peer's certificate name, the incident a published claim, the id new (replays refused),
 //!   at most [`CenterConfig::max_records`] records.
@@ -75,6 +78,8 @@ impl Default for CenterConfig {
 
 struct Inner {
     list: CenterList,
+    /// The list's keyed-hash secret, handed to enrolled agents.
+    secret: [u8; 32],
     claims: HashMap<String, Claim>,
     rate: HashMap<String, (u64, u32)>,
     reports: Vec<BotReport>,
@@ -92,11 +97,13 @@ pub struct Center {
 }
 
 impl Center {
-    /// A center publishing with `list`; `now_ns` is its clock (tests pass a fixed one).
-    /// Fails only when the audit file cannot be opened for appending.
+    /// A center publishing with `list`, whose keyed-hash secret is `secret` (the one `list`
+    /// was made with: enrolled agents get it); `now_ns` is its clock (tests pass a fixed
+    /// one). Fails only when the audit file cannot be opened for appending.
     pub fn new(
         cfg: CenterConfig,
         list: CenterList,
+        secret: [u8; 32],
         now_ns: Box<dyn Fn() -> u64 + Send + Sync>,
     ) -> std::io::Result<Arc<Center>> {
         let audit_out = match &cfg.audit_file {
@@ -114,6 +121,7 @@ impl Center {
             now_ns,
             inner: Mutex::new(Inner {
                 list,
+                secret,
                 claims: HashMap::new(),
                 rate: HashMap::new(),
                 reports: Vec::new(),
@@ -157,6 +165,7 @@ impl Center {
 pub fn router(c: Arc<Center>) -> Router {
     Router::new()
         .route("/v1/claims", post(post_claim).get(get_claims))
+        .route("/v1/enroll", get(get_enroll))
         .route("/v1/reports", post(post_report))
         .route("/v1/ranking/{incident}", get(get_ranking))
         .route("/v1/graph/{incident}", get(get_graph))
@@ -329,6 +338,36 @@ struct Since {
 async fn get_claims(State(c): State<Arc<Center>>, Query(q): Query<Since>) -> Response {
     let inner = c.lock();
     axum::Json(inner.list.delta(q.since, 1000)).into_response()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The list secret, the signing public key, the skew and the current version, to an
+/// authenticated peer only.
+async fn get_enroll(State(c): State<Arc<Center>>, peer: Option<Extension<Peer>>) -> Response {
+    let mut inner = c.lock();
+    let Some(who) = identity(peer.as_ref().map(|p| &p.0)) else {
+        c.audit(
+            &mut inner,
+            "-",
+            "enroll",
+            "refused: no authenticated certificate",
+        );
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "enrolling needs a client certificate",
+        );
+    };
+    let body = serde_json::json!({
+        "list_key": hex(&inner.secret),
+        "sign_public_key": hex(&inner.list.public_key()),
+        "skew_ns": c.cfg.skew_ns,
+        "version": inner.list.version(),
+    });
+    c.audit(&mut inner, &who, "enroll", "list key handed out");
+    axum::Json(body).into_response()
 }
 
 #[derive(Deserialize)]

@@ -20,7 +20,10 @@ fn center(cfg: CenterConfig) -> (Arc<Center>, Vec<u8>) {
     let pk = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     let list = CenterList::new(&SECRET, pk.as_ref(), cfg.skew_ns).unwrap();
     let public = list.public_key();
-    (Center::new(cfg, list, Box::new(|| NOW)).unwrap(), public)
+    (
+        Center::new(cfg, list, SECRET, Box::new(|| NOW)).unwrap(),
+        public,
+    )
 }
 
 async fn call(
@@ -271,4 +274,51 @@ async fn oversized_reports_are_refused() {
     )
     .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn enrolment_hands_the_list_key_to_authenticated_peers_only() {
+    let (c, public) = center(CenterConfig::default());
+    let (s, v) = call(&c, "GET", "/v1/enroll", None, Value::Null).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(v.get("list_key").is_none(), "{v}");
+    call(&c, "POST", "/v1/claims", Some("victim-a"), claim("c1")).await;
+    let (s, v) = call(&c, "GET", "/v1/enroll", Some("host-7"), Value::Null).await;
+    assert_eq!(s, StatusCode::OK);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(
+        v,
+        json!({"list_key": hex(&SECRET), "sign_public_key": hex(&public),
+               "skew_ns": 300_000_000_000u64, "version": 1})
+    );
+    // What an agent does with it: match the published list.
+    let key: [u8; 32] = (0..32)
+        .map(|i| {
+            u8::from_str_radix(&v["list_key"].as_str().unwrap()[2 * i..2 * i + 2], 16).unwrap()
+        })
+        .collect::<Vec<u8>>()
+        .try_into()
+        .unwrap();
+    let (_, delta) = call(&c, "GET", "/v1/claims?since=0", Some("host-7"), Value::Null).await;
+    let mut agent = AgentList::new(&public, &key);
+    agent
+        .apply(&serde_json::from_value(delta).unwrap())
+        .unwrap();
+    assert_eq!(
+        agent
+            .candidates("203.0.113.5".parse().unwrap(), 80, NOW)
+            .len(),
+        1
+    );
+    let log = c.audit_log();
+    assert!(
+        log[0].contains("- enroll: refused: no authenticated certificate"),
+        "{log:?}"
+    );
+    assert!(
+        log.last()
+            .unwrap()
+            .contains("host-7 enroll: list key handed out"),
+        "{log:?}"
+    );
 }

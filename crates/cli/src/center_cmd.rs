@@ -1,7 +1,7 @@
 //! `ashiato center`: the host-tracing center (`ashiato-center`) served over mutual TLS.
 //!
 //! Keys live in `--key-dir`, made on first start: `list.key` (32 random bytes: the keyed-hash
-//! secret the center hands to enrolled agents), `sign.pk8` (the Ed25519 signing key) and
+//! secret the center hands to enrolled agents at `GET /v1/enroll`), `sign.pk8` (the Ed25519 signing key) and
 //! `sign.pub` (its public key in hex, for agents). Files are created with mode 0600.
 
 use std::collections::HashSet;
@@ -98,6 +98,7 @@ pub fn run(a: CenterArgs) -> Result<()> {
     let center = Center::new(
         cfg,
         list,
+        secret,
         Box::new(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -148,6 +148,19 @@ fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
     assert_eq!(delta["to"], 1);
     assert!(!body.contains("203.0.113.5"));
     assert!(dir.path().join("keys/sign.pub").exists());
+    // Enrolment over mutual TLS hands an agent the list key and the signing key.
+    let (code, body) = curl(&tls, &addr, Some("host-1"), "GET", "/v1/enroll", "");
+    assert_eq!(code, 200, "{body}");
+    let e: Value = serde_json::from_str(&body).unwrap();
+    let key_hex: String = std::fs::read(dir.path().join("keys/list.key"))
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(e["list_key"], key_hex.as_str());
+    let public = std::fs::read_to_string(dir.path().join("keys/sign.pub")).unwrap();
+    assert_eq!(e["sign_public_key"], public.trim());
+    assert_eq!(e["version"], 1);
     for h in ["host-1", "host-2"] {
         let report = format!(
             r#"{{"report_id":"r1","report":{{"reporter":"{h}","incident":"c-1","attack_packets":2000,"attacked_port":80,
