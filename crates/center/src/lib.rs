@@ -57,8 +57,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+pub mod asn;
+mod html;
 pub mod ledger;
-mod views;
+pub mod views;
+pub mod xarf;
 
 use ledger::{Accepted, Ledger};
 
@@ -100,6 +103,10 @@ pub struct CenterConfig {
     pub audit_keep: usize,
     /// A file the audit records are appended to, one line each (opened by [`Center::new`]).
     pub audit_file: Option<std::path::PathBuf>,
+    /// Prefix-to-AS table for the servers' origins (`--asn-file`).
+    pub asn: Option<Arc<asn::AsnTable>>,
+    /// The sender of X-ARF notices (`--abuse-contact`); without it they are refused.
+    pub abuse_contact: Option<xarf::Contact>,
 }
 
 impl Default for CenterConfig {
@@ -112,6 +119,8 @@ impl Default for CenterConfig {
             allow: HashSet::new(),
             audit_keep: 10_000,
             audit_file: None,
+            asn: None,
+            abuse_contact: None,
         }
     }
 }
@@ -227,6 +236,8 @@ pub fn router(c: Arc<Center>) -> Router {
         .route("/v1/ranking/{incident}", get(views::get_ranking))
         .route("/v1/graph/{incident}", get(views::get_graph))
         .route("/v1/stix/{incident}", get(views::get_stix))
+        .route("/v1/xarf/{incident}", get(views::get_xarf))
+        .route("/static/graph.js", get(views::get_graph_js))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(c)
 }
@@ -528,3 +539,5 @@ async fn post_report(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_views;

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 
 use super::{Center, CenterConfig, router};
 
-const SECRET: [u8; 32] = [3; 32];
+pub(crate) const SECRET: [u8; 32] = [3; 32];
 /// 2026-01-01T10:02:00Z.
-const NOW: u64 = 1_767_261_720_000_000_000;
+pub(crate) const NOW: u64 = 1_767_261_720_000_000_000;
 
 /// The signing key every test center uses (the same one across a restart).
 fn signing_key() -> Vec<u8> {
@@ -31,7 +31,7 @@ fn signing_key() -> Vec<u8> {
 }
 
 /// A center on the SQLite store `db` (made if missing).
-async fn center_on(cfg: CenterConfig, db: &std::path::Path) -> (Arc<Center>, Vec<u8>) {
+pub(crate) async fn center_on(cfg: CenterConfig, db: &std::path::Path) -> (Arc<Center>, Vec<u8>) {
     let list = CenterList::new(&SECRET, &signing_key(), cfg.skew_ns).unwrap();
     let public = list.public_key();
     let store = Store::open(db.to_str().unwrap()).await.unwrap();
@@ -44,13 +44,13 @@ async fn center_on(cfg: CenterConfig, db: &std::path::Path) -> (Arc<Center>, Vec
 }
 
 /// A center on a fresh store in a temporary directory (kept while the guard lives).
-async fn center(cfg: CenterConfig) -> (Arc<Center>, Vec<u8>, tempfile::TempDir) {
+pub(crate) async fn center(cfg: CenterConfig) -> (Arc<Center>, Vec<u8>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (c, public) = center_on(cfg, &dir.path().join("center.db")).await;
     (c, public, dir)
 }
 
-async fn call(
+pub(crate) async fn call(
     c: &Arc<Center>,
     method: &str,
     path: &str,
@@ -86,7 +86,7 @@ async fn call(
     (status, v)
 }
 
-fn claim(id: &str) -> Value {
+pub(crate) fn claim(id: &str) -> Value {
     json!({
         "claim": {"id": id, "victim": "203.0.113.5", "protocol": "tcp", "port": 80,
                   "from": "2026-01-01T10:00:00Z", "to": "2026-01-01T10:05:00Z"},
@@ -96,7 +96,7 @@ fn claim(id: &str) -> Value {
     })
 }
 
-fn report(reporter: &str, incident: &str, id: &str) -> Value {
+pub(crate) fn report(reporter: &str, incident: &str, id: &str) -> Value {
     json!({"report_id": id, "report": {
     "reporter": reporter, "incident": incident, "attack_packets": 2000, "attacked_port": 80,
     "records": [
