@@ -224,6 +224,11 @@
     var o = html("option", x, form.elements.feature);
     o.value = x;
   });
+  // Filters given in the address (?min_bots=2&feature=irc...) start in the form.
+  var given = new URLSearchParams(window.location.search);
+  ["from", "to", "port", "feature", "min_bots"].forEach(function (k) {
+    if (given.has(k)) form.elements[k].value = given.get(k);
+  });
   form.addEventListener("input", draw);
   form.addEventListener("submit", function (ev) { ev.preventDefault(); draw(); });
   document.addEventListener("click", function () { pinned = null; });

@@ -136,6 +136,66 @@ fn a_killed_center_comes_back_with_its_claims_reports_and_versions() {
     assert_eq!(code, 409, "a replay after the restart");
     drop(s);
 
+    // Offline export from the store alone, every format.
+    let export = |format: &str, extra: &[&str]| {
+        let out = dir.path().join(format!("export.{format}"));
+        let o = bin()
+            .args(["center", "export", "--store", db.to_str().unwrap()])
+            .args(["--incident", "c1", "--format", format, "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        (o, std::fs::read_to_string(&out).unwrap_or_default())
+    };
+    let (o, json) = export("json", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(g["servers"][0]["server"], "45.33.32.156");
+    assert_eq!(g["bot_server"][0]["records"][0]["port"], 6667);
+    let (_, dot) = export("dot", &[]);
+    assert!(dot.contains("\"host-1\" -> \"45.33.32.156\""), "{dot}");
+    let (_, html) = export("html", &[]);
+    assert!(html.contains("function draw()") && !html.contains("/static/graph.js"));
+    let (_, stix) = export("stix", &[]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stix).unwrap()["type"],
+        "bundle"
+    );
+    let (o, _) = export("xarf", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--abuse-contact"));
+    let asn = dir.path().join("pfx2as.txt");
+    std::fs::write(&asn, "45.33.32.0\t24\t63949\n").unwrap();
+    let (o, xarf) = export(
+        "xarf",
+        &[
+            "--abuse-contact",
+            "Example CSIRT <abuse@example.net>",
+            "--asn-file",
+            asn.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let x: Value = serde_json::from_str(&xarf).unwrap();
+    assert_eq!(x["groups"][0]["asn"], 63949);
+    assert_eq!(x["groups"][0]["notices"][0]["type"], "botnet");
+    std::fs::write(&asn, "45.33.32.0\t24\t63949\n45.33.32.1\t24\t1\n").unwrap();
+    let (o, _) = export("ranking", &["--asn-file", asn.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("line 2"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = bin()
+        .args(["center", "export", "--store", db.to_str().unwrap()])
+        .args(["--incident", "nope", "--format", "ranking"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no claim \"nope\""));
+
     // A store that cannot be opened stops the center at start.
     let o = bin()
         .args(["center", "--listen", "127.0.0.1:0", "--tls-dir"])
