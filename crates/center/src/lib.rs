@@ -16,12 +16,21 @@
 //! - `POST /v1/reports` — a bot report (`{"report_id", "report"}`): the reporter must be the
 //!   peer's certificate name, the incident a published claim, the id new (replays refused),
 //!   at most [`CenterConfig::max_records`] records.
-//! - `GET /v1/ranking/{incident}` — the ranked servers with their evidence;
+//! - `GET /v1/ranking/{incident}` — the ranked servers with their evidence and origin AS and
+//!   prefix (`?group=asn`: one group per origin AS with its distinct bots);
 //!   `GET /v1/graph/{incident}` — the three-layer graph as Graphviz DOT (`?format=json`:
-//!   ports, bots, servers and edges). Both filter by `feature`, the server's `port`,
-//!   `min_bots`, `top` and the records' time (`from`, `to`, RFC 3339).
+//!   ports, bots, servers and edges with the records behind them; `?format=html`: the
+//!   interactive page, drawn by `/static/graph.js`). All views filter by `feature`, the
+//!   server's `port`, `min_bots`, `top` and the records' time (`from`, `to`, RFC 3339).
 //! - `GET /v1/stix/{incident}` — the same servers as a STIX 2.1 bundle (indicator and
-//!   sighting per server).
+//!   sighting per server); `GET /v1/xarf/{incident}` — one X-ARF 4 notice per server,
+//!   grouped by origin AS ([`xarf`]).
+//!
+//! # Modules
+//!
+//! - [`ledger`]: the claims and reports in memory, and their store rows.
+//! - [`views`]: every read view from a ledger, shared with `ashiato center export`.
+//! - [`asn`]: the prefix-to-AS table (pure). [`xarf`]: the notices (pure). `html`: the page.
 //!
 //! # Durability
 //!
