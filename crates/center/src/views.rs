@@ -238,12 +238,18 @@ pub fn graph(
             "port": r.attacked_port, "bot": r.reporter, "attack_packets": r.attack_packets,
         }));
     }
+    let mut by_bot: std::collections::HashMap<&str, Vec<&BotReport>> =
+        std::collections::HashMap::new();
+    for r in reports.iter().filter(|r| r.incident == incident) {
+        by_bot.entry(r.reporter.as_str()).or_default().push(r);
+    }
     let mut server_edges = Vec::new();
     for s in servers {
         for b in &s.ranked.reporter_ids {
-            let recs: Vec<_> = reports
-                .iter()
-                .filter(|r| &r.reporter == b)
+            let recs: Vec<_> = by_bot
+                .get(b.as_str())
+                .into_iter()
+                .flatten()
                 .flat_map(|r| r.records.iter())
                 .filter(|x| x.dst == s.ranked.server)
                 .collect();

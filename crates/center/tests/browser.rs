@@ -101,17 +101,29 @@ fn dom(url: &str, profile: &Path) -> String {
             "--disable-gpu",
             "--no-first-run",
             "--virtual-time-budget=5000",
+            "--enable-logging=stderr",
+            "--v=1",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
         .arg(url)
         .output()
         .expect("chromium is not installed: apt-get install chromium (scripts/test.sh does)");
+    let log = String::from_utf8_lossy(&o.stderr);
     assert!(
         o.status.success(),
-        "chromium: {}",
-        String::from_utf8_lossy(&o.stderr)
+        "chromium failed: {}",
+        log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
     );
+    // The page's script and style pass its Content-Security-Policy and the script throws
+    // nothing (Chromium logs console messages with --v=1).
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("violates the following Content Security Policy") || l.contains("Uncaught")
+        })
+        .collect();
+    assert!(bad.is_empty(), "{url}: {bad:#?}");
     String::from_utf8(o.stdout).unwrap()
 }
 
