@@ -75,7 +75,7 @@ async fn main() {
         {
             r.incident = id.clone();
             records += r.records.len();
-            let row = row_of(&format!("r{j}"), t0 + (i * 1000 + j) as u64, &r);
+            let row = row_of(&format!("{id}-r{j}"), t0 + (i * 1000 + j) as u64, &r);
             let t = Instant::now();
             store.put_bot_report(&row).await.unwrap();
             lat_ms.push(t.elapsed().as_secs_f64() * 1e3);
