@@ -477,3 +477,47 @@ async fn a_store_failure_answers_503_stores_nothing_and_the_center_keeps_going()
         "{log:?}"
     );
 }
+
+#[tokio::test]
+async fn a_store_with_a_gap_in_the_list_stops_the_center() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("center.db");
+    let store = Store::open(db.to_str().unwrap()).await.unwrap();
+    for v in [1, 3] {
+        store
+            .put_host_claim(&ashiato_store::HostClaim {
+                id: format!("c{v}"),
+                incident_id: None,
+                reporter: "victim-a".into(),
+                received_ns: NOW,
+                list_version: v,
+                victim: "203.0.113.5".parse().unwrap(),
+                fqdn: None,
+                protocol: "tcp".into(),
+                port: Some(80),
+                from_ns: NOW - 60_000_000_000,
+                to_ns: NOW,
+                reflectors: vec![],
+                evidence_count: 1,
+                evidence_summary: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let list = CenterList::new(&SECRET, &signing_key(), 0).unwrap();
+    let e = Center::new(
+        CenterConfig::default(),
+        list,
+        SECRET,
+        store,
+        Box::new(|| NOW),
+    )
+    .await
+    .err()
+    .expect("a gap is refused");
+    assert!(
+        e.to_string()
+            .contains("claim c3 has list version 3, expected 2"),
+        "{e}"
+    );
+}
