@@ -207,6 +207,19 @@ impl Center {
         }))
     }
 
+    /// Closes the store's connections (a SQLite file is checkpointed) once nothing else holds
+    /// the center; returns false, closing nothing, while another reference lives (a
+    /// connection still being answered).
+    pub async fn close(self: Arc<Self>) -> bool {
+        match Arc::try_unwrap(self) {
+            Ok(c) => {
+                c.store.close().await;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// The audit records kept in memory, oldest first.
     pub fn audit_log(&self) -> Vec<String> {
         self.lock().audit.iter().cloned().collect()

@@ -31,10 +31,10 @@ fn signing_key() -> Vec<u8> {
 }
 
 /// A center on the SQLite store `db` (made if missing).
-pub(crate) async fn center_on(cfg: CenterConfig, db: &std::path::Path) -> (Arc<Center>, Vec<u8>) {
+pub(crate) async fn center_on(cfg: CenterConfig, db: impl AsRef<str>) -> (Arc<Center>, Vec<u8>) {
     let list = CenterList::new(&SECRET, &signing_key(), cfg.skew_ns).unwrap();
     let public = list.public_key();
-    let store = Store::open(db.to_str().unwrap()).await.unwrap();
+    let store = Store::open(db.as_ref()).await.unwrap();
     (
         Center::new(cfg, list, SECRET, store, Box::new(|| NOW))
             .await
@@ -46,7 +46,7 @@ pub(crate) async fn center_on(cfg: CenterConfig, db: &std::path::Path) -> (Arc<C
 /// A center on a fresh store in a temporary directory (kept while the guard lives).
 pub(crate) async fn center(cfg: CenterConfig) -> (Arc<Center>, Vec<u8>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let (c, public) = center_on(cfg, &dir.path().join("center.db")).await;
+    let (c, public) = center_on(cfg, dir.path().join("center.db").to_str().unwrap()).await;
     (c, public, dir)
 }
 
@@ -372,7 +372,7 @@ async fn claims_and_reports_survive_a_restart_with_the_same_versions() {
         claims_per_hour: 2,
         ..CenterConfig::default()
     };
-    let (c, _) = center_on(cfg.clone(), &db).await;
+    let (c, _) = center_on(cfg.clone(), db.to_str().unwrap()).await;
     for id in ["c1", "c2"] {
         let (s, _) = call(&c, "POST", "/v1/claims", Some("victim-a"), claim(id)).await;
         assert_eq!(s, StatusCode::CREATED);
@@ -385,7 +385,7 @@ async fn claims_and_reports_survive_a_restart_with_the_same_versions() {
     assert_eq!(before[3][0]["reporters"], 2);
     drop(c);
 
-    let (c, _) = center_on(cfg, &db).await;
+    let (c, _) = center_on(cfg, db.to_str().unwrap()).await;
     assert_eq!(
         visible(&c).await,
         before,
@@ -520,4 +520,38 @@ async fn a_store_with_a_gap_in_the_list_stops_the_center() {
             .contains("claim c3 has list version 3, expected 2"),
         "{e}"
     );
+}
+
+/// The private PostgreSQL server of the store's own tests, used as it is.
+#[allow(dead_code)] // its stop and restart helpers serve the store's failure tests only
+#[path = "../../store/tests/store/pg.rs"]
+mod pg;
+
+#[tokio::test]
+async fn on_postgresql_the_center_comes_back_the_same() {
+    let db = pg::fresh_database("center").await;
+    let (c, _) = center_on(CenterConfig::default(), &db.url).await;
+    for id in ["c1", "c2"] {
+        let (s, _) = call(&c, "POST", "/v1/claims", Some("victim-a"), claim(id)).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    for h in ["host-1", "host-2"] {
+        let (s, _) = call(&c, "POST", "/v1/reports", Some(h), report(h, "c1", "r1")).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+    let before = visible(&c).await;
+    assert!(c.close().await);
+    let (c, _) = center_on(CenterConfig::default(), &db.url).await;
+    assert_eq!(visible(&c).await, before);
+    let (s, _) = call(
+        &c,
+        "POST",
+        "/v1/reports",
+        Some("host-2"),
+        report("host-2", "c1", "r1"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "a replay after the restart");
+    assert!(c.close().await, "no other reference");
+    db.remove().await;
 }

@@ -260,7 +260,16 @@ pub fn run(a: CenterArgs) -> Result<()> {
             max_body_bytes: 256 * 1024,
             ..ServerLimits::default()
         };
-        serve(listener, router(center), Some(tls), limits, signals.recv()).await?;
+        serve(
+            listener,
+            router(center.clone()),
+            Some(tls),
+            limits,
+            signals.recv(),
+        )
+        .await?;
+        // Checkpoints a SQLite store when no connection task still holds the center.
+        center.close().await;
         anyhow::Ok(())
     })
 }
