@@ -2,7 +2,7 @@
 //! [`Ledger`] alone, so the service's routes and the offline `ashiato center export` give the
 //! same answers. [`render`] is the one entry point for every format.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -133,37 +133,44 @@ pub fn with_origins<'a>(asn: Option<&AsnTable>, ranked: &'a [Ranked]) -> Vec<Ser
         .collect()
 }
 
-/// Servers grouped by origin AS, groups in the order of their best server; servers whose
-/// AS is unknown form the last group (`asn: null`, with the reason).
-pub fn grouped(servers: &[ServerView<'_>]) -> serde_json::Value {
-    let mut order: Vec<Option<u32>> = Vec::new();
-    let mut groups: BTreeMap<Option<u32>, Vec<&ServerView<'_>>> = BTreeMap::new();
+/// Servers by origin AS, groups in the order of their best server, unknown origins last.
+pub fn by_origin<'s, 'a>(
+    servers: &'s [ServerView<'a>],
+) -> Vec<(Option<u32>, Vec<&'s ServerView<'a>>)> {
+    let mut groups: Vec<(Option<u32>, Vec<&ServerView<'a>>)> = Vec::new();
     for s in servers {
-        if !groups.contains_key(&s.asn) {
-            order.push(s.asn);
+        match groups.iter_mut().find(|(a, _)| *a == s.asn) {
+            Some((_, members)) => members.push(s),
+            None => groups.push((s.asn, vec![s])),
         }
-        groups.entry(s.asn).or_default().push(s);
     }
-    order.sort_by_key(|a| a.is_none());
-    let out: Vec<serde_json::Value> = order
+    groups.sort_by_key(|(a, _)| a.is_none());
+    groups
+}
+
+/// One group's header: `asn`, its `prefixes` and, for unknown origins, the `note` why.
+pub fn group_header(asn: Option<u32>, members: &[&ServerView<'_>]) -> serde_json::Value {
+    let prefixes: BTreeSet<&str> = members.iter().filter_map(|s| s.prefix.as_deref()).collect();
+    let mut g = serde_json::json!({ "asn": asn, "prefixes": prefixes });
+    if asn.is_none() {
+        g["note"] = members[0].asn_note.into();
+    }
+    g
+}
+
+/// Servers grouped by origin AS ([`by_origin`]), each group with the distinct bots that
+/// reached any of its servers.
+pub fn grouped(servers: &[ServerView<'_>]) -> serde_json::Value {
+    let out: Vec<serde_json::Value> = by_origin(servers)
         .into_iter()
-        .map(|a| {
-            let members = &groups[&a];
+        .map(|(a, members)| {
             let bots: BTreeSet<&str> = members
                 .iter()
                 .flat_map(|s| s.ranked.reporter_ids.iter().map(String::as_str))
                 .collect();
-            let prefixes: BTreeSet<&str> =
-                members.iter().filter_map(|s| s.prefix.as_deref()).collect();
-            let mut g = serde_json::json!({
-                "asn": a,
-                "prefixes": prefixes,
-                "bots": bots.len(),
-                "servers": members,
-            });
-            if a.is_none() {
-                g["note"] = members[0].asn_note.into();
-            }
+            let mut g = group_header(a, &members);
+            g["bots"] = bots.len().into();
+            g["servers"] = serde_json::to_value(&members).expect("plain data");
             g
         })
         .collect();

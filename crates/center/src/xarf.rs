@@ -19,13 +19,11 @@
 //! - The evidence item is the rank itself as JSON (score, reporters, ports, names, processes,
 //!   features), with its SHA-256.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use ashiato_hosttrace::claimlist::rfc3339;
 use ashiato_hosttrace::rank::BotReport;
 use base64::Engine;
 
-use crate::views::ServerView;
+use crate::views::{ServerView, by_origin, group_header};
 
 /// The X-ARF version the notices follow.
 pub const XARF_VERSION: &str = "4.2.0";
@@ -228,32 +226,14 @@ pub fn notices(
     contact: &Contact,
     now_ns: u64,
 ) -> serde_json::Value {
-    let mut order: Vec<Option<u32>> = Vec::new();
-    let mut groups: BTreeMap<Option<u32>, Vec<&ServerView<'_>>> = BTreeMap::new();
-    for s in servers {
-        if !groups.contains_key(&s.asn) {
-            order.push(s.asn);
-        }
-        groups.entry(s.asn).or_default().push(s);
-    }
-    order.sort_by_key(|a| a.is_none());
-    let groups: Vec<serde_json::Value> = order
+    let groups: Vec<serde_json::Value> = by_origin(servers)
         .into_iter()
-        .map(|a| {
-            let members = &groups[&a];
-            let prefixes: BTreeSet<&str> =
-                members.iter().filter_map(|s| s.prefix.as_deref()).collect();
-            let mut g = serde_json::json!({
-                "asn": a,
-                "prefixes": prefixes,
-                "notices": members
-                    .iter()
-                    .map(|s| notice(incident, reports, s, contact, now_ns))
-                    .collect::<Vec<_>>(),
-            });
-            if a.is_none() {
-                g["note"] = members[0].asn_note.into();
-            }
+        .map(|(a, members)| {
+            let mut g = group_header(a, &members);
+            g["notices"] = members
+                .iter()
+                .map(|s| notice(incident, reports, s, contact, now_ns))
+                .collect();
             g
         })
         .collect();
