@@ -523,7 +523,7 @@ async fn a_store_with_a_gap_in_the_list_stops_the_center() {
 }
 
 /// The private PostgreSQL server of the store's own tests, used as it is.
-#[allow(dead_code)] // its stop and restart helpers serve the store's failure tests only
+#[allow(dead_code)] // its stop and restart functions serve the store's failure tests only
 #[path = "../../store/tests/store/pg.rs"]
 mod pg;
 
