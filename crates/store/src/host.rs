@@ -105,6 +105,20 @@ pub struct BotRecordRow {
     pub features: Vec<String>,
 }
 
+/// One record of a contact with a server, with the report and claim it came in
+/// ([`crate::Store::bot_records_to`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotContact {
+    /// The reporting host.
+    pub reporter: String,
+    /// Its report's id.
+    pub report_id: String,
+    /// The claim the report matched.
+    pub claim_id: String,
+    /// The record.
+    pub record: BotRecordRow,
+}
+
 /// A bot report as the center accepted it. `(reporter, report_id)` is its key: the database
 /// refuses the same pair twice ([`StoreError::Duplicate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -59,7 +59,8 @@
 //! No packet contents are kept, and of a claim's IDS evidence only a count and a summary.
 //! Keys are never overwritten: [`Store::put_host_claim`] and [`Store::put_bot_report`]
 //! answer [`StoreError::Duplicate`] and change nothing; [`Store::host_claims`] (list order)
-//! and [`Store::bot_reports`] (received order, resumable) read them back.
+//! and [`Store::bot_reports`] (received order, resumable) read them back;
+//! [`Store::bot_records_to`] finds every bot that reached one server, across incidents.
 //!
 //! Later capabilities add tables in new migrations, each linked to `incidents` by an optional
 //! `incident_id`: DarkFlow reports (§2). Released migrations are never edited.
@@ -80,7 +81,7 @@ mod schema;
 mod store;
 
 pub use error::StoreError;
-pub use host::{BotRecordRow, BotReportRow, HostClaim};
+pub use host::{BotContact, BotRecordRow, BotReportRow, HostClaim};
 pub use model::{
     GapRow, Incident, IncidentOrigin, ObservationRow, OriginRow, StepstoneConnection, TraceFilter,
     TraceRecord, TraceSummary,

@@ -7,12 +7,22 @@ use sqlx::Row;
 
 use super::{Begin, Pool, Store};
 use crate::error::StoreError;
-use crate::host::{BotRecordRow, BotReportRow, HostClaim, addrs_from_text, addrs_to_text};
+use crate::host::{
+    BotContact, BotRecordRow, BotReportRow, HostClaim, addrs_from_text, addrs_to_text,
+};
 use crate::model::{MAX_LIMIT, check_id, to_db_i64};
 
 /// Where a listing of bot reports resumes: after the report with this received time,
 /// reporter and report id (the order of [`Store::bot_reports`]).
 pub type BotReportCursor<'a> = (u64, &'a str, &'a str);
+
+fn split_features(s: &str) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(',').map(String::from).collect()
+    }
+}
 
 fn check_limit(what: &str, limit: u32) -> Result<(), StoreError> {
     if limit == 0 || limit > MAX_LIMIT {
@@ -258,16 +268,58 @@ impl Store {
                         port: self.port_of("bot record port", x.try_get(3).map_err(err)?)?,
                         fqdn: x.try_get(4).map_err(err)?,
                         process: x.try_get(5).map_err(err)?,
-                        features: if features.is_empty() {
-                            Vec::new()
-                        } else {
-                            features.split(',').map(String::from).collect()
-                        },
+                        features: split_features(&features),
                     });
                 }
                 out.push(r);
             }
             tx.commit().await.map_err(err)?;
+            Ok(out)
+        })
+    }
+
+    /// Every stored record of a contact with `dst`, across reports and claims (the
+    /// `dst` index): which bots reached a server, in which incidents. Newest first, at most
+    /// `limit` (1 to [`MAX_LIMIT`]); each with its reporter, report id and claim id.
+    pub async fn bot_records_to(
+        &self,
+        dst: std::net::IpAddr,
+        limit: u32,
+    ) -> Result<Vec<BotContact>, StoreError> {
+        check_limit("bot record", limit)?;
+        let err = |e| StoreError::from_sqlx(&self.target, e);
+        on_pool!(&self.pool, p => {
+            let rows = sqlx::query(
+                "SELECT x.reporter, x.report_id, r.claim_id, x.time_ns, x.proto, x.port, \
+                 x.fqdn, x.process, x.features \
+                 FROM bot_report_records x JOIN bot_reports r \
+                 ON r.reporter = x.reporter AND r.report_id = x.report_id \
+                 WHERE x.dst = $1 ORDER BY x.time_ns DESC, x.reporter, x.report_id, x.seq \
+                 LIMIT $2",
+            )
+            .bind(dst.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await
+            .map_err(err)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for x in rows {
+                let features: String = x.try_get(8).map_err(err)?;
+                out.push(BotContact {
+                    reporter: x.try_get(0).map_err(err)?,
+                    report_id: x.try_get(1).map_err(err)?,
+                    claim_id: x.try_get(2).map_err(err)?,
+                    record: BotRecordRow {
+                        time_ns: self.u64_of("time_ns", x.try_get(3).map_err(err)?)?,
+                        proto: x.try_get(4).map_err(err)?,
+                        dst,
+                        port: self.port_of("bot record port", x.try_get(5).map_err(err)?)?,
+                        fqdn: x.try_get(6).map_err(err)?,
+                        process: x.try_get(7).map_err(err)?,
+                        features: split_features(&features),
+                    },
+                });
+            }
             Ok(out)
         })
     }

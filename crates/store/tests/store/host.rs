@@ -156,4 +156,28 @@ pub async fn host_round_trip(store: &Store) {
     ));
     assert_eq!(store.bot_reports(None, None, 10).await.unwrap().len(), 3);
     assert!(store.bot_reports(None, None, 0).await.is_err());
+
+    // Who reached the C&C, across claims: host-1 and host-2 in hc-1 (r3 has no records).
+    let cc = store
+        .bot_records_to("45.33.32.156".parse().unwrap(), 10)
+        .await
+        .unwrap();
+    let who: Vec<(&str, &str)> = cc
+        .iter()
+        .map(|c| (c.reporter.as_str(), c.claim_id.as_str()))
+        .collect();
+    assert_eq!(who, [("host-1", "hc-1"), ("host-2", "hc-1")]);
+    assert_eq!(cc[0].record, r1.records[0]);
+    let v6 = store
+        .bot_records_to("2001:db8::53".parse().unwrap(), 1)
+        .await
+        .unwrap();
+    assert_eq!(v6.len(), 1, "the limit holds");
+    assert!(
+        store
+            .bot_records_to("192.0.2.1".parse().unwrap(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
