@@ -34,6 +34,8 @@ command -v dot >/dev/null || need+=(graphviz)
 command -v curl >/dev/null || need+=(curl)
 # Fingerprints are checked label for label against the real p0f 3 and its own database.
 command -v p0f >/dev/null || [ -x /usr/sbin/p0f ] || need+=(p0f)
+# The center's interactive graph page is checked in headless Chromium.
+command -v chromium >/dev/null || need+=(chromium)
 # The stepping-stone relay lab's TCP-terminating relay and its direct scanners.
 command -v socat >/dev/null || need+=(socat)
 command -v nmap >/dev/null || need+=(nmap)

@@ -115,22 +115,23 @@ pub struct ReportArgs {
 
 /// `ashiato center`
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CenterArgs {
+    /// Offline work on a center's store.
+    #[command(subcommand)]
+    pub command: Option<crate::center_cmd::CenterCommand>,
     /// Address to listen on.
-    #[arg(long, value_parser = crate::units::parse_socket_addr)]
-    pub listen: SocketAddr,
+    #[arg(long, required = true, value_parser = crate::units::parse_socket_addr)]
+    pub listen: Option<SocketAddr>,
     /// Directory made by `ashiato pki init`.
-    #[arg(long, env = "ASHIATO_TLS_DIR")]
-    pub tls_dir: PathBuf,
+    #[arg(long, required = true, env = "ASHIATO_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
     /// Which identity in --tls-dir the center presents.
     #[arg(long, default_value = "center")]
     pub name: String,
     /// Where the list key and the signing key live (made on first start).
-    #[arg(long)]
-    pub key_dir: PathBuf,
-    /// Servers never ranked: one address a line.
-    #[arg(long)]
-    pub allow: Option<PathBuf>,
+    #[arg(long, required = true)]
+    pub key_dir: Option<PathBuf>,
     /// Claims one reporter may file per hour.
     #[arg(long, default_value_t = 20)]
     pub claims_per_hour: u32,
@@ -140,6 +141,11 @@ pub struct CenterArgs {
     /// Print one line with the bound address once listening (for scripts).
     #[arg(long)]
     pub print_addr: bool,
+    /// The claims and reports: a SQLite file or a postgres:// URL [default: center.db in --key-dir].
+    #[arg(long)]
+    pub store: Option<String>,
+    #[command(flatten)]
+    pub views: crate::center_cmd::ViewArgs,
 }
 
 /// `ashiato hostsynth`
