@@ -13,14 +13,17 @@
 //! once, as p0f does; p0f's default is 1000) and forgets a handshake `max_age_ns` after its SYN (p0f: 30 s), so a flood of SYNs
 //! costs bounded memory.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
 
 use ashiato_wire::packet::{L4, Packet};
 
 use crate::db::Database;
 use crate::extract::observe;
-use crate::matcher::{Match, find};
+use crate::matcher::{Match, MatchCache};
 use crate::sig::{Kind, Observed};
 
 /// Default bound on open handshakes (p0f's default connection limit).
@@ -51,10 +54,27 @@ pub struct Fingerprint<'d> {
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
-    cli: IpAddr,
-    cport: u16,
-    srv: IpAddr,
-    sport: u16,
+    /// Client address (IPv4 in the low 32 bits).
+    cli: u128,
+    /// Server address.
+    srv: u128,
+    /// Client port, server port, and bit 32 for IPv6 (so an IPv4 address never equals an
+    /// IPv6 one with the same bits).
+    ports: u64,
+}
+
+impl Key {
+    fn new(cli: IpAddr, cport: u16, srv: IpAddr, sport: u16) -> Key {
+        let bits = |a: IpAddr| match a {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        Key {
+            cli: bits(cli),
+            srv: bits(srv),
+            ports: u64::from(cport) << 16 | u64::from(sport) | u64::from(cli.is_ipv6()) << 32,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -85,7 +105,9 @@ pub struct TrackerStats {
 
 /// The handshake table.
 pub struct Tracker {
-    flows: HashMap<Key, Flow>,
+    /// Keyed per process: the keys are what senders (spoofed floods) choose.
+    flows: HashMap<Key, Flow, RandomState>,
+    matches: MatchCache,
     order: VecDeque<(Key, u64, u64)>,
     serial: u64,
     max_flows: usize,
@@ -104,7 +126,11 @@ impl Tracker {
     pub fn new(max_flows: usize, max_age_ns: u64) -> Self {
         let max_flows = max_flows.max(1);
         Tracker {
-            flows: HashMap::with_capacity(max_flows.min(1 << 16)),
+            flows: HashMap::with_capacity_and_hasher(
+                max_flows.min(1 << 16),
+                RandomState::default(),
+            ),
+            matches: MatchCache::default(),
             order: VecDeque::new(),
             serial: 0,
             max_flows,
@@ -140,18 +166,8 @@ impl Tracker {
         };
         let o = observe(pkt).ok()?;
         let (src, dst) = (pkt.ip.src(), pkt.ip.dst());
-        let fwd = Key {
-            cli: src,
-            cport: tcp.src_port,
-            srv: dst,
-            sport: tcp.dst_port,
-        };
-        let rev = Key {
-            cli: dst,
-            cport: tcp.dst_port,
-            srv: src,
-            sport: tcp.src_port,
-        };
+        let fwd = Key::new(src, tcp.src_port, dst, tcp.dst_port);
+        let rev = Key::new(dst, tcp.dst_port, src, tcp.src_port);
         self.expire(ts_nanos);
         let fp = |syn_mss, matched| Fingerprint {
             ts_nanos,
@@ -166,16 +182,21 @@ impl Tracker {
         match o.kind {
             Kind::Syn => {
                 self.stats.syns += 1;
-                if let Some(f) = self.flows.get(&fwd) {
-                    if f.syn_seq == o.seq {
+                match self.flows.entry(fwd) {
+                    Entry::Occupied(f) if f.get().syn_seq == o.seq => {
                         self.stats.dup_syns += 1;
                         return None;
                     }
-                    self.flows.remove(&fwd);
-                } else {
-                    self.flows.remove(&rev);
+                    Entry::Occupied(f) => {
+                        f.remove();
+                    }
+                    Entry::Vacant(_) => {
+                        if !self.flows.is_empty() {
+                            self.flows.remove(&rev);
+                        }
+                    }
                 }
-                let m = find(db, &o, 0);
+                let m = self.matches.find(db, &o, 0);
                 let app = m.record.is_some_and(|r| db.label(r).is_app());
                 if !app {
                     self.insert(
@@ -202,7 +223,7 @@ impl Tracker {
                 }
                 f.acked = true;
                 let syn_mss = f.syn_mss;
-                let m = find(db, &o, syn_mss);
+                let m = self.matches.find(db, &o, syn_mss);
                 if m.record.is_some_and(|r| db.label(r).is_app()) {
                     self.flows.remove(&rev);
                 }
@@ -221,8 +242,7 @@ impl Tracker {
                 let Some((old, serial, _)) = self.order.pop_front() else {
                     break;
                 };
-                if self.flows.get(&old).is_some_and(|x| x.serial == serial) {
-                    self.flows.remove(&old);
+                if remove_if_serial(&mut self.flows, old, serial) {
                     self.stats.evicted += 1;
                     kill -= 1;
                 }
@@ -244,9 +264,18 @@ impl Tracker {
                 break;
             }
             self.order.pop_front();
-            if self.flows.get(&k).is_some_and(|x| x.serial == serial) {
-                self.flows.remove(&k);
-            }
+            remove_if_serial(&mut self.flows, k, serial);
         }
+    }
+}
+
+/// Removes the handshake at `k` if it is the one with `serial` (one hash lookup).
+fn remove_if_serial(flows: &mut HashMap<Key, Flow, RandomState>, k: Key, serial: u64) -> bool {
+    match flows.entry(k) {
+        Entry::Occupied(e) if e.get().serial == serial => {
+            e.remove();
+            true
+        }
+        _ => false,
     }
 }
