@@ -16,6 +16,7 @@ mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
 mod fingerprint_cmd;
+mod fingerprint_out;
 mod fpr;
 mod hostcheck_cmd;
 mod hostsynth_cmd;
