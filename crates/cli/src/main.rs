@@ -27,6 +27,7 @@ mod report_cmd;
 mod stepstone_cmd;
 mod stepstone_lab;
 mod stepstone_live;
+mod stepstone_metrics;
 mod sysmem;
 mod units;
 
