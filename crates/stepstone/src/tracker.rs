@@ -52,33 +52,48 @@ pub struct Fingerprint<'d> {
     pub matched: Match<'d>,
 }
 
+/// A handshake's two endpoints in a fixed order (lower address and port first), so that one
+/// lookup finds it from either direction; [`Flow::client_lo`] says which side sent the SYN.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
-    /// Client address (IPv4 in the low 32 bits).
-    cli: u128,
-    /// Server address.
-    srv: u128,
-    /// Client port, server port, and bit 32 for IPv6 (so an IPv4 address never equals an
-    /// IPv6 one with the same bits).
+    /// The lower endpoint's address (IPv4 in the low 32 bits).
+    lo: u128,
+    /// The higher endpoint's address.
+    hi: u128,
+    /// The lower endpoint's port, the higher one's, and bit 32 for IPv6 (so an IPv4 address
+    /// never equals an IPv6 one with the same bits).
     ports: u64,
 }
 
 impl Key {
-    fn new(cli: IpAddr, cport: u16, srv: IpAddr, sport: u16) -> Key {
+    /// The key of a packet from `src` to `dst`, and whether `src` is the lower endpoint.
+    fn of(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (Key, bool) {
         let bits = |a: IpAddr| match a {
             IpAddr::V4(a) => u128::from(u32::from(a)),
             IpAddr::V6(a) => u128::from(a),
         };
-        Key {
-            cli: bits(cli),
-            srv: bits(srv),
-            ports: u64::from(cport) << 16 | u64::from(sport) | u64::from(cli.is_ipv6()) << 32,
-        }
+        let (s, d) = ((bits(src), sport), (bits(dst), dport));
+        let src_lo = s <= d;
+        let ((lo, lp), (hi, hp)) = if src_lo { (s, d) } else { (d, s) };
+        let v6 = u64::from(src.is_ipv6()) << 32;
+        let key = Key {
+            lo,
+            hi,
+            ports: (u64::from(lp) << 16) | u64::from(hp) | v6,
+        };
+        (key, src_lo)
+    }
+
+    /// Both endpoints are the same (a LAND-style packet): either direction is the other.
+    fn self_loop(&self) -> bool {
+        self.lo == self.hi && (self.ports >> 16) & 0xffff == self.ports & 0xffff
     }
 }
 
 #[derive(Clone, Copy)]
 struct Flow {
+    /// The SYN's sender is the key's lower endpoint.
+    client_lo: bool,
     syn_seq: u32,
     syn_mss: u16,
     acked: bool,
@@ -166,8 +181,7 @@ impl Tracker {
         };
         let o = observe(pkt).ok()?;
         let (src, dst) = (pkt.ip.src(), pkt.ip.dst());
-        let fwd = Key::new(src, tcp.src_port, dst, tcp.dst_port);
-        let rev = Key::new(dst, tcp.dst_port, src, tcp.src_port);
+        let (key, src_lo) = Key::of(src, tcp.src_port, dst, tcp.dst_port);
         self.expire(ts_nanos);
         let fp = |syn_mss, matched| Fingerprint {
             ts_nanos,
@@ -182,26 +196,28 @@ impl Tracker {
         match o.kind {
             Kind::Syn => {
                 self.stats.syns += 1;
-                match self.flows.entry(fwd) {
-                    Entry::Occupied(f) if f.get().syn_seq == o.seq => {
+                // A SYN repeating the handshake's SYN is a retransmission; any other SYN
+                // between the same endpoints (new sequence number, or the other way round)
+                // ends the handshake, as in p0f.
+                match self.flows.entry(key) {
+                    Entry::Occupied(f)
+                        if f.get().client_lo == src_lo && f.get().syn_seq == o.seq =>
+                    {
                         self.stats.dup_syns += 1;
                         return None;
                     }
                     Entry::Occupied(f) => {
                         f.remove();
                     }
-                    Entry::Vacant(_) => {
-                        if !self.flows.is_empty() {
-                            self.flows.remove(&rev);
-                        }
-                    }
+                    Entry::Vacant(_) => {}
                 }
                 let m = self.matches.find(db, &o, 0);
                 let app = m.record.is_some_and(|r| db.label(r).is_app());
                 if !app {
                     self.insert(
-                        fwd,
+                        key,
                         Flow {
+                            client_lo: src_lo,
                             syn_seq: o.seq,
                             syn_mss: o.mss,
                             acked: false,
@@ -214,7 +230,9 @@ impl Tracker {
             }
             Kind::SynAck => {
                 self.stats.syn_acks += 1;
-                let Some(f) = self.flows.get_mut(&rev) else {
+                // It answers a SYN sent the other way.
+                let answers = |f: &&mut Flow| f.client_lo != src_lo || key.self_loop();
+                let Some(f) = self.flows.get_mut(&key).filter(answers) else {
                     self.stats.stray_syn_acks += 1;
                     return None;
                 };
@@ -225,7 +243,7 @@ impl Tracker {
                 let syn_mss = f.syn_mss;
                 let m = self.matches.find(db, &o, syn_mss);
                 if m.record.is_some_and(|r| db.label(r).is_app()) {
-                    self.flows.remove(&rev);
+                    self.flows.remove(&key);
                 }
                 Some(fp(syn_mss, m))
             }
