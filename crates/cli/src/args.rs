@@ -67,7 +67,7 @@ pub enum Command {
     /// Passive TCP fingerprints (p0f 3 signatures) of every SYN and SYN/ACK in a capture.
     Fingerprint(FingerprintArgs),
     /// Stepping stones: is a source the attacker or a relay? (offline: Tp and Fp from a capture)
-    Stepstone(StepstoneArgs),
+    Stepstone(Box<StepstoneArgs>),
 }
 
 /// `ashiato procsnap`
@@ -283,6 +283,13 @@ pub struct StepstoneArgs {
     /// node_exporter's textfile collector; replaced atomically).
     #[arg(long)]
     pub metrics_file: Option<PathBuf>,
+    /// Live: serve Prometheus metrics on `GET /metrics` at this address (mutual TLS from
+    /// --tls-dir, or plaintext on a loopback address with --dev-insecure).
+    #[arg(long, requires = "iface")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// TLS for --metrics-listen.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// A p0f.fp signature file for Fp labels; default: ashiato's own.
     #[arg(long)]
     pub db: Option<PathBuf>,

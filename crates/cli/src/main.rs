@@ -16,6 +16,7 @@ mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
 mod fingerprint_cmd;
+mod fingerprint_out;
 mod fpr;
 mod hostcheck_cmd;
 mod hostsynth_cmd;
@@ -27,6 +28,7 @@ mod stepstone_cmd;
 mod stepstone_lab;
 mod stepstone_lab_net;
 mod stepstone_live;
+mod stepstone_metrics;
 mod sysmem;
 mod units;
 

@@ -6,7 +6,7 @@
 //! and a SYN to `--probe-port` (Fa from the SYN/ACK or the RST's TTL); on `--app-banner` and
 //! `--app-reply` ports the core first times an application exchange (Tapp). Then it decides and
 //! prints one JSON line per connection, and writes it to `--store` when given; counters go to
-//! `--metrics-file` in Prometheus text format.
+//! `--metrics-file` and `GET /metrics` on `--metrics-listen` (`stepstone_metrics`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,6 +26,9 @@ use ashiato_wire::packet::{Ip, L4};
 
 use crate::args::StepstoneArgs;
 use crate::fingerprint_cmd::load_db;
+use crate::stepstone_metrics::{
+    LiveCounters, MetricsServer, PUBLISH_EVERY, Snapshot, render, write_file,
+};
 
 /// Gap between echoes of one connection.
 const PING_GAP_NS: u64 = 20_000_000;
@@ -121,89 +124,6 @@ fn label(db: &Database, o: &Observed, syn_mss: u16) -> (Option<String>, bool, Op
     }
 }
 
-/// Counts of verdicts so far: relay, direct, undecided.
-#[derive(Default)]
-struct Verdicts([u64; 3]);
-
-/// The metrics page.
-fn metrics(
-    st: &ashiato_stepstone::responder::ResponderStats,
-    v: &Verdicts,
-    pending: usize,
-) -> String {
-    use ashiato_api::metrics::{Exposition, Kind};
-    let mut e = Exposition::new();
-    for (name, help, val) in [
-        ("syns", "SYNs to darknet addresses", st.syns),
-        ("syn_acks", "SYN/ACKs sent", st.syn_acks),
-        (
-            "limited_global",
-            "SYNs refused by the overall rate limit",
-            st.limited_global,
-        ),
-        (
-            "limited_source",
-            "SYNs refused by the per-source rate limit",
-            st.limited_source,
-        ),
-        (
-            "refused_source",
-            "SYNs from sources never answered",
-            st.refused_source,
-        ),
-        (
-            "bad_acks",
-            "ACKs or RSTs that did not acknowledge our SYN/ACK",
-            st.bad_acks,
-        ),
-        ("measured", "connections with Tp measured", st.measured),
-        (
-            "timeouts",
-            "connections without an answer to our SYN/ACK",
-            st.timeouts,
-        ),
-        (
-            "evicted",
-            "pending handshakes dropped to keep the bound",
-            st.evicted,
-        ),
-        ("app_sent", "banners and replies sent", st.app_sent),
-        (
-            "app_timed",
-            "application-level times measured",
-            st.app_timed,
-        ),
-        (
-            "app_skipped",
-            "application exchanges skipped: table full",
-            st.app_skipped,
-        ),
-    ] {
-        let n = format!("ashiato_stepstone_{name}_total");
-        e.single(&n, Kind::Counter, help, &[], val as f64);
-    }
-    e.single(
-        "ashiato_stepstone_pending",
-        Kind::Gauge,
-        "handshakes waiting for an ACK",
-        &[],
-        pending as f64,
-    );
-    let n = "ashiato_stepstone_verdicts_total";
-    e.family(n, Kind::Counter, "connections decided, by verdict");
-    for (i, d) in ["relay", "direct", "undecided"].iter().enumerate() {
-        e.sample(n, &[("decision", d)], v.0[i] as f64);
-    }
-    e.finish()
-}
-
-fn write_metrics(path: &std::path::Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("{}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
-    Ok(())
-}
-
 /// Runs the live responder.
 pub fn run(a: &StepstoneArgs) -> Result<()> {
     let iface = a.iface.as_deref().context("--iface")?;
@@ -261,11 +181,16 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
         }
         None => None,
     };
+    let server = match a.metrics_listen {
+        Some(addr) => Some(MetricsServer::start(addr, &a.tls)?),
+        None => None,
+    };
     // Scripts and the lab wait for this line before sending SYNs.
     eprintln!(
         "stepstone: answering SYNs to {} on {iface}",
         a.darknet.join(", ")
     );
+    let max_pending = cfg.max_pending;
     let mut r = Responder::new(cfg, now_ns());
     let mut jobs: Vec<Job> = Vec::new();
     let mut tp_hist: HashMap<IpAddr, Vec<u64>> = HashMap::new();
@@ -285,16 +210,31 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
             IpAddr::V6(_) => a.local6.map(IpAddr::V6),
         }
     };
-    let mut verdicts = Verdicts::default();
-    let mut metrics_at = Instant::now();
+    let mut counters = LiveCounters::default();
+    let (mut metrics_at, mut published_at) = (Instant::now(), Instant::now());
+    let snap = |r: &Responder, c: &LiveCounters, probing| Snapshot {
+        responder: r.stats(),
+        pending: r.pending(),
+        max_pending,
+        live: LiveCounters {
+            probing,
+            ..c.clone()
+        },
+    };
     loop {
         if a.duration > 0 && start.elapsed() >= Duration::from_nanos(a.duration) {
             break;
         }
+        if let Some(s) = &server
+            && published_at.elapsed() >= PUBLISH_EVERY
+        {
+            s.publish(&snap(&r, &counters, jobs.len()));
+            published_at = Instant::now();
+        }
         if let Some(p) = &a.metrics_file
             && metrics_at.elapsed() >= Duration::from_secs(1)
         {
-            write_metrics(p, &metrics(&r.stats(), &verdicts, r.pending()))?;
+            write_file(p, &render(&snap(&r, &counters, jobs.len())))?;
             metrics_at = Instant::now();
         }
         rx.poll_frames(Duration::from_millis(5), |f| {
@@ -344,13 +284,20 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                                 && j.rtt_us.len() < j.sent.len()
                             {
                                 j.rtt_us.push(now.saturating_sub(t) / 1000);
+                                counters.echo_replies += 1;
                             }
                         }
                     }
                     L4::Tcp(t) if t.dst_port == j.probe_sport && t.src_port == a.probe_port => {
                         if t.flags.is_rst() {
+                            if j.fa_rst_ttl.is_none() {
+                                counters.probe_rsts += 1;
+                            }
                             j.fa_rst_ttl.get_or_insert(ttl);
                         } else if let Ok(o) = observe(&pkt) {
+                            if j.fa.is_none() {
+                                counters.probe_syn_acks += 1;
+                            }
                             j.fa.get_or_insert(o);
                         }
                     }
@@ -390,6 +337,7 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                 u32::from(id) << 16,
             );
             tx.send(&ethernet(peer_mac, our_mac, ethertype(&syn), &syn))?;
+            counters.syn_probes += 1;
             jobs.push(Job {
                 conn,
                 peer_mac,
@@ -427,6 +375,7 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                     tx.send(&ethernet(j.peer_mac, j.our_mac, ethertype(&ip), &ip))?;
                 }
                 j.sent.push(now_ns());
+                counters.echoes_sent += 1;
             }
             let done_at = j.started + u64::from(a.pings) * PING_GAP_NS + GRACE_NS;
             if now < done_at {
@@ -454,11 +403,7 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                 tapp_us: tapp_hist.get(&j.conn.src).cloned().unwrap_or_default(),
             };
             let v = decide(&ev, &decide_cfg);
-            verdicts.0[match v.decision {
-                ashiato_stepstone::decide::Decision::Relay => 0,
-                ashiato_stepstone::decide::Decision::Direct => 1,
-                ashiato_stepstone::decide::Decision::Undecided => 2,
-            }] += 1;
+            counters.verdict(&v);
             let ta = Stats::of(&j.rtt_us);
             let line = Line {
                 time: ashiato_wire::time::rfc3339(j.conn.syn_ns),
@@ -512,8 +457,12 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
         }
     }
     let st = r.stats();
+    let last = snap(&r, &counters, jobs.len());
     if let Some(p) = &a.metrics_file {
-        write_metrics(p, &metrics(&st, &verdicts, r.pending()))?;
+        write_file(p, &render(&last))?;
+    }
+    if let Some(s) = &server {
+        s.publish(&last);
     }
     tracing::info!(
         syns = st.syns,

@@ -10,6 +10,10 @@
 //! the relay's own answers: flagged (signal `hops`). The direct host's connections are not.
 //! Port 22 gets a banner (`--app-banner 22`): the direct host answers it like an SSH scanner
 //! and its application-level time is measured; the attacker closes at once and is not timed.
+//! Its Prometheus endpoint (`--metrics-listen` on the sensor's loopback) is scraped before and
+//! after the connections: the counters move.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -110,6 +114,7 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
         .args(["--app-banner", "22"])
         .arg("--metrics-file")
         .arg(&metrics)
+        .args(["--metrics-listen", "127.0.0.1:0", "--dev-insecure"])
         .arg("--store")
         .arg(&store)
         .stdout(Stdio::piped())
@@ -119,9 +124,13 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
     // Wait for the responder's ready line, then keep draining its stderr.
     let err = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let drain = std::thread::spawn(move || {
         let mut all = String::new();
         for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if let Some(a) = l.strip_prefix("metrics on ") {
+                let _ = addr_tx.send(a.to_string());
+            }
             if l.contains("answering SYNs") {
                 let _ = tx.send(());
             }
@@ -132,8 +141,50 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
     });
     rx.recv_timeout(Duration::from_secs(10))
         .expect("responder ready");
+    let maddr = addr_rx
+        .recv_timeout(Duration::ZERO)
+        .expect("metrics address");
+    let scrape = |what: &str| -> String {
+        let maddr = maddr.clone();
+        let (status, page) =
+            in_netns(s.name(), move || common::http_get(&maddr, "/metrics")).unwrap();
+        assert_eq!(status, 200, "{what}: {page}");
+        page
+    };
+    let before = scrape("before");
+    assert!(
+        before.contains("ashiato_stepstone_syns_total 0\n"),
+        "{before}"
+    );
     connect_n(&a, DARK4, 3);
     answer_banners(&d, DARK4, 3);
+    // The last connection is decided after its echoes and the grace second.
+    let during = common::wait_for("six verdicts on /metrics", Duration::from_secs(4), || {
+        let page = scrape("after the connections");
+        let decided: u64 = page
+            .lines()
+            .filter_map(|l| l.strip_prefix("ashiato_stepstone_verdicts_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+            .sum();
+        (decided == 6).then_some(page)
+    });
+    for want in [
+        "ashiato_stepstone_syn_acks_total 6\n",
+        "ashiato_stepstone_measured_total 6\n",
+        "ashiato_stepstone_syn_probes_total 6\n",
+        "ashiato_stepstone_verdicts_total{decision=\"relay\"} 3\n",
+        "ashiato_stepstone_signals_total{signal=\"hops\"} 3\n",
+        "ashiato_stepstone_pending 0\n",
+    ] {
+        assert!(during.contains(want), "{want} not in\n{during}");
+    }
+    let echoes = |page: &str| -> u64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix("ashiato_stepstone_echoes_sent_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(echoes(&during) >= 6 * 5, "{during}");
     let out = child.wait_with_output().unwrap();
     let err = drain.join().unwrap();
     assert!(out.status.success(), "{err}");

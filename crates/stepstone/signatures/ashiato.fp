@@ -38,8 +38,8 @@ label = s:win:Windows:10 or 11
 sig   = *:128:0:*:64240,8:mss,nop,ws,nop,nop,sok:df,id+:0
 sig   = *:128:0:*:65535,8:mss,nop,ws,nop,nop,sok:df,id+:0
 
-; published: macOS 11+ and iOS 14+ share the XNU stack: window 65535, scale 6, timestamps,
-; EOL padding of one byte.
+; published (XNU, shared by macOS 11+ and iOS 14+), confirmed by the real macOS SYN of
+; tests/data/huginn-macos_tcp_flags.pcap (2022; it adds ECN: a fuzzy match): 65535,6, EOL+1.
 label = s:unix:Mac OS X:11+ or iOS 14+
 sig   = *:64:0:*:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 sig   = *:64:0:*:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0

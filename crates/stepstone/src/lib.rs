@@ -36,7 +36,7 @@ pub mod tracker;
 
 pub use db::{Database, DbError, DbErrorKind, Label, Record};
 pub use matcher::{Match, Quality, find};
-pub use sig::{IpVer, Kind, Observed, Quirks, Signature};
+pub use sig::{IpVer, Kind, Observed, Quirks, RawSigCache, SigKey, Signature};
 pub use tracker::{Fingerprint, Tracker, TrackerStats};
 
 /// Our signature file (`signatures/ashiato.fp`): modern stacks and scanners, each with where

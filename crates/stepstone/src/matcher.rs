@@ -19,9 +19,17 @@
 //!
 //! The distance is the signature's initial TTL minus the packet's TTL, or the guess from the
 //! TTL alone ([`guess_dist`]) without a match or when a fuzzy match's TTL is out of range.
+//!
+//! [`MatchCache`] remembers results by the fields the rules read ([`SigKey`]: not the
+//! sequence number, TOS or the timestamp's value): traffic repeats a few stacks at a few distances, so most
+//! packets skip the scan of the signature list.
+
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 
 use crate::db::{Database, Record};
-use crate::sig::{IpVer, Kind, MAX_DIST, Observed, Quirks, WinMulti, WinSpec, guess_dist};
+use crate::sig::{IpVer, Kind, MAX_DIST, Observed, Quirks, SigKey, WinMulti, WinSpec, guess_dist};
 
 /// How a signature matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -49,14 +57,29 @@ pub struct Match<'a> {
 /// Finds the signature p0f would report for `o` (`syn_mss`: the MSS of the SYN a SYN/ACK
 /// answers, 0 if unknown).
 pub fn find<'a>(db: &'a Database, o: &Observed, syn_mss: u16) -> Match<'a> {
-    let list = match o.kind {
+    let list = records(db, o.kind);
+    let (i, quality, dist) = find_index(db, o, syn_mss);
+    Match {
+        record: i.map(|i| &list[i]),
+        quality,
+        dist,
+    }
+}
+
+fn records(db: &Database, kind: Kind) -> &[Record] {
+    match kind {
         Kind::Syn => &db.request,
         Kind::SynAck => &db.response,
-    };
+    }
+}
+
+/// [`find`] with the record as an index into its section's list.
+fn find_index(db: &Database, o: &Observed, syn_mss: u16) -> (Option<usize>, Quality, u8) {
+    let list = records(db, o.kind);
     let multi = o.win_multi(syn_mss);
-    let mut fmatch: Option<&Record> = None;
-    let mut gmatch: Option<&Record> = None;
-    for rec in list {
+    let mut fmatch: Option<usize> = None;
+    let mut gmatch: Option<usize> = None;
+    for (i, rec) in list.iter().enumerate() {
         let s = &rec.sig;
         if s.layout.kinds() != o.layout.kinds() {
             continue;
@@ -110,33 +133,26 @@ pub fn find<'a>(db: &'a Database, o: &Observed, syn_mss: u16) -> Match<'a> {
         }
         if !fuzzy {
             if !db.label(rec).generic {
-                return Match {
-                    record: Some(rec),
-                    quality: Quality::Exact,
-                    dist: s.ittl - o.ttl,
-                };
+                return (Some(i), Quality::Exact, s.ittl - o.ttl);
             } else if gmatch.is_none() {
-                gmatch = Some(rec);
+                gmatch = Some(i);
             }
         } else if fmatch.is_none() {
-            fmatch = Some(rec);
+            fmatch = Some(i);
         }
     }
     if let Some(g) = gmatch {
-        return Match {
-            record: Some(g),
-            quality: Quality::Generic,
-            dist: g.sig.ittl.saturating_sub(o.ttl),
-        };
+        return (
+            Some(g),
+            Quality::Generic,
+            list[g].sig.ittl.saturating_sub(o.ttl),
+        );
     }
-    let none = Match {
-        record: None,
-        quality: Quality::Fuzzy,
-        dist: guess_dist(o.ttl),
-    };
-    let Some(f) = fmatch else {
+    let none = (None, Quality::Fuzzy, guess_dist(o.ttl));
+    let Some(fi) = fmatch else {
         return none;
     };
+    let f = &list[fi];
     if db.label(f).is_app() {
         return none;
     }
@@ -145,9 +161,58 @@ pub fn find<'a>(db: &'a Database, o: &Observed, syn_mss: u16) -> Match<'a> {
     } else {
         f.sig.ittl - o.ttl
     };
-    Match {
-        record: Some(f),
-        quality: Quality::Fuzzy,
-        dist,
+    (Some(fi), Quality::Fuzzy, dist)
+}
+
+/// Entries kept before the cache starts over (a flood of ever-new shapes costs bounded memory).
+pub const MATCH_CACHE_MAX: usize = 4096;
+
+/// Remembers [`find`]'s answers for one database; at most [`MATCH_CACHE_MAX`] entries.
+pub struct MatchCache {
+    map: HashMap<SigKey, (Option<usize>, Quality, u8), RandomState>,
+    /// The database the entries belong to (its lists' addresses and lengths): another one
+    /// empties the cache.
+    db: (usize, usize, usize, usize),
+}
+
+impl Default for MatchCache {
+    fn default() -> Self {
+        MatchCache {
+            map: HashMap::with_capacity_and_hasher(256, RandomState::default()),
+            db: (0, 0, 0, 0),
+        }
+    }
+}
+
+impl MatchCache {
+    /// [`find`], remembered.
+    pub fn find<'a>(&mut self, db: &'a Database, o: &Observed, syn_mss: u16) -> Match<'a> {
+        let id = (
+            db.request.as_ptr() as usize,
+            db.request.len(),
+            db.response.as_ptr() as usize,
+            db.response.len(),
+        );
+        if self.db != id {
+            self.map.clear();
+            self.db = id;
+        }
+        let key = o.sig_key(syn_mss);
+        let (i, quality, dist) = match self.map.get(&key) {
+            Some(&v) => v,
+            None => {
+                let v = find_index(db, o, syn_mss);
+                if self.map.len() >= MATCH_CACHE_MAX {
+                    self.map.clear();
+                }
+                self.map.insert(key, v);
+                v
+            }
+        };
+        Match {
+            record: i.map(|i| &records(db, o.kind)[i]),
+            quality,
+            dist,
+        }
     }
 }

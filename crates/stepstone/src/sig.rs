@@ -122,20 +122,38 @@ impl Quirks {
     }
 }
 
-impl fmt::Display for Quirks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Quirks {
+    /// Appends the names in p0f's notation (`df,id+`) to `out`.
+    pub fn push_names(self, out: &mut Vec<u8>) {
         let mut first = true;
         for (bit, name) in Self::NAMES {
             if self.has(bit) {
                 if !first {
-                    f.write_str(",")?;
+                    out.push(b',');
                 }
-                f.write_str(name)?;
+                out.extend_from_slice(name.as_bytes());
                 first = false;
             }
         }
-        Ok(())
     }
+}
+
+impl fmt::Display for Quirks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        display_bytes(f, |b| self.push_names(b))
+    }
+}
+
+/// Displays what `push` appends (the byte writers are the one implementation of the notation).
+fn display_bytes(f: &mut fmt::Formatter<'_>, push: impl FnOnce(&mut Vec<u8>)) -> fmt::Result {
+    let mut b = Vec::with_capacity(96);
+    push(&mut b);
+    f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)
+}
+
+/// Appends a number in decimal.
+fn push_num(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// TCP option kinds p0f names.
@@ -208,24 +226,36 @@ impl fmt::Debug for Layout {
     }
 }
 
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Layout {
+    /// Appends the layout in p0f's notation (`mss,sok,ts,nop,ws`) to `out`.
+    pub fn push_names(&self, out: &mut Vec<u8>) {
         for (i, &k) in self.kinds().iter().enumerate() {
             if i > 0 {
-                f.write_str(",")?;
+                out.push(b',');
             }
             match k {
-                opt::EOL => write!(f, "eol+{}", self.eol_pad)?,
-                opt::NOP => f.write_str("nop")?,
-                opt::MSS => f.write_str("mss")?,
-                opt::WS => f.write_str("ws")?,
-                opt::SOK => f.write_str("sok")?,
-                opt::SACK => f.write_str("sack")?,
-                opt::TS => f.write_str("ts")?,
-                other => write!(f, "?{other}")?,
+                opt::EOL => {
+                    out.extend_from_slice(b"eol+");
+                    push_num(out, self.eol_pad);
+                }
+                opt::NOP => out.extend_from_slice(b"nop"),
+                opt::MSS => out.extend_from_slice(b"mss"),
+                opt::WS => out.extend_from_slice(b"ws"),
+                opt::SOK => out.extend_from_slice(b"sok"),
+                opt::SACK => out.extend_from_slice(b"sack"),
+                opt::TS => out.extend_from_slice(b"ts"),
+                other => {
+                    out.push(b'?');
+                    push_num(out, other);
+                }
             }
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        display_bytes(f, |b| self.push_names(b))
     }
 }
 
@@ -326,6 +356,97 @@ impl Observed {
     }
 }
 
+/// Everything of an [`Observed`] (and the answered SYN's MSS) that its raw signature and the
+/// matcher read, packed into six words: equal keys give equal `raw_sig` text and equal matches
+/// on one database. Left out: the sequence number, the TOS, and the timestamp's value (only
+/// whether it is zero counts). For caches keyed by packet shape.
+#[derive(Clone, Copy, Debug, Eq)]
+pub struct SigKey([u64; 6]);
+
+impl PartialEq for SigKey {
+    /// Word by word without a branch (the derived comparison calls `memcmp`).
+    #[inline]
+    fn eq(&self, o: &Self) -> bool {
+        self.0.iter().zip(&o.0).fold(0, |d, (a, b)| d | (a ^ b)) == 0
+    }
+}
+
+// The option kinds fill exactly three of the key's words.
+const _: () = assert!(MAX_TCP_OPT == 24);
+
+impl std::hash::Hash for SigKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for w in self.0 {
+            h.write_u64(w);
+        }
+    }
+}
+
+impl Observed {
+    /// This packet's [`SigKey`] when it answers a SYN with MSS `syn_mss` (0: a SYN).
+    #[inline]
+    pub fn sig_key(&self, syn_mss: u16) -> SigKey {
+        // Kinds past `len` stay zero (`Layout::push` writes only below it), so whole words
+        // compare equal exactly when the layouts do.
+        let k = &self.layout.kinds;
+        let w = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&k[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(x)
+        };
+        let a = u64::from(self.kind == Kind::SynAck)
+            | u64::from(self.ver == IpVer::V6) << 1
+            | u64::from(self.payload) << 2
+            | u64::from(self.ts1 != 0) << 3
+            | u64::from(self.ttl) << 8
+            | u64::from(self.ip_opt_len) << 16
+            | u64::from(self.wscale) << 24
+            | u64::from(self.layout.len) << 32
+            | u64::from(self.layout.eol_pad) << 40;
+        let b = u64::from(self.mss)
+            | u64::from(self.win) << 16
+            | u64::from(self.tot_hdr) << 32
+            | u64::from(syn_mss) << 48;
+        SigKey([a, b, u64::from(self.quirks.0), w(0), w(1), w(2)])
+    }
+}
+
+/// Distinct raw signatures kept by [`RawSigCache`] before it starts over.
+pub const RAW_SIG_CACHE_MAX: usize = 4096;
+
+/// Remembers the `raw_sig` text of each packet shape ([`SigKey`]): traffic repeats a few
+/// stacks at a few distances, and copying the text is cheaper than writing it.
+#[derive(Default)]
+pub struct RawSigCache {
+    map: std::collections::HashMap<SigKey, (u32, u16), foldhash::fast::RandomState>,
+    text: Vec<u8>,
+}
+
+impl RawSigCache {
+    /// Appends `o`'s raw signature (as [`Observed::push_raw_sig`]) to `out`.
+    #[inline]
+    pub fn push(&mut self, o: &Observed, syn_mss: u16, out: &mut Vec<u8>) {
+        let key = o.sig_key(syn_mss);
+        if let Some(&(at, len)) = self.map.get(&key) {
+            let at = at as usize;
+            out.extend_from_slice(&self.text[at..at + usize::from(len)]);
+            return;
+        }
+        if self.map.len() >= RAW_SIG_CACHE_MAX {
+            self.map.clear();
+            self.text.clear();
+        }
+        let start = out.len();
+        o.push_raw_sig(syn_mss, out);
+        let sig = &out[start..];
+        // At most 24 options of at most 7 bytes plus the fixed fields: always fits a u16.
+        if let (Ok(at), Ok(len)) = (u32::try_from(self.text.len()), u16::try_from(sig.len())) {
+            self.text.extend_from_slice(sig);
+            self.map.insert(key, (at, len));
+        }
+    }
+}
+
 /// The hop distance from a TTL to the next initial TTL of 32, 64, 128 or 255.
 pub fn guess_dist(ttl: u8) -> u8 {
     match ttl {
@@ -342,33 +463,54 @@ pub struct RawSig<'a> {
     syn_mss: u16,
 }
 
-impl fmt::Display for RawSig<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let o = self.o;
+impl Observed {
+    /// Appends p0f's `raw_sig` to `out` (what [`Observed::raw_sig`] displays), with no other
+    /// allocation: the fast path of `ashiato fingerprint`.
+    pub fn push_raw_sig(&self, syn_mss: u16, out: &mut Vec<u8>) {
+        let o = self;
+        out.push(b'0' + o.ver.digit());
+        out.push(b':');
+        push_num(out, o.ttl);
+        out.push(b'+');
         let dist = o.guess_dist();
         if dist > MAX_DIST {
-            write!(f, "{}:{}+?:{}:", o.ver.digit(), o.ttl, o.ip_opt_len)?;
+            out.push(b'?');
         } else {
-            write!(f, "{}:{}+{}:{}:", o.ver.digit(), o.ttl, dist, o.ip_opt_len)?;
+            push_num(out, dist);
         }
+        out.push(b':');
+        push_num(out, o.ip_opt_len);
+        out.push(b':');
         if o.mss == SPECIAL_MSS && o.kind == Kind::SynAck {
-            f.write_str("*:")?;
+            out.push(b'*');
         } else {
-            write!(f, "{}:", o.mss)?;
+            push_num(out, o.mss);
         }
-        match o.win_multi(self.syn_mss) {
-            Some(WinMulti::Mss(m)) if m > 0 => write!(f, "mss*{m}")?,
-            Some(WinMulti::Mtu(m)) if m > 0 => write!(f, "mtu*{m}")?,
-            _ => write!(f, "{}", o.win)?,
+        out.push(b':');
+        match o.win_multi(syn_mss) {
+            Some(WinMulti::Mss(m)) if m > 0 => {
+                out.extend_from_slice(b"mss*");
+                push_num(out, m);
+            }
+            Some(WinMulti::Mtu(m)) if m > 0 => {
+                out.extend_from_slice(b"mtu*");
+                push_num(out, m);
+            }
+            _ => push_num(out, o.win),
         }
-        write!(
-            f,
-            ",{}:{}:{}:{}",
-            o.wscale,
-            o.layout,
-            o.quirks,
-            if o.payload { "+" } else { "0" }
-        )
+        out.push(b',');
+        push_num(out, o.wscale);
+        out.push(b':');
+        o.layout.push_names(out);
+        out.push(b':');
+        o.quirks.push_names(out);
+        out.extend_from_slice(if o.payload { b":+" } else { b":0" });
+    }
+}
+
+impl fmt::Display for RawSig<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        display_bytes(f, |b| self.o.push_raw_sig(self.syn_mss, b))
     }
 }
 

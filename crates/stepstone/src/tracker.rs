@@ -13,14 +13,17 @@
 //! once, as p0f does; p0f's default is 1000) and forgets a handshake `max_age_ns` after its SYN (p0f: 30 s), so a flood of SYNs
 //! costs bounded memory.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
 
 use ashiato_wire::packet::{L4, Packet};
 
 use crate::db::Database;
 use crate::extract::observe;
-use crate::matcher::{Match, find};
+use crate::matcher::{Match, MatchCache};
 use crate::sig::{Kind, Observed};
 
 /// Default bound on open handshakes (p0f's default connection limit).
@@ -49,16 +52,48 @@ pub struct Fingerprint<'d> {
     pub matched: Match<'d>,
 }
 
+/// A handshake's two endpoints in a fixed order (lower address and port first), so that one
+/// lookup finds it from either direction; [`Flow::client_lo`] says which side sent the SYN.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
-    cli: IpAddr,
-    cport: u16,
-    srv: IpAddr,
-    sport: u16,
+    /// The lower endpoint's address (IPv4 in the low 32 bits).
+    lo: u128,
+    /// The higher endpoint's address.
+    hi: u128,
+    /// The lower endpoint's port, the higher one's, and bit 32 for IPv6 (so an IPv4 address
+    /// never equals an IPv6 one with the same bits).
+    ports: u64,
+}
+
+impl Key {
+    /// The key of a packet from `src` to `dst`, and whether `src` is the lower endpoint.
+    fn of(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (Key, bool) {
+        let bits = |a: IpAddr| match a {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        let (s, d) = ((bits(src), sport), (bits(dst), dport));
+        let src_lo = s <= d;
+        let ((lo, lp), (hi, hp)) = if src_lo { (s, d) } else { (d, s) };
+        let v6 = u64::from(src.is_ipv6()) << 32;
+        let key = Key {
+            lo,
+            hi,
+            ports: (u64::from(lp) << 16) | u64::from(hp) | v6,
+        };
+        (key, src_lo)
+    }
+
+    /// Both endpoints are the same (a LAND-style packet): either direction is the other.
+    fn self_loop(&self) -> bool {
+        self.lo == self.hi && (self.ports >> 16) & 0xffff == self.ports & 0xffff
+    }
 }
 
 #[derive(Clone, Copy)]
 struct Flow {
+    /// The SYN's sender is the key's lower endpoint.
+    client_lo: bool,
     syn_seq: u32,
     syn_mss: u16,
     acked: bool,
@@ -85,7 +120,9 @@ pub struct TrackerStats {
 
 /// The handshake table.
 pub struct Tracker {
-    flows: HashMap<Key, Flow>,
+    /// Keyed per process: the keys are what senders (spoofed floods) choose.
+    flows: HashMap<Key, Flow, RandomState>,
+    matches: MatchCache,
     order: VecDeque<(Key, u64, u64)>,
     serial: u64,
     max_flows: usize,
@@ -104,7 +141,11 @@ impl Tracker {
     pub fn new(max_flows: usize, max_age_ns: u64) -> Self {
         let max_flows = max_flows.max(1);
         Tracker {
-            flows: HashMap::with_capacity(max_flows.min(1 << 16)),
+            flows: HashMap::with_capacity_and_hasher(
+                max_flows.min(1 << 16),
+                RandomState::default(),
+            ),
+            matches: MatchCache::default(),
             order: VecDeque::new(),
             serial: 0,
             max_flows,
@@ -140,18 +181,7 @@ impl Tracker {
         };
         let o = observe(pkt).ok()?;
         let (src, dst) = (pkt.ip.src(), pkt.ip.dst());
-        let fwd = Key {
-            cli: src,
-            cport: tcp.src_port,
-            srv: dst,
-            sport: tcp.dst_port,
-        };
-        let rev = Key {
-            cli: dst,
-            cport: tcp.dst_port,
-            srv: src,
-            sport: tcp.src_port,
-        };
+        let (key, src_lo) = Key::of(src, tcp.src_port, dst, tcp.dst_port);
         self.expire(ts_nanos);
         let fp = |syn_mss, matched| Fingerprint {
             ts_nanos,
@@ -166,21 +196,28 @@ impl Tracker {
         match o.kind {
             Kind::Syn => {
                 self.stats.syns += 1;
-                if let Some(f) = self.flows.get(&fwd) {
-                    if f.syn_seq == o.seq {
+                // A SYN repeating the handshake's SYN is a retransmission; any other SYN
+                // between the same endpoints (new sequence number, or the other way round)
+                // ends the handshake, as in p0f.
+                match self.flows.entry(key) {
+                    Entry::Occupied(f)
+                        if f.get().client_lo == src_lo && f.get().syn_seq == o.seq =>
+                    {
                         self.stats.dup_syns += 1;
                         return None;
                     }
-                    self.flows.remove(&fwd);
-                } else {
-                    self.flows.remove(&rev);
+                    Entry::Occupied(f) => {
+                        f.remove();
+                    }
+                    Entry::Vacant(_) => {}
                 }
-                let m = find(db, &o, 0);
+                let m = self.matches.find(db, &o, 0);
                 let app = m.record.is_some_and(|r| db.label(r).is_app());
                 if !app {
                     self.insert(
-                        fwd,
+                        key,
                         Flow {
+                            client_lo: src_lo,
                             syn_seq: o.seq,
                             syn_mss: o.mss,
                             acked: false,
@@ -193,7 +230,9 @@ impl Tracker {
             }
             Kind::SynAck => {
                 self.stats.syn_acks += 1;
-                let Some(f) = self.flows.get_mut(&rev) else {
+                // It answers a SYN sent the other way.
+                let answers = |f: &&mut Flow| f.client_lo != src_lo || key.self_loop();
+                let Some(f) = self.flows.get_mut(&key).filter(answers) else {
                     self.stats.stray_syn_acks += 1;
                     return None;
                 };
@@ -202,9 +241,9 @@ impl Tracker {
                 }
                 f.acked = true;
                 let syn_mss = f.syn_mss;
-                let m = find(db, &o, syn_mss);
+                let m = self.matches.find(db, &o, syn_mss);
                 if m.record.is_some_and(|r| db.label(r).is_app()) {
-                    self.flows.remove(&rev);
+                    self.flows.remove(&key);
                 }
                 Some(fp(syn_mss, m))
             }
@@ -221,8 +260,7 @@ impl Tracker {
                 let Some((old, serial, _)) = self.order.pop_front() else {
                     break;
                 };
-                if self.flows.get(&old).is_some_and(|x| x.serial == serial) {
-                    self.flows.remove(&old);
+                if remove_if_serial(&mut self.flows, old, serial) {
                     self.stats.evicted += 1;
                     kill -= 1;
                 }
@@ -244,9 +282,18 @@ impl Tracker {
                 break;
             }
             self.order.pop_front();
-            if self.flows.get(&k).is_some_and(|x| x.serial == serial) {
-                self.flows.remove(&k);
-            }
+            remove_if_serial(&mut self.flows, k, serial);
         }
+    }
+}
+
+/// Removes the handshake at `k` if it is the one with `serial` (one hash lookup).
+fn remove_if_serial(flows: &mut HashMap<Key, Flow, RandomState>, k: Key, serial: u64) -> bool {
+    match flows.entry(k) {
+        Entry::Occupied(e) if e.get().serial == serial => {
+            e.remove();
+            true
+        }
+        _ => false,
     }
 }
