@@ -36,6 +36,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v p0f >/dev/null || [ -x /usr/sbin/p0f ] || need+=(p0f)
 # The stepping-stone relay lab's TCP-terminating relay.
 command -v socat >/dev/null || need+=(socat)
+# The host-tracing lab's C&C: a real IRC server (run in the foreground with its own config).
+command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ] || need+=(ngircd)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
     "${as_root[@]}" apt-get update -qq

@@ -18,6 +18,10 @@ mod digest_cmd;
 mod fingerprint_cmd;
 mod fpr;
 mod hostcheck_cmd;
+mod hostlab;
+mod hostlab_bot;
+mod hostlab_host;
+mod hostlab_srv;
 mod hostsynth_cmd;
 mod lab_cmd;
 mod probe_cmd;
@@ -178,5 +182,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Procsnap(a) => procsnap_cmd::run(&a),
         Command::Fingerprint(a) => fingerprint_cmd::run(&a),
         Command::Stepstone(a) => stepstone_cmd::run(&a),
+        Command::Hostlab(a) => hostlab::run(&a),
     }
 }

@@ -11,8 +11,9 @@ use ashiato_wire::time::rfc3339;
 
 use crate::args::ProcsnapArgs;
 
-/// Takes the snapshot and writes it as JSON lines.
-pub fn run(a: &ProcsnapArgs) -> Result<()> {
+/// Socket inode → (pid, command name) of every process whose `/proc/PID/fd` we may read.
+/// Inodes are unique across network namespaces, so one scan serves every namespace.
+pub(crate) fn socket_owners() -> std::io::Result<HashMap<u64, (u32, String)>> {
     let mut owner: HashMap<u64, (u32, String)> = HashMap::new();
     for e in std::fs::read_dir("/proc")?.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
@@ -34,6 +35,12 @@ pub fn run(a: &ProcsnapArgs) -> Result<()> {
             }
         }
     }
+    Ok(owner)
+}
+
+/// Takes the snapshot and writes it as JSON lines.
+pub fn run(a: &ProcsnapArgs) -> Result<()> {
+    let owner = socket_owners()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

