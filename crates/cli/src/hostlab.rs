@@ -306,14 +306,15 @@ fn ngircd(ns: &Netns, dir: &Path) -> Result<Proc> {
         ),
     )?;
     let log = d.join("ngircd.log");
+    // Debian puts it in /usr/sbin, which a user's PATH under sudo may lack.
+    let bin = if Path::new("/usr/sbin/ngircd").exists() {
+        "/usr/sbin/ngircd"
+    } else {
+        "ngircd"
+    };
     let mut c = spawn_in(
         ns,
-        &[
-            "ngircd".as_ref(),
-            "-n".as_ref(),
-            "-f".as_ref(),
-            conf.as_os_str(),
-        ],
+        &[bin.as_ref(), "-n".as_ref(), "-f".as_ref(), conf.as_os_str()],
         &log,
     )
     .context("ngircd (apt-get install ngircd)")?;
