@@ -36,7 +36,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -50,7 +50,9 @@ use serde_json::{Value, json};
 
 use crate::CheckFailed;
 use crate::hostlab_bot::BotArgs;
-use crate::hostlab_host::{self as host, HostAudit};
+use crate::hostlab_host as host;
+use crate::hostlab_out::{HostOut, check, print};
+use crate::hostlab_proc::{EtcNetns, Proc, capture, ngircd, spawn_in, wait_log};
 use crate::hostlab_srv::{Botmaster, Page, dns_server, http_server};
 
 /// `ashiato hostlab`
@@ -92,56 +94,14 @@ pub enum HostlabBot {
     Bot(BotArgs),
 }
 
-const CC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
-const DL: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
-const WEB: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
-const VICTIM: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 5);
-const CENTER: Ipv4Addr = Ipv4Addr::new(10, 77, 250, 2);
+pub(crate) const CC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+pub(crate) const DL: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+pub(crate) const WEB: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
+pub(crate) const VICTIM: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 5);
+pub(crate) const CENTER: Ipv4Addr = Ipv4Addr::new(10, 77, 250, 2);
 const CENTER_PORT: u16 = 8443;
 const IRC_PORT: u16 = 6667;
 const CHANNEL: &str = "#ops";
-
-/// A child process stopped (SIGTERM, then SIGKILL after 3 s) when dropped.
-struct Proc(Child);
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// Stops it and waits; a capture flushes its file on SIGTERM.
-    fn stop(&mut self) {
-        if let Ok(Some(_)) = self.0.try_wait() {
-            return;
-        }
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// `/etc/netns/NAME/` (resolv.conf for `ip netns exec`), removed when dropped.
-struct EtcNetns(PathBuf);
-
-impl Drop for EtcNetns {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Everything made; dropped in field order: processes, then /etc entries, then namespaces.
 struct Lab {
@@ -213,11 +173,11 @@ fn build(n_hosts: usize) -> Result<Lab> {
     Ok(lab)
 }
 
-fn host_addr(k: usize) -> Ipv4Addr {
+pub(crate) fn host_addr(k: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 77, (k + 1) as u8, 2)
 }
 
-fn gateway(a: Ipv4Addr) -> Ipv4Addr {
+pub(crate) fn gateway(a: Ipv4Addr) -> Ipv4Addr {
     let o = a.octets();
     Ipv4Addr::new(o[0], o[1], o[2], 1)
 }
@@ -234,92 +194,6 @@ fn zone() -> HashMap<String, Ipv4Addr> {
     .into_iter()
     .map(|(n, a)| (n.to_string(), a))
     .collect()
-}
-
-/// Spawns `cmd` in namespace `ns` with its output in `log`.
-fn spawn_in(ns: &Netns, cmd: &[&std::ffi::OsStr], log: &Path) -> Result<Child> {
-    let f = std::fs::File::create(log)?;
-    Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .args(cmd)
-        .stdout(f.try_clone()?)
-        .stderr(f)
-        .spawn()
-        .with_context(|| format!("starting {:?}", cmd.first()))
-}
-
-/// Waits until `log` contains `needle` (a process announcing it is ready).
-fn wait_log(log: &Path, needle: &str, child: &mut Child, what: &str) -> Result<()> {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if std::fs::read_to_string(log).is_ok_and(|t| t.contains(needle)) {
-            return Ok(());
-        }
-        if let Ok(Some(st)) = child.try_wait() {
-            bail!(
-                "{what} exited ({st}): {}",
-                std::fs::read_to_string(log).unwrap_or_default().trim()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    bail!("{what} did not start within 10 s (see {})", log.display())
-}
-
-/// tcpdump of interface e0 of `ns` into `file`.
-fn capture(ns: &Netns, file: &Path, log: &Path) -> Result<Proc> {
-    let mut c = spawn_in(
-        ns,
-        &[
-            "tcpdump".as_ref(),
-            "-i".as_ref(),
-            "e0".as_ref(),
-            "-U".as_ref(),
-            "-n".as_ref(),
-            "-w".as_ref(),
-            file.as_os_str(),
-        ],
-        log,
-    )
-    .context("tcpdump (apt-get install tcpdump)")?;
-    wait_log(log, "listening on", &mut c, "tcpdump")?;
-    Ok(Proc(c))
-}
-
-/// ngircd in the foreground with its own configuration in `dir`.
-fn ngircd(ns: &Netns, dir: &Path) -> Result<Proc> {
-    let d = dir.join("ngircd");
-    std::fs::create_dir_all(&d)?;
-    // ngircd drops to nobody: its PID file goes where nobody may write.
-    let run = d.join("run");
-    std::fs::create_dir_all(&run)?;
-    std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
-    let conf = d.join("ngircd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[Global]\nName = irc.botnet.lab\nInfo = the lab's C&C\nAdminInfo1 = lab\n\
-             AdminInfo2 = lab\nAdminEMail = root@botnet.lab\nListen = {CC}\nPorts = {IRC_PORT}\n\
-             PidFile = {}\nMotdPhrase = \"welcome\"\nServerUID = 65534\nServerGID = 65534\n\
-             [Limits]\nMaxConnectionsIP = 0\n[Options]\nPAM = no\nDNS = no\nIdent = no\n",
-            run.join("ngircd.pid").display()
-        ),
-    )?;
-    let log = d.join("ngircd.log");
-    // Debian puts it in /usr/sbin, which a user's PATH under sudo may lack.
-    let bin = if Path::new("/usr/sbin/ngircd").exists() {
-        "/usr/sbin/ngircd"
-    } else {
-        "ngircd"
-    };
-    let mut c = spawn_in(
-        ns,
-        &[bin.as_ref(), "-n".as_ref(), "-f".as_ref(), conf.as_os_str()],
-        &log,
-    )
-    .context("ngircd (apt-get install ngircd)")?;
-    wait_log(&log, "ready", &mut c, "ngircd")?;
-    Ok(Proc(c))
 }
 
 /// A JSON call to the center from namespace `ns` with identity `who`.
@@ -345,19 +219,6 @@ fn center_call(
             Err(e) => Err(e).with_context(|| format!("{method} {path}")),
         }
     })?
-}
-
-/// One host's role and outcome.
-#[derive(serde::Serialize)]
-struct HostOut {
-    name: String,
-    address: String,
-    bot: bool,
-    /// Processes the samples saw owning this host's sockets.
-    processes: BTreeSet<String>,
-    #[serde(flatten)]
-    audit: HostAudit,
-    reported: bool,
 }
 
 /// Runs the lab (or, with `bot`, the bot program).
@@ -481,7 +342,7 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
     for (ns, addr, page) in pages {
         http_server(ns.name(), SocketAddr::from((addr, 80)), page, stop.clone())?;
     }
-    let irc = ngircd(&lab.cc, &work)?;
+    let irc = ngircd(&lab.cc, &work, CC, IRC_PORT)?;
     lab.procs.push(irc);
     // Histories: the hosts' and the victim's captures; resolv.conf for each host.
     let victim_pcap = work.join("victim.pcap");
@@ -713,149 +574,4 @@ fn benign_loop(ns: &str, stop: &AtomicBool, seed: u64) {
         i += 1;
         std::thread::sleep(Duration::from_millis(300 + rng.next_u64() % 500));
     }
-}
-
-/// The checks; each problem as one sentence.
-fn check(ranking: &Value, hosts: &[HostOut]) -> Vec<String> {
-    let mut bad = Vec::new();
-    let servers: Vec<&Value> = ranking
-        .as_array()
-        .map(|v| v.iter().collect())
-        .unwrap_or_default();
-    let rank_of = |ip: Ipv4Addr| {
-        servers
-            .iter()
-            .find(|s| s["server"] == ip.to_string())
-            .and_then(|s| s["rank"].as_u64())
-    };
-    match rank_of(CC) {
-        Some(1) => {}
-        Some(r) => bad.push(format!("the C&C {CC} is ranked {r}, not first")),
-        None => bad.push(format!("the C&C {CC} is not ranked")),
-    }
-    match rank_of(DL) {
-        Some(1 | 2) => {}
-        Some(r) => bad.push(format!(
-            "the download server {DL} is ranked {r}, not in the top 2"
-        )),
-        None => bad.push(format!("the download server {DL} is not ranked")),
-    }
-    let benign_dst: Vec<String> = [WEB, VICTIM, CENTER]
-        .into_iter()
-        .map(|a| a.to_string())
-        .chain((0..hosts.len()).map(|k| gateway(host_addr(k)).to_string()))
-        .collect();
-    for s in &servers {
-        let ip = s["server"].as_str().unwrap_or("");
-        if benign_dst.iter().any(|b| b == ip) {
-            bad.push(format!("benign destination {ip} is ranked"));
-        }
-        for p in s["processes"].as_array().into_iter().flatten() {
-            if p != "ircbot" {
-                bad.push(format!("process {p} is reported for {ip}"));
-            }
-        }
-    }
-    for h in hosts {
-        if h.bot && !h.reported {
-            bad.push(format!("bot host {} did not report", h.name));
-        }
-        if !h.bot && h.reported {
-            bad.push(format!("benign host {} reported", h.name));
-        }
-    }
-    bad
-}
-
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one printer for both output forms"
-)]
-fn print(
-    a: &HostlabArgs,
-    incident: &str,
-    ranking: &Value,
-    hosts: &[HostOut],
-    problems: &[String],
-    rate: u64,
-    attack: Duration,
-    total: Duration,
-) -> Result<()> {
-    if a.json {
-        let v = json!({
-            "incident": incident,
-            "cc": CC.to_string(),
-            "download": DL.to_string(),
-            "seed": a.seed,
-            "flood_rate_per_bot": rate,
-            "hosts": hosts,
-            "ranking": ranking,
-            "ok": problems.is_empty(),
-            "problems": problems,
-            "seconds": total.as_secs_f64(),
-        });
-        println!("{v}");
-        return Ok(());
-    }
-    println!(
-        "incident {incident}: {} bots flooded {VICTIM}:80 at {rate} SYNs/s each, half spoofed (attack over after {:.1} s)",
-        hosts.iter().filter(|h| h.bot).count(),
-        attack.as_secs_f64()
-    );
-    println!("hosts:");
-    for h in hosts {
-        println!(
-            "  {:<7} {:<12} {:<6} processes {:<13} attack packets {:>5} {:?}; findings {}; {}",
-            h.name,
-            h.address,
-            if h.bot { "bot" } else { "benign" },
-            h.processes.iter().cloned().collect::<Vec<_>>().join(","),
-            h.audit.attack_packets,
-            h.audit.kinds,
-            if h.audit.findings.is_empty() {
-                "none".into()
-            } else {
-                h.audit.findings.join(", ")
-            },
-            if h.reported {
-                format!("reported {} records", h.audit.records.len())
-            } else if h.audit.attack_packets > 0 {
-                "matched, no suspicious process: nothing reported".into()
-            } else {
-                "no match: nothing reported".into()
-            }
-        );
-    }
-    println!("C&C ranking (GET /v1/ranking/{incident}):");
-    for s in ranking.as_array().into_iter().flatten() {
-        let list = |k: &str| {
-            s[k].as_array()
-                .map(|v| {
-                    v.iter()
-                        .map(|x| x.to_string().trim_matches('"').to_string())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default()
-        };
-        println!(
-            "  #{} {} ({}) score {:.3}: {} bots [{}], features {}, ports {}, processes {}",
-            s["rank"],
-            s["server"].as_str().unwrap_or("?"),
-            list("fqdns"),
-            s["score"].as_f64().unwrap_or(0.0),
-            s["reporters"],
-            list("reporter_ids"),
-            list("features"),
-            list("ports"),
-            list("processes"),
-        );
-    }
-    if problems.is_empty() {
-        println!(
-            "ok: the C&C {CC} is ranked first, the download server {DL} second, only ircbot is reported ({:.1} s)",
-            total.as_secs_f64()
-        );
-    }
-    Ok(())
 }

@@ -21,6 +21,8 @@ mod hostcheck_cmd;
 mod hostlab;
 mod hostlab_bot;
 mod hostlab_host;
+mod hostlab_out;
+mod hostlab_proc;
 mod hostlab_srv;
 mod hostsynth_cmd;
 mod lab_cmd;
