@@ -64,6 +64,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Write this host's socket-to-process snapshot (the `hostcheck --procs` format).
     Procsnap(ProcsnapArgs),
+    /// The host agent: bounded traffic history with process attribution, claim polling, audit, consented reports (exit 3 with --once when a claim matched).
+    Agent(Box<crate::agent_cmd::AgentArgs>),
     /// Passive TCP fingerprints (p0f 3 signatures) of every SYN and SYN/ACK in a capture.
     Fingerprint(FingerprintArgs),
     /// Stepping stones: is a source the attacker or a relay? (offline: Tp and Fp from a capture)
