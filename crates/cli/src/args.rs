@@ -142,6 +142,9 @@ pub struct CenterArgs {
     /// Print one line with the bound address once listening (for scripts).
     #[arg(long)]
     pub print_addr: bool,
+    /// The claims and reports: a SQLite file or a postgres:// URL [default: center.db in --key-dir].
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 /// `ashiato hostsynth`
