@@ -10,6 +10,9 @@
 //!   destination inside the window (± skew) with the claimed protocol, at most
 //!   [`CenterConfig::claims_per_hour`] per reporter; answers the claim's list version.
 //! - `GET /v1/claims?since=N` — the signed delta of the claim list after version `N`.
+//! - `GET /v1/enroll` — to an authenticated peer only (its certificate name is audited): what
+//!   an agent needs to match the list, `{"list_key", "sign_public_key", "skew_ns",
+//!   "version"}` (the keyed-hash secret and the Ed25519 public key in lowercase hex).
 //! - `POST /v1/reports` — a bot report (`{"report_id", "report"}`): the reporter must be the
 //!   peer's certificate name, the incident a published claim, the id new (replays refused),
 //!   at most [`CenterConfig::max_records`] records.
@@ -20,6 +23,19 @@
 //! - `GET /v1/stix/{incident}` — the same servers as a STIX 2.1 bundle (indicator and
 //!   sighting per server).
 //!
+//! # Durability
+//!
+//! The center writes to an `ashiato-store` database (SQLite file or PostgreSQL, schema
+//! version 3) before it acknowledges: a claim is answered `201` and published only after
+//! its row is committed, a report `202` only after its rows are. A store failure answers
+//! `503` with the reason (disk full, database unavailable), publishes nothing, and the service
+//! keeps running. Writes go one at a time, so the version a claim gets is the one stored.
+//! [`Center::new`] reloads the store: claims are republished in their stored version order
+//! (the same secret and signing key give the same hashes and signatures, so an agent that
+//! polled before a restart sees the same versions with the same meaning), reports are
+//! counted again (the ranking survives) and their ids refuse replays; each reporter's claims
+//! of the current hour count against its rate again.
+//!
 //! Bodies are capped at [`CenterConfig::max_body`]. Every decision (accepted or refused, and
 //! why) is an audit record: a `tracing` event with target `audit`, a bounded in-memory log,
 //! and a line appended to [`CenterConfig::audit_file`] when set.
@@ -28,17 +44,44 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use ashiato_hosttrace::claim::{Claim, ClaimRecord, Protocol, parse_rfc3339};
+use ashiato_hosttrace::claim::{Claim, ClaimRecord, Protocol};
 use ashiato_hosttrace::claimlist::CenterList;
-use ashiato_hosttrace::rank::{BotReport, Popularity, Ranked, dot, rank};
+use ashiato_hosttrace::rank::BotReport;
 use ashiato_net::server::Peer;
+use ashiato_store::{HostClaim, Store, StoreError};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Extension, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+
+pub mod ledger;
+mod views;
+
+use ledger::{Accepted, Ledger};
+
+/// Why the center could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CenterError {
+    /// The audit file cannot be opened for appending.
+    #[error("audit log {path}: {source}")]
+    Audit {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed while the center read it back.
+    #[error("reading the center's store: {0}")]
+    Store(#[source] StoreError),
+    /// The store holds what this center cannot have written.
+    #[error("the center's store cannot be reloaded: {0}")]
+    Reload(String),
+}
 
 /// Bounds and policy.
 #[derive(Clone, Debug)]
@@ -75,11 +118,10 @@ impl Default for CenterConfig {
 
 struct Inner {
     list: CenterList,
-    claims: HashMap<String, Claim>,
+    /// The list's keyed-hash secret, handed to enrolled agents.
+    secret: [u8; 32],
+    ledger: Ledger,
     rate: HashMap<String, (u64, u32)>,
-    reports: Vec<BotReport>,
-    report_ids: HashSet<(String, String)>,
-    popularity: Popularity,
     audit: VecDeque<String>,
 }
 
@@ -88,37 +130,60 @@ pub struct Center {
     cfg: CenterConfig,
     now_ns: Box<dyn Fn() -> u64 + Send + Sync>,
     inner: Mutex<Inner>,
+    /// Held from a submission's checks to its store write and publication, so writes go one
+    /// at a time and the version checked is the version stored.
+    writer: tokio::sync::Mutex<()>,
+    store: Store,
     audit_out: Option<Mutex<std::fs::File>>,
 }
 
 impl Center {
-    /// A center publishing with `list`; `now_ns` is its clock (tests pass a fixed one).
-    /// Fails only when the audit file cannot be opened for appending.
-    pub fn new(
+    /// A center publishing with `list`, whose keyed-hash secret is `secret` (the one `list`
+    /// was made with: enrolled agents get it), writing to `store`; `now_ns` is its clock
+    /// (tests pass a fixed one). Reloads the claims and reports `store` holds (`list` must be
+    /// empty). Fails when the audit file cannot be opened or the store cannot be read back.
+    pub async fn new(
         cfg: CenterConfig,
-        list: CenterList,
+        mut list: CenterList,
+        secret: [u8; 32],
+        store: Store,
         now_ns: Box<dyn Fn() -> u64 + Send + Sync>,
-    ) -> std::io::Result<Arc<Center>> {
+    ) -> Result<Arc<Center>, CenterError> {
         let audit_out = match &cfg.audit_file {
             Some(p) => Some(Mutex::new(
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(p)?,
+                    .open(p)
+                    .map_err(|source| CenterError::Audit {
+                        path: p.clone(),
+                        source,
+                    })?,
             )),
             None => None,
         };
+        let ledger = Ledger::load(&store).await?;
+        for a in &ledger.claims {
+            let v = list.publish(&a.claim);
+            if v != a.row.list_version {
+                return Err(CenterError::Reload(format!(
+                    "claim {} republished as version {v}, stored as {}: the list was not empty",
+                    a.row.id, a.row.list_version
+                )));
+            }
+        }
+        let rate = ledger::claims_this_hour(&ledger, now_ns());
         Ok(Arc::new(Center {
             audit_out,
             cfg,
             now_ns,
+            writer: tokio::sync::Mutex::new(()),
+            store,
             inner: Mutex::new(Inner {
                 list,
-                claims: HashMap::new(),
-                rate: HashMap::new(),
-                reports: Vec::new(),
-                report_ids: HashSet::new(),
-                popularity: Popularity::default(),
+                secret,
+                ledger,
+                rate,
                 audit: VecDeque::new(),
             }),
         }))
@@ -157,10 +222,11 @@ impl Center {
 pub fn router(c: Arc<Center>) -> Router {
     Router::new()
         .route("/v1/claims", post(post_claim).get(get_claims))
+        .route("/v1/enroll", get(get_enroll))
         .route("/v1/reports", post(post_report))
-        .route("/v1/ranking/{incident}", get(get_ranking))
-        .route("/v1/graph/{incident}", get(get_graph))
-        .route("/v1/stix/{incident}", get(get_stix))
+        .route("/v1/ranking/{incident}", get(views::get_ranking))
+        .route("/v1/graph/{incident}", get(views::get_graph))
+        .route("/v1/stix/{incident}", get(views::get_stix))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(c)
 }
@@ -238,53 +304,70 @@ async fn post_claim(
             Ok(x) => x,
             Err(r) => return *r,
         };
-    let mut inner = c.lock();
-    let claim = match Claim::from_record(sub.claim) {
-        Ok(cl) => cl,
-        Err(e) => {
-            c.audit(&mut inner, &who, "claim", "refused: invalid");
-            return error(StatusCode::BAD_REQUEST, &format!("claim: {e}"));
+    let _writer = c.writer.lock().await;
+    let now = (c.now_ns)();
+    let fqdn = sub.claim.fqdn.clone();
+    let accepted = {
+        let mut inner = c.lock();
+        let claim = match Claim::from_record(sub.claim) {
+            Ok(cl) => cl,
+            Err(e) => {
+                c.audit(&mut inner, &who, "claim", "refused: invalid");
+                return error(StatusCode::BAD_REQUEST, &format!("claim: {e}"));
+            }
+        };
+        let what = format!("claim {}", claim.id);
+        if inner.ledger.by_id.contains_key(&claim.id) {
+            c.audit(&mut inner, &who, &what, "refused: id taken");
+            return error(StatusCode::CONFLICT, "a claim with this id exists");
         }
+        if !evidence_supports(&claim, &sub.evidence, c.cfg.skew_ns) {
+            c.audit(&mut inner, &who, &what, "refused: no IDS evidence");
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no EVE alert names the victim as destination with the claimed protocol inside the window",
+            );
+        }
+        let hour = now / 3_600_000_000_000;
+        let slot = inner.rate.get(&who).copied().unwrap_or((hour, 0));
+        if slot.0 == hour && slot.1 >= c.cfg.claims_per_hour {
+            c.audit(&mut inner, &who, &what, "refused: rate");
+            return error(StatusCode::TOO_MANY_REQUESTS, "too many claims this hour");
+        }
+        let row = HostClaim {
+            id: claim.id.clone(),
+            incident_id: None,
+            reporter: who.clone(),
+            received_ns: now,
+            list_version: inner.list.version() + 1,
+            victim: claim.victim,
+            fqdn,
+            protocol: ledger::protocol_name(claim.protocol).into(),
+            port: claim.port,
+            from_ns: claim.from_ns,
+            to_ns: claim.to_ns,
+            reflectors: claim.reflectors.clone(),
+            evidence_count: u32::try_from(sub.evidence.len()).unwrap_or(u32::MAX),
+            evidence_summary: ledger::evidence_summary(&sub.evidence),
+        };
+        Accepted { claim, row }
     };
-    if inner.claims.contains_key(&claim.id) {
-        c.audit(
-            &mut inner,
-            &who,
-            &format!("claim {}", claim.id),
-            "refused: id taken",
-        );
-        return error(StatusCode::CONFLICT, "a claim with this id exists");
+    let what = format!("claim {}", accepted.claim.id);
+    if let Err(e) = c.store.put_host_claim(&accepted.row).await {
+        return c.store_refusal(&who, &what, &e);
     }
-    if !evidence_supports(&claim, &sub.evidence, c.cfg.skew_ns) {
-        c.audit(
-            &mut inner,
-            &who,
-            &format!("claim {}", claim.id),
-            "refused: no IDS evidence",
-        );
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no EVE alert names the victim as destination with the claimed protocol inside the window",
-        );
-    }
-    let hour = (c.now_ns)() / 3_600_000_000_000;
+    let mut inner = c.lock();
+    let version = inner.list.publish(&accepted.claim);
+    let hour = now / 3_600_000_000_000;
     let slot = inner.rate.entry(who.clone()).or_insert((hour, 0));
     if slot.0 != hour {
         *slot = (hour, 0);
     }
-    if slot.1 >= c.cfg.claims_per_hour {
-        c.audit(
-            &mut inner,
-            &who,
-            &format!("claim {}", claim.id),
-            "refused: rate",
-        );
-        return error(StatusCode::TOO_MANY_REQUESTS, "too many claims this hour");
-    }
     slot.1 += 1;
-    let version = inner.list.publish(&claim);
-    let what = format!("claim {}", claim.id);
-    inner.claims.insert(claim.id.clone(), claim);
+    if let Err(e) = inner.ledger.add_claim(accepted) {
+        // Cannot happen while writes are serialised; say so loudly if it does.
+        tracing::error!(error = %e, "claim list and ledger disagree");
+    }
     c.audit(
         &mut inner,
         &who,
@@ -296,6 +379,27 @@ async fn post_claim(
         axum::Json(serde_json::json!({ "version": version })),
     )
         .into_response()
+}
+
+impl Center {
+    /// The answer to a submission the store did not take: audited with the full error,
+    /// answered with a reason that does not name the database.
+    fn store_refusal(&self, who: &str, what: &str, e: &StoreError) -> Response {
+        let mut inner = self.lock();
+        self.audit(&mut inner, who, what, &format!("refused: not stored: {e}"));
+        tracing::error!(error = %e, what, "store write failed");
+        let reason = ledger::store_reason(e);
+        match e {
+            StoreError::Duplicate { .. } => error(StatusCode::CONFLICT, reason),
+            StoreError::Invalid(detail) => {
+                error(StatusCode::BAD_REQUEST, &format!("{reason}: {detail}"))
+            }
+            _ => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("{reason}; nothing was stored, try again later"),
+            ),
+        }
+    }
 }
 
 /// An EVE alert with the victim as destination, the claim's protocol, inside the window.
@@ -331,6 +435,36 @@ async fn get_claims(State(c): State<Arc<Center>>, Query(q): Query<Since>) -> Res
     axum::Json(inner.list.delta(q.since, 1000)).into_response()
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The list secret, the signing public key, the skew and the current version, to an
+/// authenticated peer only.
+async fn get_enroll(State(c): State<Arc<Center>>, peer: Option<Extension<Peer>>) -> Response {
+    let mut inner = c.lock();
+    let Some(who) = identity(peer.as_ref().map(|p| &p.0)) else {
+        c.audit(
+            &mut inner,
+            "-",
+            "enroll",
+            "refused: no authenticated certificate",
+        );
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "enrolling needs a client certificate",
+        );
+    };
+    let body = serde_json::json!({
+        "list_key": hex(&inner.secret),
+        "sign_public_key": hex(&inner.list.public_key()),
+        "skew_ns": c.cfg.skew_ns,
+        "version": inner.list.version(),
+    });
+    c.audit(&mut inner, &who, "enroll", "list key handed out");
+    axum::Json(body).into_response()
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReportSubmission {
@@ -348,168 +482,48 @@ async fn post_report(
             Ok(x) => x,
             Err(r) => return *r,
         };
-    let mut inner = c.lock();
+    let _writer = c.writer.lock().await;
     let r = sub.report;
     let what = format!("report {} for {}", sub.report_id, r.incident);
-    let refuse = |inner: &mut Inner, status, why: &str| {
-        c.audit(inner, &who, &what, &format!("refused: {why}"));
-        error(status, why)
-    };
-    if r.reporter != who {
-        return refuse(
-            &mut inner,
-            StatusCode::FORBIDDEN,
-            "the reporter must be the certificate's name",
-        );
-    }
-    if r.records.len() > c.cfg.max_records || sub.report_id.len() > 128 {
-        return refuse(
-            &mut inner,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too many records",
-        );
-    }
-    if !inner.claims.contains_key(&r.incident) {
-        return refuse(&mut inner, StatusCode::NOT_FOUND, "no such claim");
-    }
-    if !inner
-        .report_ids
-        .insert((who.clone(), sub.report_id.clone()))
     {
-        return refuse(&mut inner, StatusCode::CONFLICT, "replayed report id");
+        let mut inner = c.lock();
+        let refuse = |inner: &mut Inner, status, why: &str| {
+            c.audit(inner, &who, &what, &format!("refused: {why}"));
+            error(status, why)
+        };
+        if r.reporter != who {
+            return refuse(
+                &mut inner,
+                StatusCode::FORBIDDEN,
+                "the reporter must be the certificate's name",
+            );
+        }
+        if r.records.len() > c.cfg.max_records || sub.report_id.len() > 128 {
+            return refuse(
+                &mut inner,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too many records",
+            );
+        }
+        if !inner.ledger.by_id.contains_key(&r.incident) {
+            return refuse(&mut inner, StatusCode::NOT_FOUND, "no such claim");
+        }
+        if inner
+            .ledger
+            .report_ids
+            .contains(&(who.clone(), sub.report_id.clone()))
+        {
+            return refuse(&mut inner, StatusCode::CONFLICT, "replayed report id");
+        }
     }
-    inner.popularity.add(&r);
-    inner.reports.push(r);
+    let row = ledger::row_of(&sub.report_id, (c.now_ns)(), &r);
+    if let Err(e) = c.store.put_bot_report(&row).await {
+        return c.store_refusal(&who, &what, &e);
+    }
+    let mut inner = c.lock();
+    inner.ledger.add_report(sub.report_id, r);
     c.audit(&mut inner, &who, &what, "accepted");
     StatusCode::ACCEPTED.into_response()
-}
-
-/// Filters of the ranking and the graph: `feature`, `port` (the server's), `min_bots`, `top`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RankFilter {
-    #[serde(default)]
-    feature: Option<String>,
-    #[serde(default)]
-    port: Option<u16>,
-    #[serde(default)]
-    min_bots: Option<usize>,
-    #[serde(default)]
-    top: Option<usize>,
-    /// Only records at or after this time (RFC 3339).
-    #[serde(default)]
-    from: Option<String>,
-    /// Only records at or before this time (RFC 3339).
-    #[serde(default)]
-    to: Option<String>,
-    /// `dot` (default) or `json`, for the graph.
-    #[serde(default)]
-    format: Option<String>,
-}
-
-fn ranked(c: &Center, inner: &Inner, incident: &str, f: &RankFilter) -> Vec<Ranked> {
-    let t = |s: &Option<String>| s.as_deref().and_then(|s| parse_rfc3339(s).ok());
-    let (from, to) = (t(&f.from).unwrap_or(0), t(&f.to).unwrap_or(u64::MAX));
-    let timed: Vec<BotReport>;
-    let reports = if from > 0 || to < u64::MAX {
-        timed = inner
-            .reports
-            .iter()
-            .filter(|r| r.incident == incident)
-            .map(|r| {
-                let mut r = r.clone();
-                r.records.retain(|x| (from..=to).contains(&x.time_ns));
-                r
-            })
-            .collect();
-        &timed
-    } else {
-        &inner.reports
-    };
-    let mut r: Vec<Ranked> = rank(incident, reports, &inner.popularity, &c.cfg.allow)
-        .into_iter()
-        .filter(|x| f.feature.as_ref().is_none_or(|ft| x.features.contains(ft)))
-        .filter(|x| f.port.is_none_or(|p| x.ports.contains(&p)))
-        .filter(|x| f.min_bots.is_none_or(|m| x.reporters >= m))
-        .collect();
-    r.truncate(f.top.unwrap_or(50).min(1000));
-    r
-}
-
-async fn get_ranking(
-    State(c): State<Arc<Center>>,
-    Path(incident): Path<String>,
-    Query(f): Query<RankFilter>,
-) -> Response {
-    let inner = c.lock();
-    axum::Json(ranked(&c, &inner, &incident, &f)).into_response()
-}
-
-async fn get_graph(
-    State(c): State<Arc<Center>>,
-    Path(incident): Path<String>,
-    Query(mut f): Query<RankFilter>,
-) -> Response {
-    let inner = c.lock();
-    f.top = Some(f.top.unwrap_or(10));
-    let r = ranked(&c, &inner, &incident, &f);
-    match f.format.as_deref() {
-        None | Some("dot") => {
-            let d = dot(&incident, &inner.reports, &r, r.len());
-            ([(header::CONTENT_TYPE, "text/vnd.graphviz")], d).into_response()
-        }
-        Some("json") => axum::Json(graph(&incident, &inner.reports, &r)).into_response(),
-        Some(other) => error(
-            StatusCode::BAD_REQUEST,
-            &format!("format {other:?}: dot or json"),
-        ),
-    }
-}
-
-async fn get_stix(
-    State(c): State<Arc<Center>>,
-    Path(incident): Path<String>,
-    Query(f): Query<RankFilter>,
-) -> Response {
-    let inner = c.lock();
-    let r = ranked(&c, &inner, &incident, &f);
-    let now = ashiato_hosttrace::claimlist::rfc3339((c.now_ns)());
-    axum::Json(ashiato_hosttrace::rank::stix_bundle(&incident, &r, &now)).into_response()
-}
-
-/// The three-layer graph as JSON: attacked ports, bots, servers and the edges between them.
-fn graph(incident: &str, reports: &[BotReport], ranked: &[Ranked]) -> serde_json::Value {
-    let bots: HashSet<&str> = ranked
-        .iter()
-        .flat_map(|r| r.reporter_ids.iter().map(String::as_str))
-        .collect();
-    let mut port_edges = Vec::new();
-    let mut ports = std::collections::BTreeSet::new();
-    for r in reports
-        .iter()
-        .filter(|r| r.incident == incident && bots.contains(r.reporter.as_str()))
-    {
-        ports.insert(r.attacked_port);
-        port_edges.push(serde_json::json!({"port": r.attacked_port, "bot": r.reporter}));
-    }
-    let server_edges: Vec<serde_json::Value> = ranked
-        .iter()
-        .flat_map(|r| {
-            r.reporter_ids
-                .iter()
-                .map(move |b| serde_json::json!({"bot": b, "server": r.server.to_string()}))
-        })
-        .collect();
-    let mut bots: Vec<&str> = bots.into_iter().collect();
-    bots.sort_unstable();
-    serde_json::json!({
-        "incident": incident,
-        "ports": ports,
-        "bots": bots,
-        "servers": ranked,
-        "port_bot": port_edges,
-        "bot_server": server_edges,
-    })
 }
 
 #[cfg(test)]

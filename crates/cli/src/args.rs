@@ -65,6 +65,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Write this host's socket-to-process snapshot (the `hostcheck --procs` format).
     Procsnap(ProcsnapArgs),
+    /// The host agent: bounded traffic history with process attribution, claim polling, audit, consented reports (exit 3 with --once when a claim matched).
+    Agent(Box<crate::agent_cmd::AgentArgs>),
     /// Passive TCP fingerprints (p0f 3 signatures) of every SYN and SYN/ACK in a capture.
     Fingerprint(FingerprintArgs),
     /// Stepping stones: is a source the attacker or a relay? (offline: Tp and Fp from a capture)
@@ -151,6 +153,9 @@ pub struct CenterArgs {
     /// Print one line with the bound address once listening (for scripts).
     #[arg(long)]
     pub print_addr: bool,
+    /// The claims and reports: a SQLite file or a postgres:// URL [default: center.db in --key-dir].
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 /// `ashiato hostsynth`

@@ -1,8 +1,11 @@
 //! `ashiato center`: the host-tracing center (`ashiato-center`) served over mutual TLS.
 //!
 //! Keys live in `--key-dir`, made on first start: `list.key` (32 random bytes: the keyed-hash
-//! secret the center hands to enrolled agents), `sign.pk8` (the Ed25519 signing key) and
+//! secret the center hands to enrolled agents at `GET /v1/enroll`), `sign.pk8` (the Ed25519 signing key) and
 //! `sign.pub` (its public key in hex, for agents). Files are created with mode 0600.
+//!
+//! Claims and reports are kept in `--store` (default `center.db` in `--key-dir`), opened
+//! and read back before the center listens: a store that cannot be opened or read stops it.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -95,23 +98,36 @@ pub fn run(a: CenterArgs) -> Result<()> {
         );
     }
     let tls = server_config(&files)?;
-    let center = Center::new(
-        cfg,
-        list,
-        Box::new(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        }),
-    )
-    .context("opening --audit-log")?;
+    let store_target = a
+        .store
+        .clone()
+        .unwrap_or_else(|| a.key_dir.join("center.db").display().to_string());
     let (rt, signals) = service_runtime()?;
     rt.block_on(async move {
+        let store = ashiato_store::Store::open(&store_target)
+            .await
+            .with_context(|| format!("--store {store_target}"))?;
+        let described = store.describe();
+        let center = Center::new(
+            cfg,
+            list,
+            secret,
+            store,
+            Box::new(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+            }),
+        )
+        .await
+        .with_context(|| format!("starting the center on {described}"))?;
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
             .with_context(|| format!("--listen {}", a.listen))?;
         let bound = listener.local_addr()?;
-        eprintln!("center listening on {bound} (mutual TLS), list signing key {public}");
+        eprintln!(
+            "center listening on {bound} (mutual TLS), store {described}, list signing key {public}"
+        );
         if a.print_addr {
             println!("listening on {bound}");
         }

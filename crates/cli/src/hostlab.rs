@@ -50,7 +50,7 @@ use serde_json::{Value, json};
 
 use crate::CheckFailed;
 use crate::hostlab_bot::BotArgs;
-use crate::hostlab_host as host;
+use crate::hostlab_host::{self as host, HostAudit};
 use crate::hostlab_out::{HostOut, check, print};
 use crate::hostlab_proc::{EtcNetns, Proc, capture, ngircd, spawn_in, wait_log};
 use crate::hostlab_srv::{Botmaster, Page, dns_server, http_server};
@@ -80,6 +80,10 @@ pub struct HostlabArgs {
     /// Keep the working directory (captures, snapshots, logs, certificates) here.
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// Without `ashiato agent`: tcpdump and /proc samples on each host, `ashiato hostcheck`
+    /// on them, and the lab posts the hosts' reports.
+    #[arg(long)]
+    pub forensic: bool,
     /// The center's allow list (servers never ranked, one address a line), as an operator
     /// would give it: listing the C&C there makes the lab fail.
     #[arg(long)]
@@ -351,7 +355,8 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
     lab.procs.push(p);
     let mut dirs = Vec::new();
     let mut anchors = Vec::new();
-    let first_host_cap = lab.procs.len();
+    let first_host_proc = lab.procs.len();
+    let center_addr = format!("{CENTER}:{CENTER_PORT}");
     for k in 0..n {
         let name = format!("host{}", k + 1);
         let d = host::host_dir(&work, &name)?;
@@ -362,12 +367,17 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
             etc.join("resolv.conf"),
             format!("nameserver {}\n", gateway(host_addr(k))),
         )?;
-        let p = capture(
-            &lab.hosts[k],
-            &d.join("history.pcap"),
-            &d.join("tcpdump.log"),
-        )?;
-        anchors.push(p.pid());
+        let p = if a.forensic {
+            let p = capture(
+                &lab.hosts[k],
+                &d.join("history.pcap"),
+                &d.join("tcpdump.log"),
+            )?;
+            anchors.push(p.pid());
+            p
+        } else {
+            host::start_agent(&exe, &lab.hosts[k], &d, &pki, &name, &center_addr)?
+        };
         lab.procs.push(p);
         dirs.push(d);
     }
@@ -439,8 +449,10 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     lab.procs[victim_cap].stop();
-    for i in first_host_cap..first_host_cap + n {
-        lab.procs[i].stop();
+    if a.forensic {
+        for p in &mut lab.procs[first_host_proc..first_host_proc + n] {
+            p.stop();
+        }
     }
     let attack_done = started.elapsed();
 
@@ -478,40 +490,34 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
         .to_string();
 
     // Each host: the signed list, the audit, the report.
+    if !a.forensic {
+        // Stopping the agents ends their recording; each then polls, audits and reports.
+        for p in &lab.procs[first_host_proc..first_host_proc + n] {
+            p.terminate();
+        }
+    }
     let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
     let mut hosts_out = Vec::new();
     for k in 0..n {
         let name = format!("host{}", k + 1);
         let d = &dirs[k];
-        std::fs::write(d.join("procs.jsonl"), samples.procs_file(k))?;
-        let delta = center_call(
-            &lab.hosts[k],
-            &pki,
-            &name,
-            "GET",
-            "/v1/claims?since=0".into(),
-            None,
-        )?;
-        let list = d.join("claims.json");
-        std::fs::write(&list, format!("{delta}\n"))?;
-        let audit = host::audit(&exe, lab.hosts[k].name(), d, &keys, &list, &incident)?;
-        let report = host::report(&name, &incident, Some(80), &audit);
-        if let Some(r) = &report {
-            let body = json!({ "report_id": format!("{name}-1"), "report": r });
-            center_call(
-                &lab.hosts[k],
-                &pki,
-                &name,
-                "POST",
-                "/v1/reports".into(),
-                Some(body),
-            )?;
-        }
+        let (audit, reported, procs) = if a.forensic {
+            let procs = samples.procs_file(k);
+            std::fs::write(d.join("procs.jsonl"), &procs)?;
+            let (audit, reported) = forensic_host(&lab, k, &exe, d, &pki, &keys, &incident)?;
+            (audit, reported, procs)
+        } else {
+            let (audit, reported) =
+                host::finish_agent(&mut lab.procs[first_host_proc + k], d, &incident)?;
+            let procs =
+                std::fs::read_to_string(d.join("history").join("procs.jsonl")).unwrap_or_default();
+            (audit, reported, procs)
+        };
         hosts_out.push(HostOut {
-            processes: samples.processes(k),
+            processes: host::processes_in(&procs),
             address: host_addr(k).to_string(),
             bot: is_bot[k],
-            reported: report.is_some(),
+            reported,
             audit,
             name,
         });
@@ -542,6 +548,31 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
     } else {
         Err(CheckFailed(format!("hostlab: {}", problems.join("; "))).into())
     }
+}
+
+/// The forensic path for host `k`: the signed list fetched with the host's certificate,
+/// `hostcheck` on its capture and samples, the report posted when it has records.
+fn forensic_host(
+    lab: &Lab,
+    k: usize,
+    exe: &Path,
+    d: &Path,
+    pki: &Path,
+    keys: &Path,
+    incident: &str,
+) -> Result<(HostAudit, bool)> {
+    let name = format!("host{}", k + 1);
+    let ns = &lab.hosts[k];
+    let delta = center_call(ns, pki, &name, "GET", "/v1/claims?since=0".into(), None)?;
+    let list = d.join("claims.json");
+    std::fs::write(&list, format!("{delta}\n"))?;
+    let audit = host::audit(exe, ns.name(), d, keys, &list, incident)?;
+    let report = host::report(&name, incident, Some(80), &audit);
+    if let Some(r) = &report {
+        let body = json!({ "report_id": format!("{name}-1"), "report": r });
+        center_call(ns, pki, &name, "POST", "/v1/reports".into(), Some(body))?;
+    }
+    Ok((audit, report.is_some()))
 }
 
 /// Benign processes on one host until `stop`: curl fetches the news page (and every third

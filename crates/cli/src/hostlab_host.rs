@@ -1,11 +1,15 @@
-//! The hosts' side of `ashiato hostlab`, by the forensic path: each host's communication
-//! history is a `tcpdump` capture of its interface, its socket → process attribution comes
-//! from `/proc` samples taken every [`SAMPLE_EVERY`] (the `procsnap` scan, merged into
-//! records with validity intervals), and after the claim is published each host audits its
-//! history with `ashiato hostcheck --list` against the center's signed list and reports the
-//! suspicious processes' destinations, as `ashiato agent` does live.
+//! The hosts' side of `ashiato hostlab`. By default each host runs `ashiato agent --once`
+//! ([`start_agent`]): it records its interface with its own attribution, and when stopped
+//! polls the claim list, audits and reports; the lab reads back what it printed.
+//!
+//! With `--forensic`, the path without an agent: each host's history is a `tcpdump` capture
+//! of its interface, its socket → process attribution comes from `/proc` samples taken
+//! every [`SAMPLE_EVERY`] (the `procsnap` scan, merged into records with validity
+//! intervals), and after the claim is published each host audits its history with
+//! `ashiato hostcheck --list` against the center's signed list; the lab posts the suspicious
+//! processes' destinations for it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +22,7 @@ use ashiato_hosttrace::rank::{BotReport, ReportRecord};
 use ashiato_wire::time::rfc3339;
 use serde_json::{Value, json};
 
-use crate::procsnap_cmd::socket_owners;
+use crate::hostlab_proc::{Proc, spawn_split, wait_log};
 
 /// How often the process sampler looks at `/proc`.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -50,7 +54,7 @@ pub fn sampler(anchors: Vec<u32>, stop: Arc<AtomicBool>) -> Arc<Mutex<Samples>> 
     std::thread::spawn(move || {
         let mut prev = now_ns();
         while !stop.load(Ordering::Relaxed) {
-            let owners = socket_owners().unwrap_or_default();
+            let owners = ashiato_agent::procfs::scan(Path::new("/proc"));
             let t = now_ns();
             let mut s = o.lock().unwrap_or_else(|e| e.into_inner());
             for (h, pid) in anchors.iter().enumerate() {
@@ -58,12 +62,12 @@ pub fn sampler(anchors: Vec<u32>, stop: Arc<AtomicBool>) -> Arc<Mutex<Samples>> 
                     let text = std::fs::read_to_string(format!("/proc/{pid}/net/{file}"))
                         .unwrap_or_default();
                     for sock in parse_proc_net(&text) {
-                        let Some((opid, comm)) = owners.get(&sock.inode) else {
+                        let Some(o) = owners.get(&sock.inode) else {
                             continue;
                         };
                         let remote =
                             (!sock.remote.ip().is_unspecified()).then(|| sock.remote.to_string());
-                        let key = (proto, sock.local.to_string(), remote, *opid, comm.clone());
+                        let key = (proto, sock.local.to_string(), remote, o.pid, o.comm.clone());
                         // It did not exist at the previous sample (or was not seen): it may
                         // have been opened right after it. Valid until the next sample.
                         let e = s.hosts[h].entry(key).or_insert((prev, 0));
@@ -80,11 +84,6 @@ pub fn sampler(anchors: Vec<u32>, stop: Arc<AtomicBool>) -> Arc<Mutex<Samples>> 
 }
 
 impl Samples {
-    /// The process names seen on host `h`.
-    pub fn processes(&self, h: usize) -> std::collections::BTreeSet<String> {
-        self.hosts[h].keys().map(|k| k.4.clone()).collect()
-    }
-
     /// Host `h`'s records in the `hostcheck --procs` format.
     pub fn procs_file(&self, h: usize) -> String {
         let mut lines: Vec<String> = self.hosts[h]
@@ -230,4 +229,169 @@ pub fn host_dir(work: &Path, host: &str) -> Result<PathBuf> {
     let d = work.join(host);
     std::fs::create_dir_all(d.join("downloads"))?;
     Ok(d)
+}
+
+/// Starts `ashiato agent` on host namespace `ns`: it enrolls at the center, records the
+/// host's interface into `dir/history` with its own socket attribution, and when told to stop
+/// (SIGTERM) polls the claim list once, audits, and reports with `--yes`.
+pub fn start_agent(
+    exe: &Path,
+    ns: &ashiato_capture::netns::Netns,
+    dir: &Path,
+    pki: &Path,
+    name: &str,
+    center: &str,
+) -> Result<Proc> {
+    let (out, log) = (dir.join("agent.out"), dir.join("agent.log"));
+    let mut c = spawn_split(
+        ns,
+        &[
+            exe.as_os_str(),
+            "agent".as_ref(),
+            "--iface".as_ref(),
+            "e0".as_ref(),
+            "--history-dir".as_ref(),
+            dir.join("history").as_os_str(),
+            "--center".as_ref(),
+            center.as_ref(),
+            "--tls-dir".as_ref(),
+            pki.as_os_str(),
+            "--name".as_ref(),
+            name.as_ref(),
+            "--once".as_ref(),
+            // Until the lab stops it, once the claim is published.
+            "--duration".as_ref(),
+            "3600".as_ref(),
+            "--yes".as_ref(),
+        ],
+        std::fs::File::create(&out)?,
+        std::fs::File::create(&log)?,
+    )?;
+    wait_log(&log, "agent: recording", &mut c, "ashiato agent")?;
+    Ok(Proc(c))
+}
+
+/// Waits for a stopped agent and reads what it printed: whether it matched the incident,
+/// the packets, the records it reported, and whether the center took the report.
+pub fn finish_agent(p: &mut Proc, dir: &Path, incident: &str) -> Result<(HostAudit, bool)> {
+    let st = p
+        .wait_for(Duration::from_secs(60))
+        .context("the agent did not finish its audit within 60 s")?;
+    let out = std::fs::read_to_string(dir.join("agent.out"))?;
+    if !matches!(st.code(), Some(0 | 3)) {
+        bail!(
+            "ashiato agent failed ({st}): {}{}",
+            out,
+            std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default()
+        );
+    }
+    Ok(parse_agent(&out, incident))
+}
+
+/// The agent's printed round for `incident` (the consent text and the send line).
+fn parse_agent(out: &str, incident: &str) -> (HostAudit, bool) {
+    let mut a = HostAudit::default();
+    let mut reported = false;
+    let mut mine = false;
+    let took = format!("This host took part in attack {incident} (");
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix(&took) {
+            mine = true;
+            // "... it sent N matching packets (direct N, ...)."
+            if let Some(t) = rest.split("it sent ").nth(1) {
+                a.attack_packets = t
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let kinds = t
+                    .rsplit_once('(')
+                    .map_or("", |x| x.1)
+                    .trim_end_matches(").");
+                for k in kinds.split(", ") {
+                    if let Some((name, n)) = k.rsplit_once(' ')
+                        && let Ok(n) = n.parse()
+                    {
+                        a.kinds.insert(name.to_string(), n);
+                    }
+                }
+            }
+        } else if line.starts_with("This host took part in attack ") {
+            mine = false;
+        } else if mine && let Some(r) = parse_record(line) {
+            a.findings.push(format!(
+                "{} {}:{} ({})",
+                r.features.join(","),
+                r.dst,
+                r.port,
+                r.process.as_deref().unwrap_or("unattributed")
+            ));
+            a.records.push(r);
+        } else if line.starts_with("report ")
+            && (line.ends_with(&format!(" for {incident} sent"))
+                || line.ends_with(&format!(" for {incident} was already at the center")))
+        {
+            reported = true;
+        }
+    }
+    (a, reported)
+}
+
+/// `  TIME  PROTO ADDR:PORT  fqdn NAME  process NAME  features F,G` (the agent's consent text).
+fn parse_record(line: &str) -> Option<ReportRecord> {
+    let f: Vec<&str> = line.trim_start().split("  ").collect();
+    let [time, dst, fqdn, process, features] = f.as_slice() else {
+        return None;
+    };
+    let (proto, addr) = dst.split_once(' ')?;
+    let addr: std::net::SocketAddr = addr.parse().ok()?;
+    let named = |s: &str, k: &str| s.strip_prefix(k).filter(|v| *v != "-").map(str::to_string);
+    Some(ReportRecord {
+        time_ns: ashiato_hosttrace::claim::parse_rfc3339(time).ok()?,
+        proto: proto.to_string(),
+        dst: addr.ip(),
+        port: addr.port(),
+        fqdn: named(fqdn, "fqdn "),
+        process: named(process, "process "),
+        features: features
+            .strip_prefix("features ")?
+            .split(',')
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// The process names in a process log (`procs.jsonl` of the agent or of the samples).
+pub fn processes_in(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["process"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agents_round_is_read_back() {
+        let out = "audited 1 claims (list version 1) against 1 segments holding a .. b: 10 frames, 2 findings
+This host took part in attack incident-1 (2026-11-30T10:00:00.000000000Z .. 2026-11-30T10:00:03.000000000Z): it sent 1289 matching packets (direct 1280, spoofed-source 9).
+  sent by: no attributed process (2 flows unattributed)
+Report host3-incident-1 to 10.77.250.2:8443 would send these 2 records (no packet contents):
+  2026-11-30T10:00:00.100000000Z  tcp 198.51.100.10:6667  fqdn cc.botnet.lab  process ircbot  features irc
+  2026-11-30T10:00:01.000000000Z  tcp 203.0.113.80:80  fqdn -  process ircbot  features http-exe
+report host3-incident-1 for incident-1 sent
+";
+        let (a, sent) = parse_agent(out, "incident-1");
+        assert!(sent);
+        assert_eq!(a.attack_packets, 1289);
+        assert_eq!(a.kinds.get("spoofed-source"), Some(&9));
+        assert_eq!(a.records.len(), 2);
+        assert_eq!(a.records[0].fqdn.as_deref(), Some("cc.botnet.lab"));
+        assert_eq!(a.records[1].fqdn, None);
+        assert_eq!(a.records[1].features, ["http-exe"]);
+        let (b, sent) = parse_agent(out, "incident-2");
+        assert!(!sent && b.records.is_empty() && b.attack_packets == 0);
+    }
 }

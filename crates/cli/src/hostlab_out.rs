@@ -66,11 +66,16 @@ pub(crate) fn check(ranking: &Value, hosts: &[HostOut]) -> Vec<String> {
         }
     }
     for h in hosts {
-        if h.bot && !h.reported {
-            bad.push(format!("bot host {} did not report", h.name));
+        if h.bot && (!h.reported || h.audit.records.is_empty()) {
+            bad.push(format!(
+                "bot host {} did not report its bot process",
+                h.name
+            ));
         }
-        if !h.bot && h.reported {
-            bad.push(format!("benign host {} reported", h.name));
+        // A benign host that visited the victim matches the claim and may say so (the
+        // agent reports the packet count), but never with process records.
+        if !h.bot && !h.audit.records.is_empty() {
+            bad.push(format!("benign host {} reported process records", h.name));
         }
     }
     bad
@@ -126,12 +131,11 @@ pub(crate) fn print(
             } else {
                 h.audit.findings.join(", ")
             },
-            if h.reported {
-                format!("reported {} records", h.audit.records.len())
-            } else if h.audit.attack_packets > 0 {
-                "matched, no suspicious process: nothing reported".into()
-            } else {
-                "no match: nothing reported".into()
+            match (h.reported, h.audit.records.len(), h.audit.attack_packets) {
+                (true, 0, _) => "matched, no suspicious process: reported the count only".into(),
+                (true, r, _) => format!("reported {r} records"),
+                (false, _, 0) => "no match: nothing reported".into(),
+                (false, _, _) => "matched, no suspicious process: nothing reported".into(),
             }
         );
     }

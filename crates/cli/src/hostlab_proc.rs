@@ -18,19 +18,35 @@ impl Proc {
         self.0.id()
     }
 
+    /// Sends SIGTERM (a capture flushes its file; `ashiato agent --once` stops recording
+    /// and audits).
+    pub(crate) fn terminate(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+    }
+
+    /// Waits up to `timeout` for it to exit.
+    pub(crate) fn wait_for(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.0.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops it and waits; a capture flushes its file on SIGTERM.
     pub(crate) fn stop(&mut self) {
         if let Ok(Some(_)) = self.0.try_wait() {
             return;
         }
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        self.terminate();
+        if self.wait_for(Duration::from_secs(3)).is_some() {
+            return;
         }
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -55,11 +71,23 @@ impl Drop for EtcNetns {
 /// Spawns `cmd` in namespace `ns` with its output in `log`.
 pub(crate) fn spawn_in(ns: &Netns, cmd: &[&std::ffi::OsStr], log: &Path) -> Result<Child> {
     let f = std::fs::File::create(log)?;
+    spawn_split(ns, cmd, f.try_clone()?, f)
+}
+
+/// Spawns `cmd` in namespace `ns` with its standard output and error in these files.
+pub(crate) fn spawn_split(
+    ns: &Netns,
+    cmd: &[&std::ffi::OsStr],
+    out: std::fs::File,
+    err: std::fs::File,
+) -> Result<Child> {
     Command::new("ip")
         .args(["netns", "exec", ns.name()])
         .args(cmd)
-        .stdout(f.try_clone()?)
-        .stderr(f)
+        .env_remove("ASHIATO_TLS_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
         .spawn()
         .with_context(|| format!("starting {:?}", cmd.first()))
 }

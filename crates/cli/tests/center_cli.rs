@@ -40,6 +40,122 @@ fn curl(
     (code.trim().parse().unwrap_or(0), b.to_string())
 }
 
+/// Starts `ashiato center` on 127.0.0.1 port 0 with `extra` flags; returns it and its address.
+fn start_center(tls: &Path, keys: &Path, extra: &[&str]) -> Server {
+    let mut child = bin()
+        .args([
+            "center",
+            "--listen",
+            "127.0.0.1:0",
+            "--print-addr",
+            "--tls-dir",
+        ])
+        .arg(tls)
+        .arg("--key-dir")
+        .arg(keys)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("center did not start: {line:?}"))
+        .to_string();
+    Server(child, addr)
+}
+
+fn pki(tls: &Path, names: &[&str]) {
+    let mut c = bin();
+    c.args(["pki", "init", "--dir"]).arg(tls);
+    for n in names {
+        c.args(["--name", n]);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+const CLAIM: &str = r#"{"claim":{"id":"c1","victim":"203.0.113.5","protocol":"tcp","port":80,"from":"2026-01-01T10:00:00Z","to":"2026-01-01T10:05:00Z"},
+    "evidence":[{"timestamp":"2026-01-01T10:01:02.123456+0000","event_type":"alert","src_ip":"198.51.100.9","dest_ip":"203.0.113.5","dest_port":80,"proto":"TCP"}]}"#;
+
+fn bot_report(host: &str, claim: &str) -> String {
+    format!(
+        r#"{{"report_id":"r1","report":{{"reporter":"{host}","incident":"{claim}","attack_packets":2000,"attacked_port":80,
+        "records":[{{"time_ns":1,"proto":"tcp","dst":"45.33.32.156","port":6667,"process":"bot","features":["irc"]}}]}}}}"#
+    )
+}
+
+#[test]
+fn a_killed_center_comes_back_with_its_claims_reports_and_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    pki(&tls, &["center", "victim-a", "host-1", "host-2"]);
+    let keys = dir.path().join("keys");
+    let db = dir.path().join("state/center.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let store = ["--store", db.to_str().unwrap()];
+    let s = start_center(&tls, &keys, &store);
+    let (code, _) = curl(&tls, &s.1, Some("victim-a"), "POST", "/v1/claims", CLAIM);
+    assert_eq!(code, 201);
+    let (code, _) = curl(
+        &tls,
+        &s.1,
+        Some("host-1"),
+        "POST",
+        "/v1/reports",
+        &bot_report("host-1", "c1"),
+    );
+    assert_eq!(code, 202);
+    let read = |addr: &str| {
+        ["/v1/claims?since=0", "/v1/ranking/c1", "/v1/enroll"].map(|p| {
+            let (code, body) = curl(&tls, addr, Some("host-2"), "GET", p, "");
+            assert_eq!(code, 200, "{p}: {body}");
+            body
+        })
+    };
+    let before = read(&s.1);
+    assert!(before[1].contains("45.33.32.156"), "{}", before[1]);
+    drop(s); // SIGKILL: no orderly shutdown.
+    assert!(db.exists());
+
+    let s = start_center(&tls, &keys, &store);
+    assert_eq!(read(&s.1), before);
+    let (code, _) = curl(
+        &tls,
+        &s.1,
+        Some("host-1"),
+        "POST",
+        "/v1/reports",
+        &bot_report("host-1", "c1"),
+    );
+    assert_eq!(code, 409, "a replay after the restart");
+    drop(s);
+
+    // A store that cannot be opened stops the center at start.
+    let o = bin()
+        .args(["center", "--listen", "127.0.0.1:0", "--tls-dir"])
+        .arg(&tls)
+        .arg("--key-dir")
+        .arg(&keys)
+        .args([
+            "--store",
+            dir.path().join("missing/dir/c.db").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--store") && err.contains("missing/dir"),
+        "{err}"
+    );
+}
+
 #[test]
 fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
     if Command::new("curl").arg("--version").output().is_err() {
@@ -56,30 +172,8 @@ fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut child = bin()
-        .args([
-            "center",
-            "--listen",
-            "127.0.0.1:0",
-            "--print-addr",
-            "--tls-dir",
-            tls.to_str().unwrap(),
-        ])
-        .args(["--key-dir", dir.path().join("keys").to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let _server = Server(child, addr.clone());
+    let server = start_center(&tls, &dir.path().join("keys"), &[]);
+    let addr = server.1.clone();
 
     let claim = r#"{"claim":{"id":"c1","victim":"203.0.113.5","protocol":"tcp","port":80,"from":"2026-01-01T10:00:00Z","to":"2026-01-01T10:05:00Z"},
         "evidence":[{"timestamp":"2026-01-01T10:01:02.123456+0000","event_type":"alert","src_ip":"198.51.100.9","dest_ip":"203.0.113.5","dest_port":80,"proto":"TCP"}]}"#;
@@ -148,6 +242,19 @@ fn victims_claim_bots_report_and_the_center_ranks_the_cc() {
     assert_eq!(delta["to"], 1);
     assert!(!body.contains("203.0.113.5"));
     assert!(dir.path().join("keys/sign.pub").exists());
+    // Enrolment over mutual TLS hands an agent the list key and the signing key.
+    let (code, body) = curl(&tls, &addr, Some("host-1"), "GET", "/v1/enroll", "");
+    assert_eq!(code, 200, "{body}");
+    let e: Value = serde_json::from_str(&body).unwrap();
+    let key_hex: String = std::fs::read(dir.path().join("keys/list.key"))
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(e["list_key"], key_hex.as_str());
+    let public = std::fs::read_to_string(dir.path().join("keys/sign.pub")).unwrap();
+    assert_eq!(e["sign_public_key"], public.trim());
+    assert_eq!(e["version"], 1);
     for h in ["host-1", "host-2"] {
         let report = format!(
             r#"{{"report_id":"r1","report":{{"reporter":"{h}","incident":"c-1","attack_packets":2000,"attacked_port":80,

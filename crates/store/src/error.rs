@@ -46,6 +46,15 @@ pub enum StoreError {
     /// A record or argument broke a bound; nothing was sent to the database.
     #[error("refused before storing anything: {0}")]
     Invalid(String),
+    /// A record with this key is stored already (a replayed report, a claim id or list
+    /// version taken); nothing was changed.
+    #[error("{what} is stored already in {target}: nothing was changed")]
+    Duplicate {
+        /// The database.
+        target: String,
+        /// What collided, as the database said it.
+        what: String,
+    },
     /// The database could not be opened or created.
     #[error("cannot open the database {target}: {reason}")]
     Open {
@@ -84,6 +93,9 @@ const SQLITE_LOCKED: i64 = 6;
 const SQLITE_CORRUPT: i64 = 11;
 const SQLITE_FULL: i64 = 13;
 const SQLITE_NOTADB: i64 = 26;
+// Extended codes: a PRIMARY KEY or UNIQUE constraint failed.
+const SQLITE_CONSTRAINT_PRIMARYKEY: i64 = 1555;
+const SQLITE_CONSTRAINT_UNIQUE: i64 = 2067;
 
 impl StoreError {
     /// Classifies a driver error for the database `target`.
@@ -106,8 +118,16 @@ impl StoreError {
             sqlx::Error::Protocol(p) => return unavailable(format!("protocol error: {p}")),
             sqlx::Error::Database(db) => {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                if let Ok(ext) = code.parse::<i64>() {
+                // Many SQLSTATEs are digits only, so the driver decides, not the code's look.
+                let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+                if let (true, Ok(ext)) = (sqlite, code.parse::<i64>()) {
                     // SQLite: numeric extended result codes.
+                    if ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE {
+                        return StoreError::Duplicate {
+                            target,
+                            what: db.message().into(),
+                        };
+                    }
                     match ext & 0xff {
                         SQLITE_FULL => return StoreError::DiskFull { target },
                         SQLITE_CORRUPT | SQLITE_NOTADB => {
@@ -128,6 +148,12 @@ impl StoreError {
                     // PostgreSQL SQLSTATEs (appendix A of its manual).
                     match code.as_str() {
                         "53100" => return StoreError::DiskFull { target },
+                        "23505" => {
+                            return StoreError::Duplicate {
+                                target,
+                                what: db.message().into(),
+                            };
+                        }
                         "57P01" | "57P02" | "57P03" | "53300" => {
                             return unavailable(db.message().into());
                         }

@@ -47,25 +47,40 @@
 //! `time_ns`). Written by [`Store::put_stepstone_connection`], read by
 //! [`Store::stepstone_connections`].
 //!
+//! Version 3 adds host-based tracing (BRIEF §4), written by the center and read back when it
+//! restarts ([`host`]):
+//!
+//! | table | columns | key |
+//! |---|---|---|
+//! | `host_claims` | `id`, `incident_id` → `incidents` (optional), `reporter`, `received_ns`, `list_version` (unique), `victim`, `fqdn`, `protocol` (tcp, udp, icmp, any), `port`, `from_ns`, `to_ns`, `reflectors` (comma-separated), `evidence_count`, `evidence_summary` | `id` |
+//! | `bot_reports` | `reporter`, `report_id`, `claim_id` → `host_claims`, `incident_id` → `incidents` (optional), `received_ns`, `attack_packets`, `attacked_port` | (`reporter`, `report_id`): a replay is refused by the database; indexed by `claim_id` and by (`received_ns`, `reporter`, `report_id`) |
+//! | `bot_report_records` | `reporter`, `report_id` → `bot_reports` (cascade), `seq`, `time_ns`, `proto`, `dst`, `port`, `fqdn`, `process`, `features` (comma-separated) | (`reporter`, `report_id`, `seq`); indexed by `dst` |
+//!
+//! No packet contents are kept, and of a claim's IDS evidence only a count and a summary.
+//! Keys are never overwritten: [`Store::put_host_claim`] and [`Store::put_bot_report`]
+//! answer [`StoreError::Duplicate`] and change nothing; [`Store::host_claims`] (list order)
+//! and [`Store::bot_reports`] (received order, resumable) read them back.
+//!
 //! Later capabilities add tables in new migrations, each linked to `incidents` by an optional
-//! `incident_id`: DarkFlow reports (§2),
-//! and for host-based tracing the victims' claims, the bots' reports and the C&C server
-//! ranking (§4). Released migrations are never edited.
+//! `incident_id`: DarkFlow reports (§2). Released migrations are never edited.
 //!
 //! # Code
 //!
 //! - [`model`]: the records ([`Incident`], [`TraceRecord`] and its rows, [`TraceFilter`],
 //!   [`TraceSummary`], [`IncidentOrigin`]) and their bounds.
 //! - [`Store`]: open, migrate, write, read; [`Backend`] says which database it is.
+//! - [`host`]: the host-tracing records ([`HostClaim`], [`BotReportRow`], [`BotRecordRow`]).
 //! - [`StoreError`]: what went wrong, classified from the driver's error codes.
 
 pub mod error;
 pub mod federation;
+pub mod host;
 pub mod model;
 mod schema;
 mod store;
 
 pub use error::StoreError;
+pub use host::{BotRecordRow, BotReportRow, HostClaim};
 pub use model::{
     GapRow, Incident, IncidentOrigin, ObservationRow, OriginRow, StepstoneConnection, TraceFilter,
     TraceRecord, TraceSummary,

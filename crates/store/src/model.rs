@@ -200,7 +200,7 @@ pub fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check_text(what: &str, s: &str, max: usize) -> Result<(), StoreError> {
+pub(crate) fn check_text(what: &str, s: &str, max: usize) -> Result<(), StoreError> {
     if s.len() > max {
         return Err(StoreError::Invalid(format!(
             "{what} is {} bytes long, the limit is {max}",
@@ -216,7 +216,7 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check_one_of(what: &str, s: &str, allowed: &[&str]) -> Result<(), StoreError> {
+pub(crate) fn check_one_of(what: &str, s: &str, allowed: &[&str]) -> Result<(), StoreError> {
     if allowed.contains(&s) {
         Ok(())
     } else {
@@ -228,7 +228,7 @@ fn check_one_of(what: &str, s: &str, allowed: &[&str]) -> Result<(), StoreError>
     }
 }
 
-fn check_count(what: &str, n: usize, max: usize) -> Result<(), StoreError> {
+pub(crate) fn check_count(what: &str, n: usize, max: usize) -> Result<(), StoreError> {
     if n > max {
         return Err(StoreError::Invalid(format!(
             "{n} {what}: the limit is {max}"

@@ -105,6 +105,55 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX stepstone_by_src ON stepstone_connections (src, time_ns)",
         ],
     },
+    Migration {
+        version: 3,
+        description: "host tracing: accepted claims, bot reports and their records",
+        statements: &[
+            "CREATE TABLE host_claims (
+            id TEXT PRIMARY KEY,
+            incident_id TEXT REFERENCES incidents (id),
+            reporter TEXT NOT NULL,
+            received_ns BIGINT NOT NULL,
+            list_version BIGINT NOT NULL UNIQUE,
+            victim TEXT NOT NULL,
+            fqdn TEXT,
+            protocol TEXT NOT NULL,
+            port BIGINT,
+            from_ns BIGINT NOT NULL,
+            to_ns BIGINT NOT NULL,
+            reflectors TEXT NOT NULL,
+            evidence_count BIGINT NOT NULL,
+            evidence_summary TEXT NOT NULL
+        )",
+            "CREATE TABLE bot_reports (
+            reporter TEXT NOT NULL,
+            report_id TEXT NOT NULL,
+            claim_id TEXT NOT NULL REFERENCES host_claims (id),
+            incident_id TEXT REFERENCES incidents (id),
+            received_ns BIGINT NOT NULL,
+            attack_packets BIGINT NOT NULL,
+            attacked_port BIGINT,
+            PRIMARY KEY (reporter, report_id)
+        )",
+            "CREATE INDEX bot_reports_by_claim ON bot_reports (claim_id)",
+            "CREATE INDEX bot_reports_by_received ON bot_reports (received_ns, reporter, report_id)",
+            "CREATE TABLE bot_report_records (
+            reporter TEXT NOT NULL,
+            report_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            time_ns BIGINT NOT NULL,
+            proto TEXT NOT NULL,
+            dst TEXT NOT NULL,
+            port BIGINT NOT NULL,
+            fqdn TEXT,
+            process TEXT,
+            features TEXT NOT NULL,
+            PRIMARY KEY (reporter, report_id, seq),
+            FOREIGN KEY (reporter, report_id) REFERENCES bot_reports (reporter, report_id) ON DELETE CASCADE
+        )",
+            "CREATE INDEX bot_report_records_by_dst ON bot_report_records (dst)",
+        ],
+    },
 ];
 
 /// The newest schema version this build knows.

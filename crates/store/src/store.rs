@@ -684,6 +684,7 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+mod host;
 mod stepstone;
 
 #[cfg(test)]

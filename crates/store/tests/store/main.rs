@@ -5,6 +5,7 @@
 mod crash;
 mod disk_full;
 mod fixtures;
+mod host;
 mod pg;
 mod pg_down;
 mod suite;

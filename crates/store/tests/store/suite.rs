@@ -37,6 +37,7 @@ async fn run(target: &str, backend: Backend) {
     store.put_incident(&incident("inc-1", 1_000)).await.unwrap();
     store.put_incident(&incident("inc-2", 2_000)).await.unwrap();
     stepstone_round_trip(&store).await;
+    crate::host::host_round_trip(&store).await;
     let t1 = trace("t-1", Some("inc-1"), 1_700_000_000_000_000_000, 1, 40);
     let t2 = trace("t-2", Some("inc-1"), 1_700_000_001_000_000_000, 2, 3);
     let t3 = trace("t-3", Some("inc-2"), 1_700_000_002_000_000_000, 3, 0);
