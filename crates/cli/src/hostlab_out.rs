@@ -165,8 +165,12 @@ pub(crate) fn print(
         );
     }
     if problems.is_empty() {
+        let dl_rank = ranking
+            .as_array()
+            .and_then(|v| v.iter().find(|s| s["server"] == DL.to_string()))
+            .map_or(Value::Null, |s| s["rank"].clone());
         println!(
-            "ok: the C&C {CC} is ranked first, the download server {DL} second, only ircbot is reported ({:.1} s)",
+            "ok: the C&C {CC} is ranked first, the download server {DL} #{dl_rank}, only ircbot is reported ({:.1} s)",
             total.as_secs_f64()
         );
     }
