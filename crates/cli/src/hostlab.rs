@@ -253,6 +253,14 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
     let tmp;
     let work: PathBuf = match &a.keep {
         Some(d) => {
+            // A used directory would hand the agents an old history to audit.
+            if std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()) {
+                return Err(crate::UsageError(format!(
+                    "--keep {}: not empty (give a new or empty directory)",
+                    d.display()
+                ))
+                .into());
+            }
             std::fs::create_dir_all(d).with_context(|| format!("--keep {}", d.display()))?;
             d.clone()
         }
