@@ -193,7 +193,7 @@ fn main() {
             rss as f64 / 1024.0,
             hwm as f64 / 1024.0,
             field(" frames, "),
-            field("kernel drops")
+            field(" kernel drops")
         );
         eprintln!("{}", log.trim());
     }

@@ -1,6 +1,7 @@
 //! `ashiato agent` end to end in network namespaces (root): a real `ashiato center`, a victim
 //! filing its claim with `ashiato report`, and a host where one process (comm `ircbot`)
-//! joins an IRC server on port 6667 and floods the victim while another (`browser`) fetches
+//! joins an IRC server on port 6667, checks in over HTTP and floods the victim (partly with
+//! spoofed SYNs) while another (`browser`) fetches
 //! a web page. The agent, recording on the host's interface, must report exactly the bot's
 //! records (with the keys it got by enrolling), and the center must rank the IRC server
 //! first. Then: a claim whose window the
@@ -80,7 +81,11 @@ import ctypes, socket, struct, time
 ctypes.CDLL(None).prctl(15, b"ircbot", 0, 0, 0)
 c = socket.create_connection(("10.9.0.2", 6667))
 c.sendall(b"NICK bot17\r\nUSER bot17 0 * :bot\r\nJOIN #cc\r\n")
+# A check-in over HTTP: none of the five features.
+h = socket.create_connection(("10.9.0.2", 8080))
+h.sendall(b"POST /gate.php HTTP/1.1\r\nHost: 10.9.0.2\r\nContent-Length: 2\r\n\r\nok")
 time.sleep(0.3)
+h.close()
 held = []
 for i in range(40):
     s = socket.socket()
@@ -163,12 +168,23 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
         .unwrap();
     assert!(line.starts_with("listening on"), "{line}");
     let _center = Kill(c);
-    // The IRC server (it only listens), the victim's web server, an ordinary web server.
+    // The IRC server and its HTTP gate (they only listen), the victim's web server, an
+    // ordinary web server.
     let _irc = Kill(
         in_ns(&net, "socat")
             .args([
                 "-u",
                 "TCP-LISTEN:6667,bind=10.9.0.2,reuseaddr,fork",
+                "OPEN:/dev/null",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let _gate = Kill(
+        in_ns(&net, "socat")
+            .args([
+                "-u",
+                "TCP-LISTEN:8080,bind=10.9.0.2,reuseaddr,fork",
                 "OPEN:/dev/null",
             ])
             .spawn()
@@ -276,7 +292,12 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
         out.contains("tcp 10.9.0.2:6667  fqdn -  process ircbot  features irc"),
         "{out}"
     );
-    assert!(out.contains("would send these 1 records"), "{out}");
+    // The same process's check-in goes along without a feature; its flood (the victim) not.
+    assert!(
+        out.contains("tcp 10.9.0.2:8080  fqdn -  process ircbot  features \n"),
+        "{out}"
+    );
+    assert!(out.contains("would send these 2 records"), "{out}");
     assert!(
         !out.contains("browser") || out.contains("sent by: browser"),
         "{out}"
@@ -299,6 +320,11 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
     let ranking: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     assert_eq!(ranking[0]["server"], "10.9.0.2", "{ranking}");
     assert_eq!(ranking[0]["processes"][0], "ircbot", "{ranking}");
+    assert_eq!(
+        ranking[0]["ports"],
+        serde_json::json!([6667, 8080]),
+        "{ranking}"
+    );
     assert_eq!(ranking.as_array().map(Vec::len), Some(1), "{ranking}");
 
     // A claim from hours before the history: "unknown", not "no match". The first claim
