@@ -7,6 +7,8 @@
 //! - **unknown**: the history does not cover the window (named: where the gap is), so the
 //!   absence of a match says nothing.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ashiato_hosttrace::claimlist::{AgentList, SignedDelta};
@@ -17,7 +19,7 @@ use crate::AgentError;
 use crate::attrib::{Record, log_files};
 use crate::center::Keys;
 use crate::history::{Coverage, Segment, coverage, list_segments};
-use crate::plan::{Planned, plan};
+use crate::plan::{Context, Planned, plan};
 use crate::scan::{Damage, audit_files};
 
 /// Gaps between segments up to this long count as covered (a rotation), ns.
@@ -155,11 +157,11 @@ pub fn proc_map(dir: &Path, open: &[Record]) -> Result<ProcMap, AgentError> {
     ProcMap::parse(&text).map_err(|e| AgentError::Invalid(format!("process log: {e}")))
 }
 
-/// Audits the history in `dir` against `list`. `open` are the records of sockets still open
-/// (empty when not recording); `reporter` names this host in reports.
+/// Audits the history in `dir` against `claims`. `open` are the records of sockets still
+/// open (empty when not recording); `reporter` names this host in reports.
 pub fn audit_history(
     dir: &Path,
-    list: AgentList,
+    claims: &ClaimList,
     skew_ns: u64,
     open: &[Record],
     reporter: &str,
@@ -171,6 +173,7 @@ pub fn audit_history(
         skew_ns,
         ..AuditConfig::default()
     };
+    let (list, lookup) = (claims.list()?, claims.list()?);
     let published: Vec<(String, u64, u64)> = list
         .claims()
         .iter()
@@ -180,8 +183,21 @@ pub fn audit_history(
     let files: Vec<PathBuf> = segments.iter().map(|s| s.path.clone()).collect();
     let damage = audit_files(&mut audit, &files)?;
     let claims = audit.claims().to_vec();
+    // Names of the processes' peers, from the history's DNS answers (before the audit ends).
+    let names: HashMap<IpAddr, String> = procs
+        .connections()
+        .filter_map(|(_, _, r, _)| Some((r.ip(), audit.name_of(r.ip())?.to_string())))
+        .collect();
     let report = audit.finish();
-    let mut planned = plan(reporter, &claims, &report, &procs, max_records);
+    let in_claim = |a: IpAddr, port: u16, t: u64| !lookup.candidates(a, port, t).is_empty();
+    let cx = Context {
+        procs: &procs,
+        names: &names,
+        in_claim: &in_claim,
+        around_ns: cfg.around_ns,
+        max_records,
+    };
+    let mut planned = plan(reporter, &claims, &report, &cx);
     let answers = published
         .into_iter()
         .map(|(id, from, to)| {
@@ -281,10 +297,17 @@ mod tests {
         )
         .unwrap();
         c.publish(&claims[0]);
-        let mut l = AgentList::new(&c.public_key(), &secret);
-        l.apply(&c.delta(0, 10)).unwrap();
+        let mut l = ClaimList::new(
+            Keys {
+                list_key: secret,
+                sign_public_key: c.public_key(),
+                skew_ns: None,
+            },
+            10,
+        );
+        l.update(|since| Ok(c.delta(since, 10))).unwrap();
         let d = tempfile::tempdir().unwrap();
-        let r = audit_history(d.path(), l, 300_000_000_000, &[], "h", 10).unwrap();
+        let r = audit_history(d.path(), &l, 300_000_000_000, &[], "h", 10).unwrap();
         assert!(
             matches!(r.answers[0].answer, Answer::Unknown { .. }),
             "{:?}",

@@ -178,6 +178,10 @@ struct Current {
     path: PathBuf,
     start_ns: u64,
     bytes: u64,
+    /// Frames written into the buffer since the last successful flush.
+    unflushed: u64,
+    /// When the last flush succeeded (None: never).
+    flushed_ns: Option<u64>,
     w: PcapWriter<BufWriter<File>>,
     /// A second handle on the file, to set its modification time.
     file: File,
@@ -191,18 +195,25 @@ pub struct Recorder {
     /// Bytes of the closed segments, refreshed from the directory at each rotation.
     stats: RecorderStats,
     last_error: Option<String>,
+    /// A write failed: no new segment before the next tick.
+    blocked: bool,
 }
 
 impl Recorder {
-    /// A recorder for frames of `link`; creates the directory. Fails when it cannot be made.
+    /// A recorder for frames of `link`; creates the directory (mode 0700: it holds this
+    /// host's traffic). Fails when it cannot be made.
     pub fn new(cfg: HistoryConfig, link: LinkType) -> Result<Recorder, AgentError> {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&cfg.dir).map_err(|e| AgentError::io(&cfg.dir, e))?;
+        std::fs::set_permissions(&cfg.dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| AgentError::io(&cfg.dir, e))?;
         Ok(Recorder {
             cfg,
             link,
             cur: None,
             stats: RecorderStats::default(),
             last_error: None,
+            blocked: false,
         })
     }
 
@@ -219,8 +230,24 @@ impl Recorder {
     fn fail(&mut self, what: String) {
         self.stats.write_errors += 1;
         self.last_error = Some(what);
-        // The segment is closed: its file ends at the last good write (its mtime).
-        self.cur = None;
+        // The segment is closed: its file ends at the last good write (its mtime). Frames
+        // still in its buffer are lost; a new segment is tried at the next tick.
+        if let Some(c) = self.cur.take() {
+            self.stats.frames -= c.unflushed;
+            self.stats.frames_lost += c.unflushed;
+            // A failed write may have touched the file: its recorded span ends at the last
+            // good flush, and a segment that never had one is removed.
+            drop(c.w);
+            match c.flushed_ns {
+                Some(t) => {
+                    let _ = c.file.set_modified(UNIX_EPOCH + Duration::from_nanos(t));
+                }
+                None => {
+                    let _ = std::fs::remove_file(&c.path);
+                }
+            }
+        }
+        self.blocked = true;
     }
 
     fn open(&mut self, now_ns: u64) {
@@ -240,6 +267,8 @@ impl Recorder {
                     path,
                     start_ns: now_ns,
                     bytes: 24,
+                    unflushed: 0,
+                    flushed_ns: None,
                     w,
                     file,
                 })
@@ -251,7 +280,7 @@ impl Recorder {
     /// Appends one frame received at `ts_ns`, `orig_len` bytes on the wire (opening a segment
     /// when none is open).
     pub fn write(&mut self, now_ns: u64, ts_ns: u64, orig_len: u32, data: &[u8]) {
-        if self.cur.is_none() {
+        if self.cur.is_none() && !self.blocked {
             self.open(now_ns);
         }
         let Some(c) = self.cur.as_mut() else {
@@ -262,6 +291,7 @@ impl Recorder {
             Ok(()) => {
                 let n = 16 + data.len().min(self.cfg.snaplen as usize) as u64;
                 c.bytes += n;
+                c.unflushed += 1;
                 self.stats.bytes += n;
                 self.stats.frames += 1;
             }
@@ -277,6 +307,7 @@ impl Recorder {
     /// the deletion policy. Call it often (every attribution poll): the coverage ends at the
     /// last tick.
     pub fn tick(&mut self, now_ns: u64) {
+        self.blocked = false;
         if self.cur.is_none() {
             self.open(now_ns);
         }
@@ -285,6 +316,10 @@ impl Recorder {
                 c.file
                     .set_modified(UNIX_EPOCH + Duration::from_nanos(now_ns))
             });
+            if r.is_ok() {
+                c.unflushed = 0;
+                c.flushed_ns = Some(now_ns);
+            }
             if let Err(e) = r {
                 let p = c.path.display().to_string();
                 self.fail(format!("{p}: {e}"));
@@ -419,5 +454,69 @@ mod tests {
         assert_eq!(r.stats().frames, 40);
         assert_eq!(segs.last().unwrap().end_ns, t0 + 50_000);
         assert_eq!(r.stats().write_errors, 0);
+    }
+
+    /// A tmpfs of 1 MiB mounted on a fresh directory, unmounted on drop (root).
+    struct SmallDisk(tempfile::TempDir);
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_counted_leaves_a_gap_and_recording_resumes() {
+        let d = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(d.path())
+            .status()
+            .expect("mount");
+        assert!(ok.success(), "mounting a tmpfs needs root");
+        let disk = SmallDisk(d);
+        let mut cfg = HistoryConfig::new(disk.0.path().to_path_buf(), 100 << 20, 1 << 50, 2048);
+        cfg.segment_bytes = 64 << 20;
+        let mut r = Recorder::new(cfg, LinkType::Raw).unwrap();
+        let t0 = 1_700_000_000_000_000_000u64;
+        let ms = 1_000_000u64;
+        // 3 MiB into a 1 MiB disk.
+        for i in 0..3000u64 {
+            r.write(t0 + i * ms, t0 + i * ms, 1000, &[0x45; 1000]);
+            if i % 100 == 99 {
+                r.tick(t0 + i * ms);
+            }
+        }
+        r.tick(t0 + 3000 * ms);
+        let st = r.stats();
+        assert!(st.write_errors > 0, "{st:?}");
+        assert!(st.frames_lost > 0, "{st:?}");
+        // Frames buffered when a flush failed count as lost, not written.
+        assert_eq!(st.frames + st.frames_lost, 3000, "{st:?}");
+        assert!(st.frames * 1016 < 1 << 20, "{st:?}");
+        let e = r.take_error().unwrap();
+        assert!(e.contains("No space left"), "{e}");
+        // The segment that filled up ends where its last good write was, well before the
+        // frames that were lost: the window after it is a gap.
+        let segs = list_segments(disk.0.path()).unwrap();
+        assert!(segs[0].end_ns < t0 + 2000 * ms, "{segs:?}");
+        assert!(matches!(
+            coverage(&segs, t0, t0 + 3000 * ms, 0),
+            Coverage::Gap { .. }
+        ));
+        // Failed segments that never held a good flush are removed, not left as empty files.
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        // Space freed: recording resumes in a new segment at the next tick.
+        for s in &segs {
+            std::fs::remove_file(&s.path).unwrap();
+        }
+        r.tick(t0 + 3999 * ms);
+        let before = r.stats().frames;
+        r.write(t0 + 4000 * ms, t0 + 4000 * ms, 100, &[0x45; 100]);
+        r.close(t0 + 4001 * ms);
+        assert_eq!(r.stats().frames, before + 1);
+        assert_eq!(list_segments(disk.0.path()).unwrap().len(), 1);
     }
 }

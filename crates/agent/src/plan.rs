@@ -4,12 +4,16 @@
 //!
 //! A report carries only records of processes that showed one of the five features around
 //! the claim (the audit's `near_claims`): per (protocol, destination, port, process) the
-//! first time, the destination's name and the features. Never packet contents, never the
-//! victim, never a flow no process record covers (those are counted and shown, not sent).
+//! first time, the destination's name and the features. Besides the destinations where the
+//! features showed, the same processes' other connections from the process log within the
+//! same hour around the claim go along without features (a C&C check-in over HTTP shows
+//! none of the five). Never packet contents, never a claim's victim or reflector (the attack
+//! itself is the claim), never a flow no process record covers (those are counted and
+//! shown, not sent).
 //! The report id is a hash of (host, claim): sending again after a lost answer is the same
 //! report, which the center's replay check recognises.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use ashiato_hosttrace::procs::ProcMap;
@@ -55,15 +59,24 @@ pub fn report_id(reporter: &str, claim: &str) -> String {
         .collect()
 }
 
+/// What a plan reads besides the audit's report.
+pub struct Context<'a> {
+    /// The process records (log and open sockets).
+    pub procs: &'a ProcMap,
+    /// Names of addresses from the history's DNS answers.
+    pub names: &'a HashMap<IpAddr, String>,
+    /// Whether (address, port) at a time is a claim's victim or reflector.
+    pub in_claim: &'a dyn Fn(IpAddr, u16, u64) -> bool,
+    /// How far around a claim's window other connections are taken, ns.
+    pub around_ns: u64,
+    /// Records per report.
+    pub max_records: usize,
+}
+
 /// The reports for every claim `report` matched. `claims` are the audit's claims (indexes
-/// as in the report); `procs` attributes flows; at most `max_records` records a report.
-pub fn plan(
-    reporter: &str,
-    claims: &[Claim],
-    report: &Report,
-    procs: &ProcMap,
-    max_records: usize,
-) -> Vec<Planned> {
+/// as in the report).
+pub fn plan(reporter: &str, claims: &[Claim], report: &Report, cx: &Context<'_>) -> Vec<Planned> {
+    let (procs, max_records) = (cx.procs, cx.max_records);
     let mut out = Vec::new();
     for m in &report.matches {
         let c = &claims[m.claim];
@@ -83,16 +96,18 @@ pub fn plan(
         });
         let mut recs: BTreeMap<(String, IpAddr, u16, String), ReportRecord> = BTreeMap::new();
         let mut findings_unattributed = 0;
+        let mut suspicious: BTreeSet<(String, Option<u32>)> = BTreeSet::new();
         for f in report
             .findings
             .iter()
             .filter(|f| f.near_claims.contains(&m.claim))
         {
             for o in flow_owners(procs, &f.evidence, Some(f.peer)) {
-                let Some((process, _)) = o.process else {
+                let Some((process, pid)) = o.process else {
                     findings_unattributed += 1;
                     continue;
                 };
+                suspicious.insert((process.clone(), pid));
                 let proto = proto_name(o.flow.proto);
                 let key = (proto.clone(), f.peer.ip(), f.peer.port(), process.clone());
                 let r = recs.entry(key).or_insert_with(|| ReportRecord {
@@ -111,6 +126,37 @@ pub fn plan(
                     r.features.sort();
                 }
             }
+        }
+        // The suspicious processes' other connections around the claim.
+        let (lo, hi) = (
+            c.from_ns.saturating_sub(cx.around_ns),
+            c.to_ns.saturating_add(cx.around_ns),
+        );
+        for (proto, _local, remote, rec) in procs.connections() {
+            let who = (rec.process.clone(), rec.pid);
+            if !suspicious.contains(&who)
+                || rec.to_ns() < lo
+                || rec.from_ns() > hi
+                || (cx.in_claim)(remote.ip(), remote.port(), rec.from_ns().max(c.from_ns))
+            {
+                continue;
+            }
+            let name = proto_name(proto);
+            let key = (
+                name.clone(),
+                remote.ip(),
+                remote.port(),
+                rec.process.clone(),
+            );
+            recs.entry(key).or_insert_with(|| ReportRecord {
+                time_ns: rec.from_ns().max(lo),
+                proto: name,
+                dst: remote.ip(),
+                port: remote.port(),
+                fqdn: cx.names.get(&remote.ip()).cloned(),
+                process: Some(rec.process.clone()),
+                features: Vec::new(),
+            });
         }
         let mut records: Vec<ReportRecord> = recs.into_values().collect();
         records.sort_by_key(|a| (a.time_ns, a.dst, a.port));
@@ -195,9 +241,8 @@ pub fn consent_text(p: &Planned, center: &str) -> String {
     }
     if p.truncated > 0 {
         t.push_str(&format!(
-            "  {} more records left out (at most {} per report).\n",
-            p.truncated,
-            p.report.records.len()
+            "  {} more records left out (the bound on records per report).\n",
+            p.truncated
         ));
     }
     t
@@ -254,6 +299,8 @@ mod tests {
             tcp(me, 40001, [203, 0, 113, 5], 80, 0x02, b""),
             tcp(me, 50000, [203, 0, 113, 5], 80, 0x02, b""),
             tcp(me, 50001, [192, 0, 2, 9], 443, 0x02, b""),
+            // The bot's check-in over HTTP shows no feature.
+            tcp(me, 40002, [198, 51, 100, 7], 80, 0x02, b""),
         ];
         for (i, f) in frames.iter().enumerate() {
             let pos = FramePos {
@@ -271,18 +318,47 @@ mod tests {
             "\n",
             r#"{"proto":"tcp","local":"10.0.0.2:50000","remote":"203.0.113.5:80","pid":9,"process":"firefox"}"#,
             "\n",
+            r#"{"proto":"tcp","local":"10.0.0.2:40002","remote":"198.51.100.7:80","pid":7,"process":"bot"}"#,
+            "\n",
+            r#"{"proto":"tcp","local":"10.0.0.2:50001","remote":"192.0.2.9:443","pid":9,"process":"firefox"}"#,
+            "\n",
+            // Another process that happens to be called bot: not the one with the finding.
+            r#"{"proto":"tcp","local":"10.0.0.2:40009","remote":"192.0.2.10:443","pid":99,"process":"bot"}"#,
+            "\n",
         ))
         .unwrap();
-        let p = plan("host-1", &claims, &report, &procs, 1000);
+        let names: HashMap<IpAddr, String> =
+            [("198.51.100.7".parse().unwrap(), "cc.example".to_string())].into();
+        let victim: IpAddr = "203.0.113.5".parse().unwrap();
+        let in_claim = move |a: IpAddr, _p: u16, _t: u64| a == victim;
+        let cx = |max_records| Context {
+            procs: &procs,
+            names: &names,
+            in_claim: &in_claim,
+            around_ns: 3600 * 1_000_000_000,
+            max_records,
+        };
+        let p = plan("host-1", &claims, &report, &cx(1000));
         assert_eq!(p.len(), 1);
         let p = &p[0];
         assert_eq!(p.report.attack_packets, 3);
         assert_eq!(p.report.attacked_port, Some(80));
-        assert_eq!(p.report.records.len(), 1, "{:?}", p.report.records);
-        let r = &p.report.records[0];
-        assert_eq!(r.dst.to_string(), "198.51.100.1");
+        // The IRC server with its feature, and the bot's check-in without one; not the
+        // victim (the bot's flood), not the browser's site, not another pid named bot.
+        assert_eq!(p.report.records.len(), 2, "{:?}", p.report.records);
+        let rec = |dst: &str| {
+            p.report
+                .records
+                .iter()
+                .find(|r| r.dst.to_string() == dst)
+                .unwrap()
+        };
+        let r = rec("198.51.100.1");
         assert_eq!((r.port, r.process.as_deref()), (6667, Some("bot")));
         assert_eq!(r.features, ["irc"]);
+        let r = rec("198.51.100.7");
+        assert_eq!(r.fqdn.as_deref(), Some("cc.example"));
+        assert!(r.features.is_empty());
         assert_eq!(p.attackers.iter().collect::<Vec<_>>(), ["bot", "firefox"]);
         assert_eq!(p.report_id, report_id("host-1", "c1"));
         assert_ne!(p.report_id, report_id("host-2", "c1"));
@@ -295,9 +371,10 @@ mod tests {
         );
         assert!(!t.contains("NICK"), "{t}");
         assert!(!t.contains("192.0.2.9"), "{t}");
+        assert!(!t.contains("192.0.2.10"), "{t}");
         // Bounded: with room for no records, the cut is said.
-        let p0 = &plan("host-1", &claims, &report, &procs, 0)[0];
-        assert_eq!(p0.truncated, 1);
+        let p0 = &plan("host-1", &claims, &report, &cx(0))[0];
+        assert_eq!(p0.truncated, 2);
         assert!(consent_text(p0, "c").contains("no process records"));
     }
 }

@@ -263,12 +263,11 @@ fn round(
     let added = claims.update(|since| center.delta(since));
     let added = match added {
         Ok(n) => n,
+        // With --once the error ends the run (exit 1).
+        Err(e) if a.once => return Err(e.into()),
         Err(e) => {
             // A refused delta is not applied; what was held before is still audited.
             eprintln!("agent: {e}");
-            if a.once {
-                return Err(e.into());
-            }
             0
         }
     };
@@ -284,13 +283,13 @@ fn round(
     let open = live.map(Live::open_records).unwrap_or_default();
     let r = audit_history(
         &a.history_dir,
-        claims.list()?,
+        claims,
         skew_ns,
         &open,
         &a.name,
         a.max_records,
     )?;
-    print_round(&r, claims.version());
+    print_round(&r, claims.version(), live.is_some());
     let mut matched = 0;
     let end = r.span().map_or(0, |s| s.1);
     let mut again = false;
@@ -353,7 +352,9 @@ fn round(
     Ok((matched, again))
 }
 
-fn print_round(r: &Round, version: u64) {
+/// The round's summary. While recording, the segment being written ends inside a record
+/// (its buffer is not flushed yet): that is expected and not shown as damage.
+fn print_round(r: &Round, version: u64, recording: bool) {
     let span = match r.span() {
         Some((f, t)) => format!("{} .. {}", rfc3339(f), rfc3339(t)),
         None => "nothing".into(),
@@ -365,8 +366,11 @@ fn print_round(r: &Round, version: u64) {
         r.frames,
         r.findings
     );
+    let writing = r.segments.last().map(|s| &s.path).filter(|_| recording);
     for (p, why) in &r.damage.files {
-        eprintln!("agent: {}: {why}", p.display());
+        if Some(p) != writing {
+            eprintln!("agent: {}: {why}", p.display());
+        }
     }
 }
 

@@ -353,9 +353,12 @@ fn parse_record(line: &str) -> Option<ReportRecord> {
         port: addr.port(),
         fqdn: named(fqdn, "fqdn "),
         process: named(process, "process "),
+        // A connection of the process that showed no feature itself has none.
         features: features
-            .strip_prefix("features ")?
+            .strip_prefix("features")?
+            .trim()
             .split(',')
+            .filter(|f| !f.is_empty())
             .map(str::to_string)
             .collect(),
     })
@@ -381,13 +384,15 @@ This host took part in attack incident-1 (2026-11-30T10:00:00.000000000Z .. 2026
 Report host3-incident-1 to 10.77.250.2:8443 would send these 2 records (no packet contents):
   2026-11-30T10:00:00.100000000Z  tcp 198.51.100.10:6667  fqdn cc.botnet.lab  process ircbot  features irc
   2026-11-30T10:00:01.000000000Z  tcp 203.0.113.80:80  fqdn -  process ircbot  features http-exe
+  2026-11-30T10:00:01.500000000Z  tcp 192.0.2.7:443  fqdn -  process ircbot  features 
 report host3-incident-1 for incident-1 sent
 ";
         let (a, sent) = parse_agent(out, "incident-1");
         assert!(sent);
         assert_eq!(a.attack_packets, 1289);
         assert_eq!(a.kinds.get("spoofed-source"), Some(&9));
-        assert_eq!(a.records.len(), 2);
+        assert_eq!(a.records.len(), 3);
+        assert!(a.records[2].features.is_empty());
         assert_eq!(a.records[0].fqdn.as_deref(), Some("cc.botnet.lab"));
         assert_eq!(a.records[1].fqdn, None);
         assert_eq!(a.records[1].features, ["http-exe"]);

@@ -1,8 +1,10 @@
 //! `ashiato agent` end to end in network namespaces (root): a real `ashiato center`, a victim
 //! filing its claim with `ashiato report`, and a host where one process (comm `ircbot`)
-//! joins an IRC server on port 6667 and floods the victim while another (`browser`) fetches
+//! joins an IRC server on port 6667, checks in over HTTP and floods the victim (partly with
+//! spoofed SYNs) while another (`browser`) fetches
 //! a web page. The agent, recording on the host's interface, must report exactly the bot's
-//! records, and the center must rank the IRC server first. Then: a claim whose window the
+//! records (with the keys it got by enrolling), and the center must rank the IRC server
+//! first. Then: a claim whose window the
 //! history does not hold is answered "unknown", a second run is idempotent (same report id),
 //! a list that fails its signature is refused, and `ashiato hostcheck` reads the agent's
 //! history offline.
@@ -75,11 +77,15 @@ fn now_ns() -> u64 {
 }
 
 const BOT: &str = r#"
-import ctypes, socket, time
+import ctypes, socket, struct, time
 ctypes.CDLL(None).prctl(15, b"ircbot", 0, 0, 0)
 c = socket.create_connection(("10.9.0.2", 6667))
 c.sendall(b"NICK bot17\r\nUSER bot17 0 * :bot\r\nJOIN #cc\r\n")
+# A check-in over HTTP: none of the five features.
+h = socket.create_connection(("10.9.0.2", 8080))
+h.sendall(b"POST /gate.php HTTP/1.1\r\nHost: 10.9.0.2\r\nContent-Length: 2\r\n\r\nok")
 time.sleep(0.3)
+h.close()
 held = []
 for i in range(40):
     s = socket.socket()
@@ -90,6 +96,13 @@ for i in range(40):
         pass
     held.append(s)
     time.sleep(0.01)
+# Spoofed SYNs: the victim's address and attacked port as source (a SYN/ACK reflection).
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for i in range(5):
+    tcp = struct.pack("!HHIIBBHHH", 80, 5000 + i, i, 0, 0x50, 0x02, 1024, 0, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 0, 0, 64, 6, 0,
+                     socket.inet_aton("10.9.0.3"), socket.inet_aton("10.9.0.4"))
+    raw.sendto(ip + tcp, ("10.9.0.4", 0))
 time.sleep(0.5)
 "#;
 
@@ -155,12 +168,23 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
         .unwrap();
     assert!(line.starts_with("listening on"), "{line}");
     let _center = Kill(c);
-    // The IRC server (it only listens), the victim's web server, an ordinary web server.
+    // The IRC server and its HTTP gate (they only listen), the victim's web server, an
+    // ordinary web server.
     let _irc = Kill(
         in_ns(&net, "socat")
             .args([
                 "-u",
                 "TCP-LISTEN:6667,bind=10.9.0.2,reuseaddr,fork",
+                "OPEN:/dev/null",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let _gate = Kill(
+        in_ns(&net, "socat")
+            .args([
+                "-u",
+                "TCP-LISTEN:8080,bind=10.9.0.2,reuseaddr,fork",
                 "OPEN:/dev/null",
             ])
             .spawn()
@@ -187,7 +211,8 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
     std::thread::sleep(Duration::from_millis(500));
 
     let sign_pub = std::fs::read_to_string(keys.join("sign.pub")).unwrap();
-    let agent = |extra: &[&str], key: &str| {
+    // Keys by enrolment (`GET /v1/enroll`) when `key` is None, else from the files.
+    let agent = |extra: &[&str], key: Option<&str>| {
         let mut c = in_ns(&host, BIN);
         c.args(["agent", "--history-dir", hist.to_str().unwrap()])
             .args([
@@ -196,16 +221,19 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
                 "--tls-dir",
                 tls.to_str().unwrap(),
             ])
-            .args(["--name", "host-1", "--list-key-file"])
-            .arg(keys.join("list.key"))
-            .args(["--sign-public-key", key.trim(), "--once", "--yes"])
-            .args(extra)
+            .args(["--name", "host-1", "--once", "--yes"]);
+        if let Some(k) = key {
+            c.arg("--list-key-file")
+                .arg(keys.join("list.key"))
+                .args(["--sign-public-key", k.trim()]);
+        }
+        c.args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         c
     };
-    let mut a = agent(&["--iface", &hif, "--duration", "6"], &sign_pub)
+    let mut a = agent(&["--iface", &hif, "--duration", "6"], None)
         .spawn()
         .unwrap();
     let mut err = BufReader::new(a.stderr.take().unwrap());
@@ -258,11 +286,18 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
     let err = err_rest.join().unwrap();
     assert_eq!(status.code(), Some(3), "{out}\n{err}");
     assert!(out.contains("This host took part in attack atk-1"), "{out}");
+    // The packets it sent with the victim's address as source count too.
+    assert!(out.contains("spoofed-source 5"), "{out}");
     assert!(
         out.contains("tcp 10.9.0.2:6667  fqdn -  process ircbot  features irc"),
         "{out}"
     );
-    assert!(out.contains("would send these 1 records"), "{out}");
+    // The same process's check-in goes along without a feature; its flood (the victim) not.
+    assert!(
+        out.contains("tcp 10.9.0.2:8080  fqdn -  process ircbot  features \n"),
+        "{out}"
+    );
+    assert!(out.contains("would send these 2 records"), "{out}");
     assert!(
         !out.contains("browser") || out.contains("sent by: browser"),
         "{out}"
@@ -285,6 +320,11 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
     let ranking: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     assert_eq!(ranking[0]["server"], "10.9.0.2", "{ranking}");
     assert_eq!(ranking[0]["processes"][0], "ircbot", "{ranking}");
+    assert_eq!(
+        ranking[0]["ports"],
+        serde_json::json!([6667, 8080]),
+        "{ranking}"
+    );
     assert_eq!(ranking.as_array().map(Vec::len), Some(1), "{ranking}");
 
     // A claim from hours before the history: "unknown", not "no match". The first claim
@@ -293,7 +333,7 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
     eve(&eve_path, &[old, old + 60_000_000_000]);
     let o = report("old");
     assert!(o.status.success(), "{:?}", text(&o));
-    let o = agent(&[], &sign_pub).output().unwrap();
+    let o = agent(&[], Some(&sign_pub)).output().unwrap();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
     assert!(
@@ -304,7 +344,7 @@ fn the_agent_reports_the_bot_process_and_the_center_ranks_its_irc_server() {
 
     // A list signed by another key is refused and nothing is audited or sent.
     let wrong = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
-    let o = agent(&[], wrong).output().unwrap();
+    let o = agent(&[], Some(wrong)).output().unwrap();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(
