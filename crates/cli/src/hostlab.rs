@@ -534,7 +534,11 @@ pub fn run(a: &HostlabArgs) -> Result<()> {
                 std::fs::read_to_string(d.join("history").join("procs.jsonl")).unwrap_or_default();
             (audit, reported, procs)
         };
+        let nick = format!("bot{}", k + 1);
         hosts_out.push(HostOut {
+            bot_said: got
+                .get(&nick)
+                .map(|g| format!("{g}; {}", flood.get(&nick).map_or("", String::as_str))),
             processes: host::processes_in(&procs),
             address: host_addr(k).to_string(),
             bot: is_bot[k],

@@ -17,6 +17,8 @@ pub(crate) struct HostOut {
     pub(crate) name: String,
     pub(crate) address: String,
     pub(crate) bot: bool,
+    /// What the host's bot answered in the channel (`got ...; flooded N (M spoofed)`).
+    pub(crate) bot_said: Option<String>,
     /// Processes the samples saw owning this host's sockets.
     pub(crate) processes: BTreeSet<String>,
     #[serde(flatten)]
@@ -66,6 +68,14 @@ pub(crate) fn check(ranking: &Value, hosts: &[HostOut]) -> Vec<String> {
         }
     }
     for h in hosts {
+        if h.bot
+            && !h
+                .bot_said
+                .as_ref()
+                .is_some_and(|t| t.contains(" spoofed)") && !t.contains("(0 spoofed)"))
+        {
+            bad.push(format!("bot host {} sent no spoofed SYN", h.name));
+        }
         if h.bot && (!h.reported || h.audit.records.is_empty()) {
             bad.push(format!(
                 "bot host {} did not report its bot process",
@@ -119,7 +129,7 @@ pub(crate) fn print(
     println!("hosts:");
     for h in hosts {
         println!(
-            "  {:<7} {:<12} {:<6} processes {:<13} attack packets {:>5} {:?}; findings {}; {}",
+            "  {:<7} {:<12} {:<6} processes {:<13} attack packets {:>5} {:?}; findings {}; {}{}",
             h.name,
             h.address,
             if h.bot { "bot" } else { "benign" },
@@ -136,7 +146,10 @@ pub(crate) fn print(
                 (true, r, _) => format!("reported {r} records"),
                 (false, _, 0) => "no match: nothing reported".into(),
                 (false, _, _) => "matched, no suspicious process: nothing reported".into(),
-            }
+            },
+            h.bot_said
+                .as_ref()
+                .map_or(String::new(), |t| format!(" (the bot said: {t})"))
         );
     }
     println!("C&C ranking (GET /v1/ranking/{incident}):");

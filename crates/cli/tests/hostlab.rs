@@ -89,6 +89,20 @@ fn the_cc_is_ranked_first_and_only_the_bot_process_is_reported() {
         if h["bot"] == true {
             assert_eq!(h["reported"], true, "{h}");
             assert!(procs.contains(&"ircbot"), "{h}");
+            // "got N bytes (elf); flooded N (M spoofed)": about half of the SYNs spoofed.
+            let said = h["bot_said"].as_str().unwrap();
+            assert!(
+                said.starts_with("got ") && said.contains("(elf); flooded "),
+                "{h}"
+            );
+            let (sent, spoofed) = said
+                .split("flooded ")
+                .nth(1)
+                .and_then(|t| t.strip_suffix(" spoofed)"))
+                .and_then(|t| t.split_once(" ("))
+                .map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()))
+                .unwrap();
+            assert!(spoofed * 3 > sent && spoofed * 3 < 2 * sent, "{h}");
             // A few hundred SYNs a second for 3 s, spoofed or not, all in the history.
             assert!(h["attack_packets"].as_u64().unwrap() > 500, "{h}");
         } else {
