@@ -39,6 +39,8 @@ command -v chromium >/dev/null || need+=(chromium)
 # The stepping-stone relay lab's TCP-terminating relay and its direct scanners.
 command -v socat >/dev/null || need+=(socat)
 command -v nmap >/dev/null || need+=(nmap)
+# The host-tracing lab's C&C: a real IRC server (run in the foreground with its own config).
+command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ] || need+=(ngircd)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
     "${as_root[@]}" apt-get update -qq

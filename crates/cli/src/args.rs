@@ -60,14 +60,20 @@ pub enum Command {
     /// The host-tracing center: claims with IDS evidence, the signed claim list, bot reports,
     /// the C&C ranking (mutual TLS).
     Center(CenterArgs),
-    /// File claims at the center from Suricata EVE alerts (shows them and asks first).
+    /// File claims at the center from Suricata EVE alerts or a capture's SYN floods (shows
+    /// them and asks first).
     Report(ReportArgs),
     /// Write this host's socket-to-process snapshot (the `hostcheck --procs` format).
     Procsnap(ProcsnapArgs),
+    /// The host agent: bounded traffic history with process attribution, claim polling, audit, consented reports (exit 3 with --once when a claim matched).
+    Agent(Box<crate::agent_cmd::AgentArgs>),
     /// Passive TCP fingerprints (p0f 3 signatures) of every SYN and SYN/ACK in a capture.
     Fingerprint(FingerprintArgs),
     /// Stepping stones: is a source the attacker or a relay? (offline: Tp and Fp from a capture)
     Stepstone(Box<StepstoneArgs>),
+    /// Host-based bot and C&C tracing end to end in network namespaces (root): bots on an
+    /// ngircd C&C, a flood, the victim's claim, the hosts' audits and the center's ranking.
+    Hostlab(Box<crate::hostlab::HostlabArgs>),
 }
 
 /// `ashiato procsnap`
@@ -85,8 +91,15 @@ pub struct ReportArgs {
     #[arg(long)]
     pub center: String,
     /// Suricata EVE JSON lines with the alerts (DNS records of EVE version 2 or 3).
+    #[arg(long, required_unless_present = "pcap", conflicts_with = "pcap")]
+    pub eve: Option<PathBuf>,
+    /// Instead of --eve: the victim's capture (pcap or pcapng), searched for TCP SYN floods;
+    /// each flooded second becomes an EVE alert of ashiato's detector.
     #[arg(long)]
-    pub eve: PathBuf,
+    pub pcap: Option<PathBuf>,
+    /// With --pcap: SYNs to one address and port within one second that make a flood.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_syns_per_sec: u64,
     /// Only the claim for this attacked address.
     #[arg(long)]
     pub victim: Option<std::net::IpAddr>,

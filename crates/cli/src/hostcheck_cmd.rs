@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ashiato_capture::file::FileSource;
+use ashiato_agent::scan::{OwnedFlow, audit_files, flow_owners, proto_name};
 use ashiato_hosttrace::claim::parse_claims;
 use ashiato_hosttrace::claimlist::{AgentList, SignedDelta};
 use ashiato_hosttrace::procs::ProcMap;
-use ashiato_hosttrace::{Audit, AuditConfig, Evidence, Flow, FramePos};
+use ashiato_hosttrace::{Audit, AuditConfig, Evidence};
 use ashiato_wire::time::rfc3339;
 use serde_json::{Value, json};
 
@@ -48,29 +48,14 @@ pub fn run(a: &HostcheckArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("clap requires --claims or --list"),
     };
     let claims = audit.claims().to_vec();
-    let mut damaged = Vec::new();
-    for (i, path) in a.pcap.iter().enumerate() {
-        let mut src = FileSource::open(path)?;
-        let mut n = 0u64;
-        loop {
-            match src.next_frame() {
-                Ok(Some(f)) => {
-                    n += 1;
-                    let pos = FramePos {
-                        file: i as u32,
-                        frame: n,
-                    };
-                    audit.frame(pos, f.ts_nanos, f.link, f.orig_len, f.data);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    eprintln!("ashiato: warning: {e}; audited the {n} frames before it");
-                    damaged.push(path.display().to_string());
-                    break;
-                }
-            }
-        }
-    }
+    let damaged: Vec<String> = audit_files(&mut audit, &a.pcap)?
+        .files
+        .into_iter()
+        .map(|(path, why)| {
+            eprintln!("ashiato: warning: {why}");
+            path.display().to_string()
+        })
+        .collect();
     let report = audit.finish();
     let out = Out {
         files: &a.pcap,
@@ -215,24 +200,7 @@ fn published_list(a: &HostcheckArgs, path: &std::path::Path) -> anyhow::Result<A
     Ok(list)
 }
 
-/// A flow with the process that owned it, as printed.
-struct ShownFlow {
-    flow: Flow,
-    first_ns: u64,
-    process: Option<(String, Option<u32>)>,
-}
-
-fn proto_name(p: u8) -> String {
-    match p {
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        1 => "icmp".into(),
-        58 => "icmpv6".into(),
-        n => n.to_string(),
-    }
-}
-
-fn print_flows(flows: &[ShownFlow]) {
+fn print_flows(flows: &[OwnedFlow]) {
     for f in flows {
         println!(
             "  {} {} -> {} process {}",
@@ -255,27 +223,9 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
-    /// The evidence's flows with their processes. The local side is the flow's source for a
-    /// claim (the host sent the attack packets) and the side that is not `peer` for a finding.
-    fn flows(&self, e: &Evidence, peer: Option<SocketAddr>) -> Vec<ShownFlow> {
-        e.flows
-            .iter()
-            .map(|&(flow, ts)| {
-                let (local, remote) = match peer {
-                    Some(p) if flow.src == p => (flow.dst, flow.src),
-                    _ => (flow.src, flow.dst),
-                };
-                let process = self
-                    .procs
-                    .lookup(flow.proto, local, remote, ts)
-                    .map(|r| (r.process.clone(), r.pid));
-                ShownFlow {
-                    flow,
-                    first_ns: ts,
-                    process,
-                }
-            })
-            .collect()
+    /// The evidence's flows with their processes (see [`flow_owners`]).
+    fn flows(&self, e: &Evidence, peer: Option<SocketAddr>) -> Vec<OwnedFlow> {
+        flow_owners(self.procs, e, peer)
     }
 
     fn frames_text(&self, e: &Evidence) -> String {
@@ -294,7 +244,7 @@ impl Out<'_> {
     }
 
     /// Adds the common evidence fields to a JSON line.
-    fn evidence(&self, v: &mut Value, e: &Evidence, flows: Vec<ShownFlow>) {
+    fn evidence(&self, v: &mut Value, e: &Evidence, flows: Vec<OwnedFlow>) {
         let frames: Vec<Value> = e
             .frames
             .iter()

@@ -8,6 +8,7 @@
 //! 4 `trace` finished but some packets end in a gap (unreachable, non-participating or
 //! unknown domains) instead of at an origin.
 
+mod agent_cmd;
 mod args;
 mod bench;
 mod center_cmd;
@@ -19,6 +20,12 @@ mod fingerprint_cmd;
 mod fingerprint_out;
 mod fpr;
 mod hostcheck_cmd;
+mod hostlab;
+mod hostlab_bot;
+mod hostlab_host;
+mod hostlab_out;
+mod hostlab_proc;
+mod hostlab_srv;
 mod hostsynth_cmd;
 mod lab_cmd;
 mod probe_cmd;
@@ -179,7 +186,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Center(a) => center_cmd::run(a),
         Command::Report(a) => report_cmd::run(&a),
         Command::Procsnap(a) => procsnap_cmd::run(&a),
+        Command::Agent(a) => agent_cmd::run(&a),
         Command::Fingerprint(a) => fingerprint_cmd::run(&a),
         Command::Stepstone(a) => stepstone_cmd::run(&a),
+        Command::Hostlab(a) => hostlab::run(&a),
     }
 }

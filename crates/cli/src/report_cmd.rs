@@ -1,12 +1,14 @@
-//! `ashiato report`: the victim's side. Builds claims from Suricata EVE alerts
-//! (`ashiato_hosttrace::report`), optionally overridden by flags, shows exactly what will be
-//! sent, asks for consent (`--yes` skips the question, for automation), and files each claim
-//! with its alerts at the center over mutual TLS.
+//! `ashiato report`: the victim's side. Builds claims from Suricata EVE alerts, or with
+//! `--pcap` from the SYN floods in the victim's own capture (`ashiato_hosttrace::report`,
+//! whose detector writes the EVE alerts the center asks for), optionally overridden by flags,
+//! shows exactly what will be sent, asks for consent (`--yes` skips the question, for
+//! automation), and files each claim with its alerts at the center over mutual TLS.
 
 use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
-use ashiato_hosttrace::report::claims_from_eve;
+use ashiato_capture::file::FileSource;
+use ashiato_hosttrace::report::{FloodConfig, SynFloodDetector, VictimClaim, claims_from_eve};
 use ashiato_net::client::ServiceClient;
 use ashiato_net::tls::{TlsFiles, client_config};
 use serde_json::{Value, json};
@@ -15,15 +17,22 @@ use crate::args::ReportArgs;
 
 /// Builds, shows, asks, sends.
 pub fn run(a: &ReportArgs) -> Result<()> {
-    let text =
-        std::fs::read_to_string(&a.eve).with_context(|| format!("reading {}", a.eve.display()))?;
-    let (mut claims, skipped) = claims_from_eve(&text, &a.id_prefix);
-    if claims.is_empty() {
-        bail!(
-            "{}: no alert with a destination and a time ({skipped} records skipped)",
-            a.eve.display()
-        );
-    }
+    let mut claims = match (&a.eve, &a.pcap) {
+        (Some(eve), _) => {
+            let text = std::fs::read_to_string(eve)
+                .with_context(|| format!("reading {}", eve.display()))?;
+            let (claims, skipped) = claims_from_eve(&text, &a.id_prefix);
+            if claims.is_empty() {
+                bail!(
+                    "{}: no alert with a destination and a time ({skipped} records skipped)",
+                    eve.display()
+                );
+            }
+            claims
+        }
+        (None, Some(pcap)) => flood_claims(a, pcap)?,
+        (None, None) => unreachable!("clap requires --eve or --pcap"),
+    };
     if let Some(v) = a.victim {
         claims.retain(|c| c.claim.victim == v);
         if claims.is_empty() {
@@ -79,4 +88,45 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Claims from the SYN floods in a capture. A file that ends inside a record is read up to
+/// the damage, with a warning.
+fn flood_claims(a: &ReportArgs, pcap: &std::path::Path) -> Result<Vec<VictimClaim>> {
+    let mut det = SynFloodDetector::new(FloodConfig {
+        min_syns_per_sec: a.min_syns_per_sec,
+    });
+    let mut src = FileSource::open(pcap)?;
+    loop {
+        match src.next_frame() {
+            Ok(Some(f)) => det.frame(f.ts_nanos, f.link, f.data),
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("ashiato: warning: {e}; searched the frames before it");
+                break;
+            }
+        }
+    }
+    let (claims, stats) = det.finish(&a.id_prefix);
+    eprintln!(
+        "{}: {} frames, {} SYNs, {} flooded address(es) at {} SYNs/s or more{}",
+        pcap.display(),
+        stats.frames,
+        stats.syns,
+        claims.len(),
+        a.min_syns_per_sec,
+        if stats.untracked_syns > 0 {
+            format!(" ({} SYNs to untracked pairs)", stats.untracked_syns)
+        } else {
+            String::new()
+        }
+    );
+    if claims.is_empty() {
+        bail!(
+            "{}: no SYN flood (no address and port got {} SYNs within one second)",
+            pcap.display(),
+            a.min_syns_per_sec
+        );
+    }
+    Ok(claims)
 }

@@ -50,6 +50,18 @@ pub struct ProcRecord {
     to_ns: u64,
 }
 
+impl ProcRecord {
+    /// Start of the interval the record covers, ns (0 without `from`).
+    pub fn from_ns(&self) -> u64 {
+        self.from_ns
+    }
+
+    /// End of the interval, ns (`u64::MAX` without `to`).
+    pub fn to_ns(&self) -> u64 {
+        self.to_ns
+    }
+}
+
 /// The snapshot, indexed for lookups.
 #[derive(Clone, Debug, Default)]
 pub struct ProcMap {
@@ -105,6 +117,14 @@ impl ProcMap {
             }
         }
         Ok(m)
+    }
+
+    /// The records with both endpoints (connected sockets): protocol number, local,
+    /// remote, record.
+    pub fn connections(&self) -> impl Iterator<Item = (u8, SocketAddr, SocketAddr, &ProcRecord)> {
+        self.exact
+            .iter()
+            .flat_map(|(&(p, l, r), v)| v.iter().map(move |rec| (p, l, r, rec)))
     }
 
     /// No records at all.

@@ -195,6 +195,21 @@ impl ServiceClient {
         serde_json::from_slice(&bytes).map_err(|e| self.decode(e.to_string()))
     }
 
+    /// A JSON call whose answer has no body to read (`202 Accepted`): only the status is
+    /// checked.
+    pub async fn call_unit<B: Serialize>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(), ClientError> {
+        let payload = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| self.decode(e.to_string()))?),
+            None => None,
+        };
+        self.raw(method, path, payload).await.map(|_| ())
+    }
+
     fn decode(&self, msg: String) -> ClientError {
         ClientError::Decode {
             addr: self.addr.clone(),

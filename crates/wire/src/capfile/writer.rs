@@ -37,6 +37,13 @@ impl<W: Write> PcapWriter<W> {
     ///
     /// Timestamps past the year 2106 do not fit the format's 32-bit seconds and are an error.
     pub fn write(&mut self, ts_nanos: u64, data: &[u8]) -> io::Result<()> {
+        self.write_captured(ts_nanos, 0, data)
+    }
+
+    /// Appends one packet that was `orig_len` bytes on the wire and of which `data` was
+    /// captured (a live capture's snap length already cut it). An `orig_len` below the data's
+    /// length is taken as the data's length.
+    pub fn write_captured(&mut self, ts_nanos: u64, orig_len: u32, data: &[u8]) -> io::Result<()> {
         let secs = u32::try_from(ts_nanos / 1_000_000_000).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -44,9 +51,10 @@ impl<W: Write> PcapWriter<W> {
             )
         })?;
         let frac = (ts_nanos % 1_000_000_000) as u32;
-        let orig_len = u32::try_from(data.len())
+        let len = u32::try_from(data.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "packet longer than 4 GiB"))?;
-        let caplen = orig_len.min(self.snaplen);
+        let orig_len = orig_len.max(len);
+        let caplen = len.min(self.snaplen);
         let mut rec = [0u8; 16];
         rec[0..4].copy_from_slice(&secs.to_le_bytes());
         rec[4..8].copy_from_slice(&frac.to_le_bytes());
