@@ -59,7 +59,7 @@ pub enum Command {
     Hostsynth(HostsynthArgs),
     /// The host-tracing center: claims with IDS evidence, the signed claim list, bot reports,
     /// the C&C ranking (mutual TLS).
-    Center(CenterArgs),
+    Center(Box<CenterArgs>),
     /// File claims at the center from Suricata EVE alerts or a capture's SYN floods (shows
     /// them and asks first).
     Report(ReportArgs),

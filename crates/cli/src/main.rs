@@ -183,7 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ca(c) => controller_cmd::ca(c),
         Command::Hostcheck(a) => hostcheck_cmd::run(&a),
         Command::Hostsynth(a) => hostsynth_cmd::run(&a),
-        Command::Center(a) => center_cmd::run(a),
+        Command::Center(a) => center_cmd::run(*a),
         Command::Report(a) => report_cmd::run(&a),
         Command::Procsnap(a) => procsnap_cmd::run(&a),
         Command::Agent(a) => agent_cmd::run(&a),
