@@ -441,6 +441,11 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                     ta_variance: ta.map(|t| t.variance),
                     fp: line.fp.clone(),
                     fa: line.fa.clone(),
+                    tapp_us: j.conn.tapp_us,
+                    app: match j.conn.app {
+                        Some(o) => serde_json::to_value(o)?.as_str().map(str::to_string),
+                        None => None,
+                    },
                     verdict: serde_json::to_value(v.decision)?
                         .as_str()
                         .unwrap_or("undecided")

@@ -238,10 +238,25 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
         let s = ashiato_store::Store::open(store.to_str().unwrap())
             .await
             .unwrap();
-        s.stepstone_connections(Some("10.201.0.1"), None, 100)
+        let relayed = s
+            .stepstone_connections(Some("10.201.0.1"), None, 100)
             .await
-            .unwrap()
+            .unwrap();
+        let direct = s
+            .stepstone_connections(Some("10.203.0.2"), None, 100)
+            .await
+            .unwrap();
+        (relayed, direct)
     });
+    let (records, direct_records) = records;
+    // The direct host answered the banner: its application-level times are kept too.
+    assert_eq!(direct_records.len(), 3);
+    assert!(
+        direct_records
+            .iter()
+            .all(|r| r.tapp_us.is_some() && r.app.as_deref() == Some("timed")),
+        "{direct_records:?}"
+    );
     assert_eq!(records.len(), 3);
     assert!(
         records

@@ -62,6 +62,10 @@
 //! and [`Store::bot_reports`] (received order, resumable) read them back;
 //! [`Store::bot_records_to`] finds every bot that reached one server, across incidents.
 //!
+//! Version 4 adds `tapp_us` (the application-level time, µs) and `app` (how the exchange
+//! ended: `timed`, `closed`, ...) to `stepstone_connections`; rows written before it read
+//! back with both unset.
+//!
 //! Later capabilities add tables in new migrations, each linked to `incidents` by an optional
 //! `incident_id`: DarkFlow reports (§2). Released migrations are never edited.
 //!

@@ -445,6 +445,10 @@ pub struct StepstoneConnection {
     pub fp: Option<String>,
     /// Active fingerprint.
     pub fa: Option<String>,
+    /// Application-level time (our banner or reply to the source's answer), µs (schema 4).
+    pub tapp_us: Option<u64>,
+    /// How the application exchange ended (`timed`, `closed`, ...), when one was tried.
+    pub app: Option<String>,
     /// `relay`, `direct` or `undecided`.
     pub verdict: String,
     /// The signals that fired, comma-separated (`ttl_class,timing`), empty for none.
@@ -469,6 +473,7 @@ impl StepstoneConnection {
             ("dst", Some(&self.dst)),
             ("fp", self.fp.as_ref()),
             ("fa", self.fa.as_ref()),
+            ("app", self.app.as_ref()),
             ("signals", Some(&self.signals)),
         ] {
             if v.is_some_and(|t| t.len() > MAX_LABEL_LEN) {

@@ -154,6 +154,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX bot_report_records_by_dst ON bot_report_records (dst)",
         ],
     },
+    Migration {
+        version: 4,
+        description: "stepping-stone application-level timing (Tapp) and its exchange outcome",
+        statements: &[
+            "ALTER TABLE stepstone_connections ADD COLUMN tapp_us BIGINT",
+            "ALTER TABLE stepstone_connections ADD COLUMN app TEXT",
+        ],
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -1,4 +1,4 @@
-//! Stepping-stone connection records (schema version 2): one row per connection the
+//! Stepping-stone connection records (schema version 2, Tapp since 4): one row per connection the
 //! responder answered, written once, listed newest first.
 
 use sqlx::Row;
@@ -20,20 +20,23 @@ impl Store {
         let tp = opt("tp_us", c.tp_us)?;
         let ta_min = opt("ta_min_us", c.ta_min_us)?;
         let ta_max = opt("ta_max_us", c.ta_max_us)?;
+        let tapp = opt("tapp_us", c.tapp_us)?;
         let err = |e| StoreError::from_sqlx(&self.target, e);
         on_pool!(&self.pool, p => {
             sqlx::query(
                 "INSERT INTO stepstone_connections (id, incident_id, time_ns, src, sport, dst, \
                  dport, tp_us, ta_n, ta_min_us, ta_median_us, ta_max_us, ta_variance, fp, fa, \
-                 verdict, signals) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                 verdict, signals, tapp_us, app) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19) \
                  ON CONFLICT (id) DO UPDATE SET incident_id = excluded.incident_id, \
                  time_ns = excluded.time_ns, src = excluded.src, sport = excluded.sport, \
                  dst = excluded.dst, dport = excluded.dport, tp_us = excluded.tp_us, \
                  ta_n = excluded.ta_n, ta_min_us = excluded.ta_min_us, \
                  ta_median_us = excluded.ta_median_us, ta_max_us = excluded.ta_max_us, \
                  ta_variance = excluded.ta_variance, fp = excluded.fp, fa = excluded.fa, \
-                 verdict = excluded.verdict, signals = excluded.signals",
+                 verdict = excluded.verdict, signals = excluded.signals, \
+                 tapp_us = excluded.tapp_us, app = excluded.app",
             )
             .bind(c.id.as_str())
             .bind(c.incident_id.as_deref())
@@ -52,6 +55,8 @@ impl Store {
             .bind(c.fa.as_deref())
             .bind(c.verdict.as_str())
             .bind(c.signals.as_str())
+            .bind(tapp)
+            .bind(c.app.as_deref())
             .execute(p)
             .await
             .map_err(err)?;
@@ -77,8 +82,8 @@ impl Store {
         on_pool!(&self.pool, p => {
             let rows = sqlx::query(
                 "SELECT id, incident_id, time_ns, src, sport, dst, dport, tp_us, ta_n, \
-                 ta_min_us, ta_median_us, ta_max_us, ta_variance, fp, fa, verdict, signals \
-                 FROM stepstone_connections \
+                 ta_min_us, ta_median_us, ta_max_us, ta_variance, fp, fa, verdict, signals, \
+                 tapp_us, app FROM stepstone_connections \
                  WHERE ($1 IS NULL OR src = $1) AND ($2 IS NULL OR time_ns >= $2) \
                  ORDER BY time_ns DESC, id DESC LIMIT $3",
             )
@@ -114,6 +119,8 @@ impl Store {
                     fa: row.try_get(14).map_err(err)?,
                     verdict: row.try_get(15).map_err(err)?,
                     signals: row.try_get(16).map_err(err)?,
+                    tapp_us: opt_u64(row.try_get(17).map_err(err)?, "tapp_us")?,
+                    app: row.try_get(18).map_err(err)?,
                 });
             }
             Ok(out)

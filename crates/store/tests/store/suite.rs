@@ -240,6 +240,8 @@ async fn stepstone_round_trip(store: &Store) {
         ta_variance: Some(1234.25),
         fp: Some("4:120+8:0:1460:64240,8:mss,nop,ws,nop,nop,sok:df,id+:0".into()),
         fa: Some("4:62+2:0:1460:mss*45,7:mss,sok,ts,nop,ws:df:0".into()),
+        tapp_us: Some(52_300),
+        app: Some("timed".into()),
         verdict: "relay".into(),
         signals: "ttl_class,option_order,timing".into(),
     };
@@ -256,6 +258,8 @@ async fn stepstone_round_trip(store: &Store) {
         ta_variance: None,
         fp: None,
         fa: None,
+        tapp_us: None,
+        app: None,
         verdict: "undecided".into(),
         signals: String::new(),
         ..full.clone()
