@@ -763,7 +763,7 @@ mod tests {
             .unwrap();
         for m in MIGRATIONS.iter().filter(|m| m.version <= 3) {
             for st in m.statements {
-                sqlx::query(st).execute(&pool).await.unwrap();
+                sqlx::query(*st).execute(&pool).await.unwrap();
             }
             sqlx::query("INSERT INTO schema_version VALUES ($1, 0, $2)")
                 .bind(m.version)
