@@ -5,8 +5,8 @@
 //! live a given time, and how many of them the process log attributes.
 //!
 //! ```sh
-//! cargo build --release -p ashiato
-//! sudo cargo run --release -p ashiato-agent --example overhead -- target/release/ashiato 10000,50000 10
+//! cargo build --release -p ashiato -p ashiato-agent --examples --bin ashiato
+//! sudo target/release/examples/overhead target/release/ashiato 10000,50000 10 100,20
 //! ```
 //!
 //! Frames alternate 1514 and 74 bytes (794 on average) of TCP to an address the host does not
@@ -197,11 +197,20 @@ fn main() {
         );
         eprintln!("{}", log.trim());
     }
-    short_lived(bin, &sender, &host, &hi, &tls, dir.path());
+    let intervals: Vec<u64> = args
+        .get(4)
+        .map_or("100", String::as_str)
+        .split(',')
+        .map(|r| r.parse().expect("interval ms"))
+        .collect();
+    println!("interval_ms,held_ms,connections,attributed");
+    for iv in intervals {
+        short_lived(bin, &sender, &host, &hi, &tls, dir.path(), iv);
+    }
 }
 
 /// TCP connections held 0, 20, 50, 100 and 200 ms by a process in the host namespace: how
-/// many the process log attributes, at the default 100 ms interval.
+/// many the process log attributes with polls every `interval_ms`.
 fn short_lived(
     bin: &str,
     sender: &Netns,
@@ -209,6 +218,7 @@ fn short_lived(
     hi: &str,
     tls: &std::path::Path,
     dir: &std::path::Path,
+    interval_ms: u64,
 ) {
     let _server = Kill(
         Command::new("ip")
@@ -220,9 +230,8 @@ fn short_lived(
             .spawn()
             .unwrap(),
     );
-    println!("held_ms,connections,attributed");
     for held in [0u32, 20, 50, 100, 200] {
-        let hist = dir.join(format!("short-{held}"));
+        let hist = dir.join(format!("short-{interval_ms}-{held}"));
         let child = Command::new("ip")
             .args(["netns", "exec", host.name(), bin, "agent", "--iface", hi])
             .arg("--history-dir")
@@ -235,13 +244,16 @@ fn short_lived(
                 "--poll",
                 "3600",
             ])
+            .args(["--attrib-interval", &interval_ms.to_string()])
             .arg("--tls-dir")
             .arg(tls)
             .arg("--list-key-file")
             .arg(dir.join("list.key"))
             .args(["--sign-public-key", &"00".repeat(32)])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::create(dir.join(format!("short-{interval_ms}-{held}.log"))).unwrap(),
+            )
             .spawn()
             .unwrap();
         let pid = child.id();
@@ -266,6 +278,10 @@ fn short_lived(
             .lines()
             .filter(|l| l.contains("\"remote\":\"10.8.0.1:7000\"") && l.contains("python3"))
             .count();
-        println!("{held},{n},{attributed}");
+        println!("{interval_ms},{held},{n},{attributed}");
+        // The agent's last status line: sockets seen, polls, the longest poll, /proc scans.
+        let status = std::fs::read_to_string(dir.join(format!("short-{interval_ms}-{held}.log")))
+            .unwrap_or_default();
+        eprintln!("{}", status.lines().last().unwrap_or(""));
     }
 }
