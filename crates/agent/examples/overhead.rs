@@ -5,8 +5,8 @@
 //! live a given time, and how many of them the process log attributes.
 //!
 //! ```sh
-//! cargo build --release -p ashiato
-//! sudo cargo run --release -p ashiato-agent --example overhead -- target/release/ashiato 10000,50000 10
+//! cargo build --release -p ashiato -p ashiato-agent --examples --bin ashiato
+//! sudo target/release/examples/overhead target/release/ashiato 10000,50000 10 100,20
 //! ```
 //!
 //! Frames alternate 1514 and 74 bytes (794 on average) of TCP to an address the host does not
@@ -14,6 +14,7 @@
 //! offered load. Needs root.
 
 use std::io::BufRead;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -67,6 +68,38 @@ fn status_kib(pid: u32, key: &str) -> u64 {
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// `ashiato agent` recording on `iface` in `host` into `hist`, polling sockets every
+/// `interval_ms`; the center is unreachable on purpose (no claims: recording only).
+fn agent(
+    bin: &str,
+    host: &Netns,
+    iface: &str,
+    hist: &Path,
+    dir: &Path,
+    interval_ms: u64,
+) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", host.name(), bin, "agent", "--iface", iface])
+        .arg("--history-dir")
+        .arg(hist)
+        .args([
+            "--center",
+            "127.0.0.1:9",
+            "--name",
+            "host-1",
+            "--poll",
+            "3600",
+        ])
+        .args(["--attrib-interval", &interval_ms.to_string()])
+        .arg("--tls-dir")
+        .arg(dir.join("tls"))
+        .arg("--list-key-file")
+        .arg(dir.join("list.key"))
+        .args(["--sign-public-key", &"00".repeat(32)])
+        .stdout(Stdio::null());
+    c
 }
 
 fn main() {
@@ -130,26 +163,8 @@ fn main() {
     );
     for &rate in &rates {
         let hist = dir.path().join(format!("hist-{rate}"));
-        let mut agent = Command::new("ip");
-        agent
-            .args(["netns", "exec", host.name(), bin, "agent", "--iface", &hi])
-            .arg("--history-dir")
-            .arg(&hist)
-            .args([
-                "--center",
-                "127.0.0.1:9",
-                "--name",
-                "host-1",
-                "--poll",
-                "3600",
-            ])
-            .arg("--tls-dir")
-            .arg(&tls)
-            .arg("--list-key-file")
-            .arg(dir.path().join("list.key"))
-            .args(["--sign-public-key", &"00".repeat(32)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        let mut agent = agent(bin, &host, &hi, &hist, dir.path(), 100);
+        agent.stderr(Stdio::piped());
         let mut child = agent.spawn().unwrap();
         let pid = child.id();
         let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
@@ -197,19 +212,21 @@ fn main() {
         );
         eprintln!("{}", log.trim());
     }
-    short_lived(bin, &sender, &host, &hi, &tls, dir.path());
+    let intervals: Vec<u64> = args
+        .get(4)
+        .map_or("100", String::as_str)
+        .split(',')
+        .map(|r| r.parse().expect("interval ms"))
+        .collect();
+    println!("interval_ms,held_ms,connections,attributed");
+    for iv in intervals {
+        short_lived(bin, &sender, &host, &hi, dir.path(), iv);
+    }
 }
 
 /// TCP connections held 0, 20, 50, 100 and 200 ms by a process in the host namespace: how
-/// many the process log attributes, at the default 100 ms interval.
-fn short_lived(
-    bin: &str,
-    sender: &Netns,
-    host: &Netns,
-    hi: &str,
-    tls: &std::path::Path,
-    dir: &std::path::Path,
-) {
+/// many the process log attributes with polls every `interval_ms`.
+fn short_lived(bin: &str, sender: &Netns, host: &Netns, hi: &str, dir: &Path, interval_ms: u64) {
     let _server = Kill(
         Command::new("ip")
             .args(["netns", "exec", sender.name(), "socat", "-u"])
@@ -220,28 +237,12 @@ fn short_lived(
             .spawn()
             .unwrap(),
     );
-    println!("held_ms,connections,attributed");
     for held in [0u32, 20, 50, 100, 200] {
-        let hist = dir.join(format!("short-{held}"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", host.name(), bin, "agent", "--iface", hi])
-            .arg("--history-dir")
-            .arg(&hist)
-            .args([
-                "--center",
-                "127.0.0.1:9",
-                "--name",
-                "host-1",
-                "--poll",
-                "3600",
-            ])
-            .arg("--tls-dir")
-            .arg(tls)
-            .arg("--list-key-file")
-            .arg(dir.join("list.key"))
-            .args(["--sign-public-key", &"00".repeat(32)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let hist = dir.join(format!("short-{interval_ms}-{held}"));
+        let child = agent(bin, host, hi, &hist, dir, interval_ms)
+            .stderr(
+                std::fs::File::create(dir.join(format!("short-{interval_ms}-{held}.log"))).unwrap(),
+            )
             .spawn()
             .unwrap();
         let pid = child.id();
@@ -266,6 +267,10 @@ fn short_lived(
             .lines()
             .filter(|l| l.contains("\"remote\":\"10.8.0.1:7000\"") && l.contains("python3"))
             .count();
-        println!("{held},{n},{attributed}");
+        println!("{interval_ms},{held},{n},{attributed}");
+        // The agent's last status line: sockets seen, polls, the longest poll, /proc scans.
+        let status = std::fs::read_to_string(dir.join(format!("short-{interval_ms}-{held}.log")))
+            .unwrap_or_default();
+        eprintln!("{}", status.lines().last().unwrap_or(""));
     }
 }
