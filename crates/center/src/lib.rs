@@ -468,7 +468,7 @@ async fn get_claims(State(c): State<Arc<Center>>, Query(q): Query<Since>) -> Res
     axum::Json(inner.list.delta(q.since, 1000)).into_response()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

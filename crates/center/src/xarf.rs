@@ -72,26 +72,10 @@ impl Contact {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// A UUID in version-4 layout from the SHA-256 of `name` (stable across exports).
 fn report_uuid(name: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d.as_ref()[..16]);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    ashiato_hosttrace::rank::uuid_text(d.as_ref(), 4)
 }
 
 /// At most `n` characters of `s`.
@@ -196,7 +180,7 @@ pub fn notice(
             "content_type": "application/json",
             "description": cut(&format!("ashiato ranking of {} in incident {incident}", r.server), 500),
             "payload": base64::engine::general_purpose::STANDARD.encode(&evidence),
-            "hash": format!("sha256:{}", hex(digest.as_ref())),
+            "hash": format!("sha256:{}", crate::hex(digest.as_ref())),
             "size": evidence.len(),
         }],
         "tags": tags,

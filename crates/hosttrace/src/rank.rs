@@ -268,9 +268,15 @@ fn esc(s: &str) -> String {
 /// exporting the same finding twice gives the same objects.
 fn uuid5(name: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, name.as_bytes());
+    uuid_text(d.as_ref(), 5)
+}
+
+/// The first 16 bytes of a digest as a UUID of `version` (its version and RFC 4122 variant
+/// bits set), in the usual 8-4-4-4-12 text.
+pub fn uuid_text(digest: &[u8], version: u8) -> String {
     let mut b = [0u8; 16];
-    b.copy_from_slice(&d.as_ref()[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
@@ -354,5 +360,21 @@ mod tests {
         assert_eq!(id.len(), "indicator--".len() + 36);
         assert_eq!(&id[11 + 14..11 + 15], "5");
         assert_eq!(stix_bundle("inc", &r[..2], now), s);
+    }
+
+    #[test]
+    fn uuid_text_sets_version_and_variant() {
+        let d = [0xffu8; 32];
+        for v in [4u8, 5] {
+            let u = uuid_text(&d, v);
+            assert_eq!(u.len(), 36);
+            assert_eq!(u.matches('-').count(), 4);
+            assert_eq!(&u[14..15], &v.to_string());
+            assert_eq!(&u[19..20], "b");
+        }
+        assert_eq!(
+            uuid_text(&[0u8; 16], 4),
+            "00000000-0000-4000-8000-000000000000"
+        );
     }
 }
