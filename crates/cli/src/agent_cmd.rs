@@ -104,9 +104,10 @@ pub fn run(a: &AgentArgs) -> Result<()> {
     if a.duration > 0.0 && (!a.once || a.iface.is_none()) {
         return Err(UsageError("--duration needs --once and --iface".into()).into());
     }
+    // The certificates first: a mistyped --tls-dir must not leave a history directory behind.
+    let center = Center::new(&a.center, &a.tls_dir, &a.name)?;
     std::fs::create_dir_all(&a.history_dir)
         .with_context(|| format!("creating {}", a.history_dir.display()))?;
-    let center = Center::new(&a.center, &a.tls_dir, &a.name)?;
     let keys = match (&a.list_key_file, &a.sign_public_key) {
         (Some(f), Some(k)) => Keys {
             list_key: list_key_file(f)?,

@@ -163,6 +163,15 @@ fn export(a: ExportArgs) -> Result<()> {
     if !FORMATS.contains(&a.format.as_str()) {
         bail!("--format {:?}: one of {}", a.format, FORMATS.join(", "));
     }
+    // Export reads a store; it never makes an empty one where a path was mistyped.
+    let sqlite_path = a
+        .store
+        .strip_prefix("sqlite://")
+        .or_else(|| a.store.strip_prefix("sqlite:"))
+        .unwrap_or(&a.store);
+    if !a.store.starts_with("postgres") && !Path::new(sqlite_path).is_file() {
+        bail!("--store {}: no such store file", a.store);
+    }
     let (allow, asn, contact) = a.views.load()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -195,6 +195,23 @@ fn a_killed_center_comes_back_with_its_claims_reports_and_versions() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no claim \"nope\""));
+    // A mistyped store path is an error, and no empty store is made there.
+    let missing = dir.path().join("mistyped.db");
+    let o = bin()
+        .args(["center", "export", "--store", missing.to_str().unwrap()])
+        .args(["--incident", "c1", "--format", "ranking"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such store file"));
+    assert!(!missing.exists());
+    let o = bin()
+        .args(["center", "export", "--store"])
+        .arg(format!("sqlite:{}", db.display()))
+        .args(["--incident", "c1", "--format", "ranking"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // A store that cannot be opened stops the center at start.
     let o = bin()
