@@ -97,10 +97,16 @@ fn flood_claims(a: &ReportArgs, pcap: &std::path::Path) -> Result<Vec<VictimClai
         min_syns_per_sec: a.min_syns_per_sec,
     });
     let mut src = FileSource::open(pcap)?;
+    let mut read = 0u64;
     loop {
         match src.next_frame() {
-            Ok(Some(f)) => det.frame(f.ts_nanos, f.link, f.data),
+            Ok(Some(f)) => {
+                read += 1;
+                det.frame(f.ts_nanos, f.link, f.data)
+            }
             Ok(None) => break,
+            // Not a capture at all (or broken before its first frame): nothing to claim from.
+            Err(e) if read == 0 => return Err(anyhow::Error::new(e)),
             Err(e) => {
                 eprintln!("ashiato: warning: {e}; searched the frames before it");
                 break;

@@ -52,3 +52,24 @@ fn browsing_is_no_flood_and_says_so() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stderr(&out).contains("no SYN flood"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_file_that_is_no_capture_is_an_error_not_an_empty_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.pcap");
+    std::fs::write(&path, "root:x:0:0:root:/root:/bin/bash\n".repeat(4)).unwrap();
+    let out = run(&[
+        "report",
+        "--pcap",
+        path.to_str().unwrap(),
+        "--center",
+        "center.example:8443",
+        "--tls-dir",
+        "no-such-dir",
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("not a pcap or pcapng file"), "{err}");
+    assert!(!err.contains("no SYN flood"), "{err}");
+}
