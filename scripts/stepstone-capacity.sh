@@ -8,8 +8,9 @@
 #
 # Per offered rate: SYNs offered/s (the sender's count), SYNs the responder saw/s,
 # SYN/ACKs/s, connections with Tp measured/s (the responder's Prometheus counters), SYNs lost
-# before the responder (offered minus seen: the ring and the veth), and the responder's CPU
-# (utime+stime from /proc/PID/stat). Then the in-memory core (responder_rate) in the same run.
+# before the responder (offered minus seen) and of them those the veth dropped, and the
+# responder's CPU (utime+stime from /proc/PID/stat) and the sender's. Then the in-memory core
+# (responder_rate) in the same run.
 #
 # Run as root from the repository root:
 #   CARGO_BUILD_JOBS=1 cargo build --release --locked -p ashiato
@@ -96,11 +97,13 @@ metric() { # NAME -> the counter's value from the responder's metrics page
     ip netns exec "$SENS" curl -s "http://127.0.0.1:$PORT/metrics" |
         awk -v n="ashiato_stepstone_$1" '$1 == n { print $2 }'
 }
+# Frames the sender's veth could not hand to the sensor's backlog (the veth's own drops).
+veth_drops() { ip netns exec "$SEND" cat "/sys/class/net/$VC/statistics/tx_dropped"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
-printf '| offered SYN/s | seen SYN/s | SYN/ACK/s | Tp measured/s | lost before the responder | limited | responder CPU %% | sender CPU %% |\n'
-printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| offered SYN/s | seen SYN/s | SYN/ACK/s | Tp measured/s | lost before the responder | of which veth | limited | responder CPU %% | sender CPU %% |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for R in "${RATES[@]}"; do
     LOG=$(mktemp)
     ip netns exec "$SENS" "$BIN" stepstone --iface "$VS" --darknet 198.51.100.0/24 \
@@ -111,23 +114,23 @@ for R in "${RATES[@]}"; do
     grep -q "answering SYNs" "$LOG" || { cat "$LOG" >&2; exit 1; }
     sleep 0.5
     s0=$(metric syns_total); a0=$(metric syn_acks_total); m0=$(metric measured_total)
-    c0=$(cpu_ticks "$RPID"); t0=$(date +%s.%N)
+    v0=$(veth_drops); c0=$(cpu_ticks "$RPID"); t0=$(date +%s.%N)
     read -r SENT FAILS SEL SCPU < <(ip netns exec "$SEND" bash -c \
         "TIMEFORMAT=%U+%S; { time python3 $SENDER $R $SECS; } 2>&1 | tr '\n' ' '; echo")
     sleep 1.5 # the last RSTs, and a metrics snapshot (published every 100 ms)
-    t1=$(date +%s.%N); c1=$(cpu_ticks "$RPID")
+    t1=$(date +%s.%N); c1=$(cpu_ticks "$RPID"); v1=$(veth_drops)
     s1=$(metric syns_total); a1=$(metric syn_acks_total); m1=$(metric measured_total)
     lim=$(($(metric limited_global_total) + $(metric limited_source_total)))
     kill "$RPID"; wait "$RPID" 2>/dev/null || true; RPID=
     rm -f "$LOG"
     LOG=
     awk -v sent="$SENT" -v fails="$FAILS" -v sel="$SEL" -v scpu="$SCPU" -v secs="$SECS" \
-        -v s="$((s1 - s0))" -v a="$((a1 - a0))" -v m="$((m1 - m0))" -v lim="$lim" \
+        -v s="$((s1 - s0))" -v a="$((a1 - a0))" -v m="$((m1 - m0))" -v lim="$lim" -v veth="$((v1 - v0))" \
         -v cpu="$((c1 - c0))" -v hz="$HZ" -v t0="$t0" -v t1="$t1" 'BEGIN {
         split(scpu, sc, "+");
-        printf "| %d | %d | %d | %d | %d (%.1f %%) | %d | %.0f | %.0f |\n",
+        printf "| %d | %d | %d | %d | %d (%.1f %%) | %d | %d | %.0f | %.0f |\n",
             (sent - fails) / sel, s / sel, a / sel, m / sel, sent - fails - s,
-            100 * (sent - fails - s) / (sent - fails), lim,
+            100 * (sent - fails - s) / (sent - fails), veth, lim,
             100 * cpu / hz / (t1 - t0), 100 * (sc[1] + sc[2]) / sel }'
 done
 
