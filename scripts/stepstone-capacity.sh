@@ -16,6 +16,7 @@
 #   CARGO_BUILD_JOBS=1 cargo build --release --locked -p ashiato
 #   cargo build --release -p ashiato-stepstone --example responder_rate
 #   scripts/stepstone-capacity.sh [SECONDS] [RATE...]      (default: 10 s at 2000 10000 40000)
+# ASHIATO names another build to measure (default ./target/release/ashiato).
 # RESPONDER_ARGS adds flags to the responder (e.g. RESPONDER_ARGS="--pings 0").
 set -euo pipefail
 
@@ -23,7 +24,7 @@ SECS=${1:-10}
 shift || true
 RATES=("$@")
 [ ${#RATES[@]} -gt 0 ] || RATES=(2000 10000 40000)
-BIN=./target/release/ashiato
+BIN=${ASHIATO:-./target/release/ashiato}
 CORE=./target/release/examples/responder_rate
 [ -x "$BIN" ] || { echo "build $BIN first" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }

@@ -94,6 +94,47 @@ struct Job {
     fa_rst_ttl: Option<u8>,
 }
 
+/// The connections in their active phase, found by source in O(1) per answer (a list scan per
+/// echo reply made the live loop quadratic in the connection rate, docs/benchmarks.md §18).
+#[derive(Default)]
+struct Jobs {
+    list: Vec<Job>,
+    by_src: HashMap<IpAddr, Vec<usize>>,
+}
+
+impl Jobs {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn push(&mut self, j: Job) {
+        self.by_src
+            .entry(j.conn.src)
+            .or_default()
+            .push(self.list.len());
+        self.list.push(j);
+    }
+
+    /// Removes job `i`; the last job takes its place, and its index entry follows it.
+    fn swap_remove(&mut self, i: usize) -> Job {
+        let last = self.list.len() - 1;
+        let src = self.list[i].conn.src;
+        if let Some(ix) = self.by_src.get_mut(&src) {
+            ix.retain(|&k| k != i);
+            if ix.is_empty() {
+                self.by_src.remove(&src);
+            }
+        }
+        if i != last
+            && let Some(ix) = self.by_src.get_mut(&self.list[last].conn.src)
+            && let Some(k) = ix.iter_mut().find(|k| **k == last)
+        {
+            *k = i;
+        }
+        self.list.swap_remove(i)
+    }
+}
+
 #[derive(serde::Serialize)]
 struct Line<'a> {
     time: String,
@@ -192,7 +233,7 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
     );
     let max_pending = cfg.max_pending;
     let mut r = Responder::new(cfg, now_ns());
-    let mut jobs: Vec<Job> = Vec::new();
+    let mut jobs = Jobs::default();
     let mut tp_hist: HashMap<IpAddr, Vec<u64>> = HashMap::new();
     let mut tapp_hist: HashMap<IpAddr, Vec<u64>> = HashMap::new();
     let mut next_id: u16 = 1;
@@ -221,9 +262,16 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
             ..c.clone()
         },
     };
+    let mut stats_at = Instant::now();
     loop {
         if a.duration > 0 && start.elapsed() >= Duration::from_nanos(a.duration) {
             break;
+        }
+        if stats_at.elapsed() >= PUBLISH_EVERY {
+            if let Ok(k) = rx.kernel_stats() {
+                counters.ring_drops = k.drops;
+            }
+            stats_at = Instant::now();
         }
         if let Some(s) = &server
             && published_at.elapsed() >= PUBLISH_EVERY
@@ -274,7 +322,11 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
             if from(src) != Some(dst) {
                 return;
             }
-            for j in jobs.iter_mut().filter(|j| j.conn.src == src) {
+            let Some(ix) = jobs.by_src.get(&src) else {
+                return;
+            };
+            for &k in ix {
+                let j = &mut jobs.list[k];
                 match pkt.l4 {
                     L4::Icmp { ty: 0, .. } | L4::Icmpv6 { ty: 129, .. } => {
                         let p = l3_payload;
@@ -354,7 +406,7 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
         // Echoes, paced; finished jobs decided and reported.
         let mut i = 0;
         while i < jobs.len() {
-            let j = &mut jobs[i];
+            let j = &mut jobs.list[i];
             let k = j.sent.len();
             if k < usize::from(a.pings) && now >= j.started + k as u64 * PING_GAP_NS {
                 let (id, seq, text) = (j.id, k as u16, b"ashiato-stepstone");
@@ -477,4 +529,62 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
         "stepstone responder stopped"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(src: [u8; 4], id: u16) -> Job {
+        Job {
+            conn: Connection {
+                syn_ns: 0,
+                src: IpAddr::from(src),
+                sport: 1,
+                dst: IpAddr::from([203, 0, 113, 9]),
+                dport: 22,
+                fp: None,
+                tp_us: None,
+                rst: false,
+                tapp_us: None,
+                app: None,
+            },
+            peer_mac: [0; 6],
+            our_mac: [0; 6],
+            id,
+            started: 0,
+            sent: Vec::new(),
+            rtt_us: Vec::new(),
+            probe_sport: 0,
+            fa: None,
+            fa_rst_ttl: None,
+        }
+    }
+
+    /// After any sequence of pushes and removals the index names exactly the jobs of each
+    /// source, at their current positions.
+    #[test]
+    fn the_source_index_follows_every_removal() {
+        let mut rng = ashiato_rng::SplitMix64::new(7);
+        let mut jobs = Jobs::default();
+        let mut next = 0u16;
+        for _ in 0..5_000 {
+            if jobs.len() < 3 || !rng.next_u64().is_multiple_of(3) {
+                let src = [10, 0, 0, (rng.next_u64() % 8) as u8];
+                jobs.push(job(src, next));
+                next = next.wrapping_add(1);
+            } else {
+                let i = (rng.next_u64() % jobs.len() as u64) as usize;
+                let id = jobs.list[i].id;
+                assert_eq!(jobs.swap_remove(i).id, id);
+            }
+            let mut want: HashMap<IpAddr, Vec<usize>> = HashMap::new();
+            for (k, j) in jobs.list.iter().enumerate() {
+                want.entry(j.conn.src).or_default().push(k);
+            }
+            let mut got = jobs.by_src.clone();
+            got.values_mut().for_each(|v| v.sort_unstable());
+            assert_eq!(got, want);
+        }
+    }
 }

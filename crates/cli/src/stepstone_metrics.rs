@@ -45,6 +45,8 @@ pub struct LiveCounters {
     pub probe_rsts: u64,
     /// Connections being probed now.
     pub probing: usize,
+    /// Frames the kernel dropped because the receive ring was full (its running total).
+    pub ring_drops: u64,
 }
 
 impl LiveCounters {
@@ -151,6 +153,11 @@ pub fn render(s: &Snapshot) -> String {
             "probe_rsts",
             "SYN probes answered by a RST",
             s.live.probe_rsts,
+        ),
+        (
+            "ring_drops",
+            "frames dropped by the kernel: the receive ring was full",
+            s.live.ring_drops,
         ),
     ] {
         let n = format!("ashiato_stepstone_{name}_total");
@@ -289,6 +296,7 @@ mod tests {
         live.verdict(&v);
         live.verdict(&v);
         live.echoes_sent = 20;
+        live.ring_drops = 3;
         let mut s = Snapshot {
             live,
             pending: 4,
@@ -302,6 +310,7 @@ mod tests {
             "ashiato_stepstone_syns_total 9\n",
             "ashiato_stepstone_limited_source_total 2\n",
             "ashiato_stepstone_echoes_sent_total 20\n",
+            "ashiato_stepstone_ring_drops_total 3\n",
             "ashiato_stepstone_pending 4\n",
             "ashiato_stepstone_pending_max 65536\n",
             "ashiato_stepstone_verdicts_total{decision=\"relay\"} 2\n",

@@ -175,6 +175,7 @@ fn nat_relay_is_flagged_and_a_routed_direct_source_is_not() {
         "ashiato_stepstone_verdicts_total{decision=\"relay\"} 3\n",
         "ashiato_stepstone_signals_total{signal=\"hops\"} 3\n",
         "ashiato_stepstone_pending 0\n",
+        "ashiato_stepstone_ring_drops_total 0\n",
     ] {
         assert!(during.contains(want), "{want} not in\n{during}");
     }
