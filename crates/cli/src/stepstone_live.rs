@@ -36,6 +36,10 @@ const PING_GAP_NS: u64 = 20_000_000;
 const GRACE_NS: u64 = 1_000_000_000;
 /// Tp (and Tapp) samples remembered per source for the timing tests.
 const TP_HISTORY: usize = 16;
+/// Sources whose link addresses and Tp/Tapp histories are kept; past it the map starts over
+/// (darknet sources are mostly one-off or spoofed, so an unbounded map would only grow). A
+/// connection whose source was forgotten is not probed, and its history restarts.
+const MAX_SOURCES: usize = 1 << 16;
 
 fn now_ns() -> u64 {
     SystemTime::now()
@@ -309,6 +313,9 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
                 ),
             };
             if let Some(ipkt) = r.on_packet(now, &pkt) {
+                if macs.len() >= MAX_SOURCES && !macs.contains_key(&src) {
+                    macs.clear();
+                }
                 macs.insert(src, (theirs, ours));
                 // Sent at once, so Tp starts when the SYN/ACK leaves.
                 if tx
@@ -365,12 +372,21 @@ pub fn run(a: &StepstoneArgs) -> Result<()> {
             }
         }
         for conn in r.take_measured() {
+            // No answer to our SYN/ACK: most likely a spoofed source. Probing it would send a
+            // third party a dozen packets for one SYN, so the responder stays a non-reflector;
+            // such handshakes are counted as timeouts.
+            if conn.tp_us.is_none() && conn.tapp_us.is_none() {
+                continue;
+            }
             let (Some(&(peer_mac, our_mac)), Some(local)) = (macs.get(&conn.src), from(conn.src))
             else {
                 continue;
             };
             for (hist, x) in [(&mut tp_hist, conn.tp_us), (&mut tapp_hist, conn.tapp_us)] {
                 if let Some(x) = x {
+                    if hist.len() >= MAX_SOURCES && !hist.contains_key(&conn.src) {
+                        hist.clear();
+                    }
                     let h = hist.entry(conn.src).or_default();
                     if h.len() == TP_HISTORY {
                         h.remove(0);

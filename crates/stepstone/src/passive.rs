@@ -124,11 +124,15 @@ impl PassiveTiming {
                 sport: tcp.dst_port,
             };
             if !self.pending.contains_key(&k) {
-                if self.pending.len() >= self.max_pending
-                    && let Some(old) = self.order.pop_front()
-                {
-                    self.pending.remove(&old);
-                    self.stats.evicted += 1;
+                if self.pending.len() >= self.max_pending {
+                    // The queue may hold keys whose handshakes are already gone (answered):
+                    // skip those, evict the oldest one still pending.
+                    while let Some(old) = self.order.pop_front() {
+                        if self.pending.remove(&old).is_some() {
+                            self.stats.evicted += 1;
+                            break;
+                        }
+                    }
                 }
                 self.order.push_back(k);
                 if self.order.len() > 2 * self.max_pending {
@@ -235,6 +239,28 @@ mod tests {
             1,
             &tcp(s.into(), d.into(), sp, dp, seq, ack, f, 1000, &[]),
         )
+    }
+
+    /// An answered handshake leaves its key in the eviction queue; a full table must skip it
+    /// and evict the oldest handshake still pending, so the bound holds.
+    #[test]
+    fn eviction_skips_answered_handshakes() {
+        let db = Database::default();
+        let mut t = PassiveTiming::new(2, 16);
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut feed = |ts: u64, b: Vec<u8>| t.packet(&db, ts, &parse_ip(&b).unwrap());
+        let sa = TcpFlags::SYN | TcpFlags::ACK;
+        feed(0, seg(c, s, 1000, 80, 100, 0, TcpFlags::SYN));
+        feed(1_000, seg(s, c, 80, 1000, 5000, 101, sa));
+        feed(2_000, seg(c, s, 1000, 80, 101, 5001, TcpFlags::ACK));
+        for p in [1001, 1002, 1003] {
+            feed(3_000, seg(c, s, p, 80, 100, 0, TcpFlags::SYN));
+        }
+        // 1001 was the oldest pending handshake: evicted, so its answer no longer counts.
+        feed(4_000, seg(s, c, 80, 1001, 7000, 101, sa));
+        feed(5_000, seg(c, s, 1001, 80, 101, 7001, TcpFlags::ACK));
+        assert_eq!(t.stats().evicted, 1);
+        assert_eq!(t.stats().samples, 1);
     }
 
     #[test]

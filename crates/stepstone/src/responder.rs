@@ -169,6 +169,8 @@ pub struct Responder {
     order: VecDeque<(Key, u64)>,
     global: Bucket,
     per_source: HashMap<IpAddr, Bucket>,
+    /// When idle per-source buckets were last swept (at most once a second).
+    swept_ns: u64,
     done: Vec<Connection>,
     last: Option<Key>,
     stats: ResponderStats,
@@ -190,6 +192,7 @@ impl Responder {
             order: VecDeque::new(),
             global,
             per_source: HashMap::new(),
+            swept_ns: 0,
             done: Vec::new(),
             last: None,
             stats: ResponderStats::default(),
@@ -294,6 +297,15 @@ impl Responder {
             });
             let allowed = b.take(now, rate);
             self.per_source.insert(s, b);
+            // Bound the per-source buckets with the pending table: forget idle sources. At
+            // most once a second, so a spoofed flood does not sweep the table per SYN.
+            if self.per_source.len() > self.cfg.max_pending
+                && now.saturating_sub(self.swept_ns) >= 1_000_000_000
+            {
+                self.swept_ns = now;
+                let horizon = now.saturating_sub(1_000_000_000);
+                self.per_source.retain(|_, b| b.last_ns >= horizon);
+            }
             if !allowed {
                 self.stats.limited_source += 1;
                 return None;
@@ -301,11 +313,6 @@ impl Responder {
             if !self.global.take(now, self.cfg.max_per_sec) {
                 self.stats.limited_global += 1;
                 return None;
-            }
-            // Bound the per-source buckets with the pending table: forget idle sources.
-            if self.per_source.len() > self.cfg.max_pending {
-                let horizon = now.saturating_sub(1_000_000_000);
-                self.per_source.retain(|_, b| b.last_ns >= horizon);
             }
             let isn = self.isn(&key);
             if self.pending.len() >= self.cfg.max_pending.max(1) {
