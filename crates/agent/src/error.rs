@@ -16,7 +16,8 @@ pub enum AgentError {
     #[error("sock_diag: {0}")]
     Netlink(std::io::Error),
     /// A call to the center failed.
-    #[error("center {what}: {source}")]
+    // The cause is the source, printed once by the caller's error chain.
+    #[error("center {what}")]
     Center {
         /// The route.
         what: String,

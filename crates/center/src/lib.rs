@@ -531,7 +531,10 @@ async fn post_report(
                 "the reporter must be the certificate's name",
             );
         }
-        if r.records.len() > c.cfg.max_records || sub.report_id.len() > 128 {
+        if let Err(e) = ashiato_store::model::check_id("report id", &sub.report_id) {
+            return refuse(&mut inner, StatusCode::BAD_REQUEST, &e.to_string());
+        }
+        if r.records.len() > c.cfg.max_records {
             return refuse(
                 &mut inner,
                 StatusCode::PAYLOAD_TOO_LARGE,

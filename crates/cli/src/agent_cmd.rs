@@ -268,7 +268,7 @@ fn round(
         Err(e) if a.once => return Err(e.into()),
         Err(e) => {
             // A refused delta is not applied; what was held before is still audited.
-            eprintln!("agent: {e}");
+            eprintln!("agent: {}", ashiato_net::error_chain(&e));
             0
         }
     };

@@ -179,11 +179,8 @@ fn published_list(a: &HostcheckArgs, path: &std::path::Path) -> anyhow::Result<A
     };
     let hex = std::fs::read_to_string(pub_path)
         .with_context(|| format!("reading {}", pub_path.display()))?;
-    let hex = hex.trim();
-    let public: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{}: not hex", pub_path.display()))?;
+    let public = ashiato_agent::center::public_key_hex(hex.trim())
+        .with_context(|| format!("{}", pub_path.display()))?;
     let secret: [u8; 32] = std::fs::read(key_path)
         .with_context(|| format!("reading {}", key_path.display()))?
         .try_into()

@@ -46,7 +46,7 @@ pub struct VictimClaim {
 /// Suricata's `2026-01-01T10:00:01.123456+0000` (no colon in the offset) or RFC 3339, in ns.
 pub fn eve_time(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    let fixed = if b.len() > 5 && !s.ends_with('Z') && b[b.len() - 3] != b':' {
+    let fixed = if s.is_ascii() && b.len() > 5 && !s.ends_with('Z') && b[b.len() - 3] != b':' {
         format!("{}:{}", &s[..s.len() - 2], &s[s.len() - 2..])
     } else {
         s.to_string()
@@ -403,6 +403,19 @@ fn normalise(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eve_time_takes_any_text_without_panicking() {
+        for t in [
+            "2026-01-01x\u{20ac}",
+            "\u{20ac}\u{20ac}\u{20ac}",
+            "2026-01-01T10:00:01.5+00\u{e9}0",
+            "",
+        ] {
+            assert_eq!(eve_time(t), None, "{t:?}");
+        }
+        assert!(eve_time("2026-01-01T10:00:01.123456+0000").is_some());
+    }
 
     #[test]
     fn a_flood_gives_a_direct_claim_without_sources() {
