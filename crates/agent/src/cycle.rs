@@ -167,7 +167,7 @@ pub fn audit_history(
     reporter: &str,
     max_records: usize,
 ) -> Result<Round, AgentError> {
-    let segments = list_segments(dir)?;
+    let mut segments = list_segments(dir)?;
     let procs = proc_map(dir, open)?;
     let cfg = AuditConfig {
         skew_ns,
@@ -182,6 +182,13 @@ pub fn audit_history(
     let mut audit = Audit::hashed(list, cfg);
     let files: Vec<PathBuf> = segments.iter().map(|s| s.path.clone()).collect();
     let damage = audit_files(&mut audit, &files)?;
+    // A damaged segment was searched only up to its last whole frame: past it, "no match"
+    // would claim more than was read, so its coverage ends there.
+    for (path, last) in &damage.read_to {
+        if let Some(s) = segments.iter_mut().find(|s| &s.path == path) {
+            s.end_ns = last.unwrap_or(s.start_ns).clamp(s.start_ns, s.end_ns);
+        }
+    }
     let claims = audit.claims().to_vec();
     // Names of the processes' peers, from the history's DNS answers (before the audit ends).
     let names: HashMap<IpAddr, String> = procs
@@ -314,5 +321,61 @@ mod tests {
             r.answers
         );
         assert_eq!(r.span(), None);
+    }
+
+    /// A segment cut short by damage was searched only up to its last whole frame: a claim
+    /// after that point is "unknown", even though the file's time says it was recording.
+    #[test]
+    fn a_damaged_segment_covers_only_what_was_read() {
+        let (mut c, secret) = center();
+        let claims = parse_claims(
+            r#"{"id":"a","victim":"203.0.113.5","protocol":"tcp","port":80,"from":"2026-01-01T10:00:00Z","to":"2026-01-01T10:05:00Z"}"#,
+        )
+        .unwrap();
+        c.publish(&claims[0]);
+        let mut l = ClaimList::new(
+            Keys {
+                list_key: secret,
+                sign_public_key: c.public_key(),
+                skew_ns: None,
+            },
+            10,
+        );
+        l.update(|since| Ok(c.delta(since, 10))).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        // Recording from an hour before the window; one whole frame at its start, then a
+        // record cut in the middle; the file's time says it ran until after the window.
+        let start_s: u32 = 1_767_261_600 - 3600;
+        let mut b = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65_535, 1] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.truncate(24);
+        let hdr = |b: &mut Vec<u8>, ts: u32| {
+            for v in [ts, 0, 60, 60] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+        };
+        hdr(&mut b, start_s + 1);
+        b.extend_from_slice(&[0u8; 60]);
+        hdr(&mut b, start_s + 2);
+        b.extend_from_slice(&[0u8; 10]);
+        let path = d
+            .path()
+            .join(format!("seg-{}.pcap", u64::from(start_s) * 1_000_000_000));
+        std::fs::write(&path, &b).unwrap();
+        let after = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_261_600 + 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(after)
+            .unwrap();
+        let r = audit_history(d.path(), &l, 300_000_000_000, &[], "h", 10).unwrap();
+        assert!(
+            matches!(r.answers[0].answer, Answer::Unknown { .. }),
+            "{:?}",
+            r.answers
+        );
     }
 }

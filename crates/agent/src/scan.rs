@@ -15,6 +15,9 @@ use crate::AgentError;
 pub struct Damage {
     /// Each damaged file and the reason.
     pub files: Vec<(PathBuf, String)>,
+    /// Each damaged file and the time of the last frame read before the damage (`None`: no
+    /// frame was read): what lies after it was not searched.
+    pub read_to: Vec<(PathBuf, Option<u64>)>,
 }
 
 /// Feeds every frame of `files` (in order, frames numbered per file from 1, file index as
@@ -24,11 +27,12 @@ pub fn audit_files(audit: &mut Audit, files: &[PathBuf]) -> Result<Damage, Agent
     let mut damage = Damage::default();
     for (i, path) in files.iter().enumerate() {
         let mut src = FileSource::open(path).map_err(|e| AgentError::Invalid(e.to_string()))?;
-        let mut n = 0u64;
+        let (mut n, mut last_ns) = (0u64, None);
         loop {
             match src.next_frame() {
                 Ok(Some(f)) => {
                     n += 1;
+                    last_ns = Some(f.ts_nanos);
                     let pos = FramePos {
                         file: i as u32,
                         frame: n,
@@ -41,6 +45,7 @@ pub fn audit_files(audit: &mut Audit, files: &[PathBuf]) -> Result<Damage, Agent
                         path.clone(),
                         format!("{e}; audited the {n} frames before it"),
                     ));
+                    damage.read_to.push((path.clone(), last_ns));
                     break;
                 }
             }
