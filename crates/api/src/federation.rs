@@ -51,8 +51,15 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// the answer is marked `truncated`.
 pub const MAX_REPORTS: usize = 64 * 1024;
 
-/// Most probe evidence entries in one report.
+/// Most probe evidence entries kept on one edge of an attack graph (a sample of the probes
+/// that saw packets cross; the edge's `false_match` is computed from all of them). A hop
+/// report is never cut: its evidence is summarised to one entry per watch point instead
+/// (`ashiato_trace::decide::summarise`), so it grows with the domain's links, not its probes.
 pub const MAX_EVIDENCE: usize = 64;
+
+/// Default bound on the chance that a hop's evidence is a false match (per hop, over the
+/// packets of one attack that crossed it): above it the hop is `unreliable`, never evidence.
+pub const DEFAULT_FPR_BOUND: f64 = 1e-6;
 
 /// Largest answer body a controller reads from another.
 pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
@@ -124,6 +131,11 @@ pub struct TraceStart {
     /// Where the trigger came from: `cli`, `eve`, `darkflow`, `lab`, ... (free text, ≤ 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The public table id (16 hex digits, docs/digest.md) of the federation key the
+    /// digests were computed with. A controller keyed otherwise refuses the trace, naming
+    /// both ids: digests of another key match nothing, and "nothing matched" must never
+    /// become an answer.
+    pub table_id: String,
 }
 
 /// The answer to [`TraceStart`].
@@ -300,6 +312,26 @@ pub struct ProbeEvidence {
     pub reason: Option<String>,
 }
 
+impl ProbeEvidence {
+    /// The chance that this `seen` is a false match: the probe's false-match probability
+    /// over the window it searched (at least the matching epoch's rate). Missing, negative
+    /// or non-finite values count as 1 (no evidence at all); only `seen` answers have one.
+    pub fn seen_false_match(&self) -> f64 {
+        let w = if self.false_match.is_finite() && self.false_match > 0.0 {
+            self.false_match
+        } else {
+            0.0
+        };
+        let e = self.fpr.filter(|f| f.is_finite() && *f >= 0.0);
+        let p = match e {
+            Some(e) => w.max(e),
+            None if w > 0.0 => w,
+            None => 1.0,
+        };
+        p.clamp(0.0, 1.0)
+    }
+}
+
 /// What a domain concluded about one packet.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -474,15 +506,36 @@ pub struct GraphEdge {
     /// The probes that saw the packets cross (a sample: at most [`MAX_EVIDENCE`]).
     #[serde(default)]
     pub evidence: Vec<ProbeEvidence>,
+    /// The chance that every sighting of this hop is a false match: the product, over the
+    /// distinct packets (digests) that crossed it, of each one's best sighting on it (two
+    /// probes of one link hold the same traffic, so their matches are not independent; two
+    /// distinct digests' matches are). A hop above the trace's `fpr_bound` is `unreliable`
+    /// and carries no branch past it.
+    #[serde(default = "one")]
+    pub false_match: f64,
+    /// True when `false_match` is within the trace's `fpr_bound`.
+    #[serde(default)]
+    pub reliable: bool,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Packets attributed to an origin domain.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OriginCount {
     /// The origin domain.
     pub domain: DomainId,
-    /// Packets attributed to it.
+    /// Packets attributed to it (a packet sent identically from several origins counts at
+    /// each of them).
     pub packets: u32,
+    /// The chance that this attribution is false — that this domain is no origin of the
+    /// attack at all: that some hop of the chain from the victim to it is made of false
+    /// matches only (1 − Π(1 − hop), each hop combined over the distinct packets that lead
+    /// through it to this origin; the worst of its chains).
+    #[serde(default = "one")]
+    pub false_probability: f64,
 }
 
 /// Packets whose trace ends in a gap instead of an origin.
@@ -492,8 +545,10 @@ pub struct GapCount {
     pub last: DomainId,
     /// The domains behind it that could not answer or run no controller, nearest first.
     pub behind: Vec<DomainId>,
-    /// Why the trace ends there (`not_participating`, `unreachable`, `unknown`, `stopped`,
-    /// `ambiguous`).
+    /// Why the trace ends there: `not_seen_anywhere` (no probe of the victim's domain saw
+    /// it, though all held the window), `unreliable` (the only sighting of the next hop is
+    /// above the false-match bound), `not_participating`, `unreachable`, `unknown`,
+    /// `stopped`, `contradicted` or `ambiguous` (evidence for more origins than packets).
     pub reason: String,
     /// Packets.
     pub packets: u32,
@@ -514,22 +569,47 @@ pub enum PathEnd {
         last: DomainId,
         /// The domains behind, nearest first.
         behind: Vec<DomainId>,
-        /// `not_participating`, `unreachable`, `unknown`, `stopped` or `ambiguous`.
+        /// One of [`GapCount::reason`]'s reasons.
         reason: String,
     },
 }
 
-/// One packet's traced path.
+/// A branch of a packet's trace that ends in a gap beside an attributed origin.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OpenBranch {
+    /// Domains from the victim upstream to the last that saw it.
+    pub path: Vec<DomainId>,
+    /// Where it ends (always a gap).
+    pub end: PathEnd,
+}
+
+/// One packet's traced path.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PacketPath {
     /// The packet's index.
     pub packet: u32,
     /// Domains from the victim upstream to the end (the origin, or the last that saw it).
     pub path: Vec<DomainId>,
-    /// Where it ends. A packet attributed to an origin has exactly one path; one whose
-    /// evidence branches (a false positive upstream) ends in an `ambiguous` gap unless every
-    /// branch but one was disproved.
+    /// Where it ends. A chain of reliable evidence to an origin outranks branches that end
+    /// in gaps (those are listed in `open`); evidence for more origins than the trace has
+    /// packets with this digest ends `ambiguous`.
     pub end: PathEnd,
+    /// The packet's digest (identical packets share it, and their false matches with it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
+    /// Further origins of the same digest, each with its own reliable chain: the packet was
+    /// sent identically from several origins (the trace holds at least that many copies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<DomainId>,
+    /// For an origin end: the chance that this packet did not come from there, on its own
+    /// sightings alone (1 − Π(1 − p) over its chain's hops). A packet rides on the attack's
+    /// combined evidence to be attributed at all, but one whose own sighting of a hop was a
+    /// false match would not have crossed it: this says how likely that is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub false_probability: Option<f64>,
+    /// Branches that end in gaps beside the attributed origin(s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open: Vec<OpenBranch>,
 }
 
 /// The result of a trace: the domains the packets crossed, with evidence per hop.
@@ -557,4 +637,11 @@ pub struct AttackGraph {
     /// True when reports were dropped on the way (an answer was truncated).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The per-hop false-match bound the graph was judged with.
+    #[serde(default = "default_bound")]
+    pub fpr_bound: f64,
+}
+
+fn default_bound() -> f64 {
+    DEFAULT_FPR_BOUND
 }

@@ -54,6 +54,11 @@ pub struct QueryRequest {
     /// End of the window; absent = now / newest epoch held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_ns: Option<u64>,
+    /// The table id (16 hex digits) of the key the digests were computed with; a probe
+    /// keyed otherwise refuses the query (409), naming both ids. Absent = not checked by the
+    /// probe (the client must then compare the answer's `table_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_id: Option<String>,
 }
 
 /// One epoch of the digest tables that holds a digest.

@@ -55,7 +55,7 @@ pub fn run(a: ControllerArgs) -> Result<()> {
     let eve_file = cfg.triggers.eve_file.clone();
     let darkflow_events = cfg.triggers.darkflow_events.clone();
     let summary = format!(
-        "controller AS{} ({}): {} probes, {} neighbours ({} with controllers), {} peers, {} mode, deadline {} ms, {}",
+        "controller AS{} ({}): {} probes, {} neighbours ({} with controllers), {} peers, {} mode, deadline {} ms, hop false-match bound {:e}, federation key table id {}, {}",
         cfg.domain.asn,
         if cfg.domain.name.is_empty() {
             "-"
@@ -71,6 +71,8 @@ pub fn run(a: ControllerArgs) -> Result<()> {
         cfg.peers.len(),
         cfg.trace.mode.as_str(),
         cfg.trace.deadline_ms,
+        cfg.trace.fpr_bound,
+        key.table_id_hex(),
         if server_tls.is_some() {
             "mutual TLS"
         } else {
@@ -134,18 +136,18 @@ pub fn run(a: ControllerArgs) -> Result<()> {
 /// `ashiato trace`: exit 0 when every packet reached an origin, 4 when some end in a gap.
 pub fn trace(a: TraceArgs) -> Result<()> {
     let uncertainty_ns = a.uncertainty_ms.unwrap_or(0).saturating_mul(1_000_000);
+    // The key's table id travels with the trace: a controller of another key refuses it
+    // instead of answering "not seen" for digests that could never match.
+    let key = load_key(&a.key)?;
     let packets: Vec<TracePacket> = match &a.pcap {
-        Some(p) => {
-            let key = load_key(&a.key)?;
-            packets_at(p, &a.index, &key)?
-                .into_iter()
-                .map(|(ts, digest)| TracePacket {
-                    digest,
-                    time_ns: a.time.unwrap_or(ts),
-                    uncertainty_ns,
-                })
-                .collect()
-        }
+        Some(p) => packets_at(p, &a.index, &key)?
+            .into_iter()
+            .map(|(ts, digest)| TracePacket {
+                digest,
+                time_ns: a.time.unwrap_or(ts),
+                uncertainty_ns,
+            })
+            .collect(),
         None => {
             let time_ns = a
                 .time
@@ -186,6 +188,7 @@ pub fn trace(a: TraceArgs) -> Result<()> {
         deadline_ms: a.deadline_ms,
         incident: None,
         source: Some("cli".into()),
+        table_id: key.table_id_hex(),
     };
     // The controller answers within its deadline (at most 60 s); the rest is transfer.
     let wait =
@@ -239,7 +242,12 @@ fn print_result(r: &TraceResult) {
         println!("origins: none found");
     }
     for o in &g.origins {
-        println!("origin AS{}: {}", o.domain, plural(o.packets, "packet"));
+        println!(
+            "origin AS{}: {} (chance this is false {:.1e})",
+            o.domain,
+            plural(o.packets, "packet"),
+            o.false_probability
+        );
     }
     for gap in &g.gaps {
         let behind: Vec<String> = gap.behind.iter().map(|d| format!("AS{d}")).collect();
@@ -259,7 +267,25 @@ fn print_result(r: &TraceResult) {
     for p in &g.paths {
         let path: Vec<String> = p.path.iter().map(|d| format!("AS{d}")).collect();
         let end = match &p.end {
-            PathEnd::Origin { domain } => format!("origin AS{domain}"),
+            PathEnd::Origin { domain } => {
+                let also: Vec<String> = p.also.iter().map(|d| format!("AS{d}")).collect();
+                format!(
+                    "origin AS{domain}{}{}{}",
+                    if also.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and {} (sent identically from each)", also.join(", "))
+                    },
+                    p.false_probability
+                        .map(|f| format!(", chance false {f:.1e}"))
+                        .unwrap_or_default(),
+                    if p.open.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", open branches beside it: {}", p.open.len())
+                    }
+                )
+            }
             PathEnd::Gap { reason, behind, .. } => {
                 let b: Vec<String> = behind.iter().map(|d| format!("AS{d}")).collect();
                 format!(
@@ -285,18 +311,28 @@ fn print_result(r: &TraceResult) {
             format!(" (skipped, no controller: {})", s.join(", "))
         };
         println!(
-            "  AS{} → AS{}{skipped}: {}",
+            "  AS{} → AS{}{skipped}: {}, chance every sighting is false {:.1e}{}",
             e.from,
             e.to,
-            plural(e.packets, "packet")
+            plural(e.packets, "packet"),
+            e.false_match,
+            if e.reliable {
+                ""
+            } else {
+                " — UNRELIABLE (above the bound): no evidence"
+            }
         );
         for ev in &e.evidence {
             let when = ev
                 .epoch_start_ns
                 .map(|t| format!(" in epoch from {}", rfc3339(t)))
                 .unwrap_or_default();
-            let fpr = ev.fpr.map(|f| format!(", fpr {f:.2e}")).unwrap_or_default();
-            println!("    probe {} {}{when}{fpr}", ev.probe, ev.verdict.as_str());
+            println!(
+                "    probe {} {}{when}, false match {:.2e}",
+                ev.probe,
+                ev.verdict.as_str(),
+                ev.seen_false_match()
+            );
         }
     }
     for rep in g.reports.iter().filter(|x| {
@@ -315,7 +351,8 @@ fn print_result(r: &TraceResult) {
         );
     }
     println!(
-        "expected false nodes: {:.2e}{}; stored: {}",
+        "hop false-match bound {:.0e}; expected false nodes: {:.2e}{}; stored: {}",
+        g.fpr_bound,
         g.expected_false_nodes,
         if g.truncated {
             "; some reports were dropped (truncated)"

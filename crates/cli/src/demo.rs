@@ -125,6 +125,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             digests: vec![d.to_string()],
             from_ns: Some(ts - window),
             to_ns: Some(ts + window),
+            table_id: Some(DEMO_KEY.table_id_hex()),
         };
         println!(
             "4/6 asking about packet {ATTACK_INDEX} (seen at {}), the same packet 7 hops later, and a packet never sent",

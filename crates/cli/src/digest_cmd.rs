@@ -64,8 +64,8 @@ pub fn generate_key(out: Option<&Path>) -> Result<()> {
                 })?;
             writeln!(f, "{}", key.to_hex()).with_context(|| format!("{}", p.display()))?;
             println!(
-                "wrote a new federation key (id {:016x}) to {}",
-                key.id(),
+                "wrote a new federation key (table id {}) to {}",
+                key.table_id_hex(),
                 p.display()
             );
         }
@@ -120,12 +120,12 @@ pub fn run(a: &DigestArgs) -> Result<()> {
     out.flush().ok();
     let reasons: Vec<String> = skipped.iter().map(|(r, n)| format!("{r}={n}")).collect();
     eprintln!(
-        "{}: {index} packets, {digested} digested, {} skipped{}{} (key id {:016x})",
+        "{}: {index} packets, {digested} digested, {} skipped{}{} (table id {})",
         a.pcap.display(),
         index - digested,
         if reasons.is_empty() { "" } else { ": " },
         reasons.join(", "),
-        key.id()
+        key.table_id_hex()
     );
     result.map_err(Into::into)
 }

@@ -323,6 +323,7 @@ pub fn query(a: QueryArgs) -> Result<()> {
                             .collect(),
                         from_ns: Some(lo.saturating_sub(window)),
                         to_ns: Some(hi.saturating_add(window)),
+                        table_id: Some(key.table_id_hex()),
                     }
                 })
                 .filter(|r| !r.digests.is_empty())
@@ -331,14 +332,16 @@ pub fn query(a: QueryArgs) -> Result<()> {
         }
         None => {
             let expect = match &a.key.key_file {
-                Some(_) => Some(load_key(&a.key)?.table_id()),
+                Some(_) => Some(load_key(&a.key)?),
                 None => None,
             };
             let req = QueryRequest {
                 digests: a.digest.clone(),
                 from_ns: a.time.map(|t| t.saturating_sub(window)),
                 to_ns: a.time.map(|t| t.saturating_add(window)),
+                table_id: expect.as_ref().map(|k| k.table_id_hex()),
             };
+            let expect = expect.map(|k| k.table_id());
             (vec![req], expect)
         }
     };
@@ -366,7 +369,7 @@ pub fn query(a: QueryArgs) -> Result<()> {
 /// Human-readable answer.
 pub fn print_answer(r: &QueryResponse) {
     println!(
-        "probe {} (digest v{}, tables {}): searched {} epochs from {} to {}",
+        "probe {} (digest v{}, table id {}): searched {} epochs from {} to {}",
         r.probe,
         r.digest_version,
         r.table_id,

@@ -295,7 +295,28 @@ fn a_spoofed_packet_is_traced_across_three_live_domains() {
         "{out}"
     );
     assert!(out.contains("probe b-c seen"), "{out}");
-    // A digest nobody saw ends at the victim's own border: it entered over no link.
+    // Without the federation key the trace is refused, naming both table ids: digests of
+    // the demo key match nothing here, and "nothing matched" must never become an origin.
+    let o = Command::new("ip")
+        .args(["netns", "exec", a.name(), env!("CARGO_BIN_EXE_ashiato")])
+        .args([
+            "trace",
+            "--controller",
+            &format!("127.0.0.1:{}", port(&ca_.1)),
+        ])
+        .args(["--digest", &digest, "--time", &sent_ns.to_string()])
+        .args(["--tls-dir", pki.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", stdout(&o));
+    let ours = fed_key.table_id_hex();
+    assert!(
+        err.contains(&ours) && err.contains(&ashiato_digest::DEMO_KEY.table_id_hex()),
+        "{err}"
+    );
+    // A digest nobody sent, inside the recorded window: not seen anywhere, never an origin
+    // (exit 4, a gap).
     let o = Command::new("ip")
         .args(["netns", "exec", a.name(), env!("CARGO_BIN_EXE_ashiato")])
         .args([
@@ -304,12 +325,22 @@ fn a_spoofed_packet_is_traced_across_three_live_domains() {
             &format!("127.0.0.1:{}", port(&ca_.1)),
         ])
         .args(["--digest", &"ab".repeat(16), "--time", &sent_ns.to_string()])
-        .args(["--tls-dir", pki.to_str().unwrap(), "--json"])
+        .args([
+            "--tls-dir",
+            pki.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}{}", stdout(&o), stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["graph"]["paths"][0]["path"], serde_json::json!([64501]));
+    assert_eq!(v["graph"]["origins"], serde_json::json!([]));
+    assert_eq!(
+        v["graph"]["paths"][0]["end"]["reason"],
+        serde_json::json!("not_seen_anywhere")
+    );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     chatter.join().unwrap().unwrap();
     drop((ca_, cb, cc, pa, pba, pbc, pc));

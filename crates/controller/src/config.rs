@@ -125,6 +125,11 @@ pub struct TraceSection {
     pub uncertainty_ms: u64,
     /// This domain's own clock skew, added to every probe window, ms.
     pub clock_skew_ms: u64,
+    /// The federation's bound on a hop's false-match probability: a hop whose sightings
+    /// could all be false matches with a higher probability is `unreliable`, never evidence
+    /// (docs/operations.md, "Sizing probes"). Every domain of a federation should use the
+    /// same value; it is applied by the domain that starts a trace.
+    pub fpr_bound: f64,
 }
 
 impl Default for TraceSection {
@@ -136,6 +141,7 @@ impl Default for TraceSection {
             hop_budget: ashiato_api::federation::DEFAULT_HOP_BUDGET,
             uncertainty_ms: 1000,
             clock_skew_ms: 100,
+            fpr_bound: ashiato_api::federation::DEFAULT_FPR_BOUND,
         }
     }
 }
@@ -576,6 +582,15 @@ impl DomainConfig {
             return bad(
                 "trace.uncertainty_ms".into(),
                 format!("uncertainty_ms and clock_skew_ms are at most {max_unc_ms}"),
+            );
+        }
+        if !(t.fpr_bound > 0.0 && t.fpr_bound <= 0.01) {
+            return bad(
+                "trace.fpr_bound".into(),
+                format!(
+                    "{}: above 0 and at most 0.01 (a hop that may be false one time in a hundred is no evidence)",
+                    t.fpr_bound
+                ),
             );
         }
         let l = &self.limits;

@@ -263,6 +263,7 @@ async fn trace_batch(
             deadline_ms: None,
             incident: Some(incident.clone()),
             source: Some(source.into()),
+            table_id: c.table_hex.clone(),
         };
         out.push(match c.trace(start).await {
             Ok(r) => EveTrace {

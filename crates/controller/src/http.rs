@@ -80,6 +80,10 @@ async fn trace(
             c.metrics.refused("invalid");
             error(StatusCode::BAD_REQUEST, &e.to_string())
         }
+        Err(e @ TraceError::Key { .. }) => {
+            c.metrics.refused("table_id");
+            error(StatusCode::CONFLICT, &e.to_string())
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }

@@ -144,6 +144,16 @@ pub enum TraceError {
     /// `max_concurrent_traces` traces are running.
     #[error("too many traces running at once ({0}); try again")]
     Busy(usize),
+    /// The digests were computed with another federation key than this controller's.
+    #[error(
+        "the digests were computed with the key of table id {theirs}, but this controller's federation key has table id {ours}: pass the federation's key (--key-file or ASHIATO_KEY_FILE)"
+    )]
+    Key {
+        /// This controller's table id.
+        ours: String,
+        /// The request's.
+        theirs: String,
+    },
 }
 
 /// The domain controller.
@@ -225,6 +235,12 @@ impl Controller {
         &self.cfg
     }
 
+    /// The public table id of its federation key (16 hex digits): what every trace request
+    /// must carry.
+    pub fn table_id(&self) -> &str {
+        &self.table_hex
+    }
+
     /// The HTTP API: `/v1/trace`, `/v1/hop`, `/v1/eve`, `/v1/traces/{id}`,
     /// `/v1/traces/{id}/dot`, `/metrics`, `/healthz`.
     pub fn router(self: &Arc<Self>) -> axum::Router {
@@ -251,11 +267,13 @@ impl Controller {
             }
             TraceMode::Mesh => self.mesh(&trace_id, &packets, deadline).await,
         };
+        let digests: Vec<String> = packets.iter().map(|p| p.digest.clone()).collect();
         let graph = ashiato_trace::graph::assemble(
             self.cfg.domain.asn,
-            packets.len() as u32,
+            &digests,
             reports,
             truncated,
+            self.cfg.trace.fpr_bound,
         );
         let mut result = TraceResult {
             trace_id,
@@ -293,6 +311,12 @@ impl Controller {
 
     fn check_start(&self, s: &TraceStart) -> Result<Vec<TracePacket>, TraceError> {
         let bad = |m: String| Err(TraceError::Invalid(m));
+        if !s.table_id.eq_ignore_ascii_case(&self.table_hex) {
+            return Err(TraceError::Key {
+                ours: self.table_hex.clone(),
+                theirs: s.table_id.chars().take(32).collect(),
+            });
+        }
         let max = self.cfg.limits.max_packets_per_trace;
         if s.packets.is_empty() || s.packets.len() > max {
             return bad(format!("{} packets: 1 to {max}", s.packets.len()));

@@ -91,6 +91,17 @@ fn judge(
                 None,
                 Some(a.reason.clone().unwrap_or(r)),
             ),
+            // A probe that searched nothing holds nothing: never "not seen" (older probes
+            // said so for the time after a finished capture).
+            None if resp.epochs_searched == 0 => (
+                ProbeVerdict::Unknown,
+                None,
+                Some(
+                    a.reason
+                        .clone()
+                        .unwrap_or_else(|| "the probe searched no epoch of the window".into()),
+                ),
+            ),
             None => (ProbeVerdict::NotSeen, None, None),
         },
     }
@@ -128,6 +139,7 @@ impl Controller {
                     digests,
                     from_ns: Some(g.from_ns),
                     to_ns: Some(g.to_ns),
+                    table_id: Some(self.table_hex.clone()),
                 };
                 let client = ServiceClient::new(&probe.address, self.deps.probe_tls.clone())
                     .with_timeout(timeout);

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use ashiato_api::federation::{
     HopMode, HopPacket, HopRequest, HopResponse, NodeRole, Outcome, PROTOCOL_VERSION, PathEnd,
-    TraceMode, TraceResult, Via,
+    ProbeVerdict, TraceMode, TraceResult, Via,
 };
 use ashiato_controller::new_id;
 use ashiato_net::client::{ClientError, ServiceClient};
 use axum::routing::post;
 use tokio::net::TcpListener;
 
-use lab::{A, B, C, DomainSpec, Lab, a_facing, chain, packet, probe, start};
+use lab::{A, B, C, DomainSpec, Lab, a_facing, chain, overloaded_probe, packet, probe, start};
 
 fn path_of(r: &TraceResult, packet: u32) -> (&[u32], &PathEnd) {
     let p = r.graph.paths.iter().find(|p| p.packet == packet).unwrap();
@@ -673,4 +673,117 @@ async fn tower_post(lab: &Lab, path: &str, body: String) -> serde_json::Value {
         .unwrap()
         .to_bytes();
     serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A trace whose digests were computed with another key is refused, naming both table ids
+/// (409 over HTTP), instead of matching nothing and blaming the victim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_of_another_key_is_refused_naming_both_ids() {
+    let lab = chain("").await;
+    let other = ashiato_digest::Key::from_bytes([7; 16]).table_id_hex();
+    let mut s = start(&[1]);
+    s.table_id = other.clone();
+    let e = lab.controllers[&A].trace(s.clone()).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&other) && msg.contains(&ashiato_digest::DEMO_KEY.table_id_hex()),
+        "{msg}"
+    );
+    let op = ServiceClient::new(&lab.addrs[&A], Some(lab.client_tls("operator")));
+    let e = op
+        .call::<_, TraceResult>("POST", "/v1/trace", Some(&s))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Status { status: 409, .. }), "{e}");
+    assert!(e.to_string().contains(&other), "{e}");
+}
+
+/// A packet that no probe saw — every probe holds the window — is not seen anywhere: a gap
+/// of that name, never the victim as its own origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_never_sent_is_not_seen_anywhere() {
+    let lab = chain("").await;
+    let r = lab.controllers[&A].trace(start(&[99])).await.unwrap();
+    assert!(r.graph.origins.is_empty(), "{:?}", r.graph.origins);
+    let (path, end) = path_of(&r, 0);
+    assert_eq!(path, &[A]);
+    assert_eq!(
+        end,
+        &PathEnd::Gap {
+            last: A,
+            behind: Vec::new(),
+            reason: "not_seen_anywhere".into()
+        }
+    );
+}
+
+/// A ← X (no ashiato) ← C, where C's only probe, on its link to X, is sized for 50 packets a
+/// second and holds 2,000: it "sees" packets it never saw. Nobody across the skip can refute
+/// it, so only the false-match probability can: the hop is `unreliable`, C is no origin,
+/// and the skip edge shows the evidence it was judged on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_match_across_a_peering_skip_is_unreliable_not_an_origin() {
+    let mut lab = Lab::new(&[]);
+    let (la, lc) = (lab.reserve(A).await, lab.reserve(C).await);
+    lab.start_domain(
+        lc,
+        DomainSpec {
+            asn: C,
+            probes: vec![overloaded_probe("c-to-x", &format!("link:{B}"), &[])],
+            toml: format!("[[neighbour]]\nasn = {B}\n"),
+        },
+    )
+    .await;
+    lab.start_domain(
+        la,
+        DomainSpec {
+            asn: A,
+            probes: vec![
+                probe("a-edge", "edge", &[1, 2, 3]),
+                probe("a-to-x", &format!("link:{B}"), &[1, 2, 3]),
+            ],
+            toml: format!(
+                "[[neighbour]]\nasn = {B}\nbeyond = [{{ asn = {C}, via = [{B}], controller = \"{{{C}}}\" }}]\n"
+            ),
+        },
+    )
+    .await;
+    let r = lab.controllers[&A].trace(start(&[1, 2, 3])).await.unwrap();
+    // The overloaded probe did answer `seen`, with its (high) false-match probability.
+    let c_seen: Vec<f64> = r
+        .graph
+        .reports
+        .iter()
+        .filter(|x| x.domain == C)
+        .flat_map(|x| x.evidence.iter())
+        .filter(|e| e.verdict == ProbeVerdict::Seen)
+        .map(|e| e.seen_false_match())
+        .collect();
+    assert!(!c_seen.is_empty(), "{:#?}", r.graph.reports);
+    assert!(c_seen.iter().all(|&f| f > 0.01), "{c_seen:?}");
+    assert!(r.graph.origins.is_empty(), "{:?}", r.graph.origins);
+    for p in &r.graph.paths {
+        match &p.end {
+            PathEnd::Gap {
+                last,
+                behind,
+                reason,
+            } => {
+                assert_eq!(*last, A);
+                assert_eq!(reason, "unreliable");
+                assert_eq!(behind, &vec![B, C]);
+            }
+            other => panic!("packet {} ends {other:?}", p.packet),
+        }
+    }
+    let e = r
+        .graph
+        .edges
+        .iter()
+        .find(|e| e.from == C && e.to == A)
+        .unwrap();
+    assert_eq!(e.skipped, vec![B]);
+    assert!(!e.reliable);
+    assert!(e.false_match > r.graph.fpr_bound);
+    assert!(e.evidence.iter().any(|x| x.probe == "c-to-x"), "{e:?}");
 }

@@ -103,6 +103,13 @@ impl Key {
         self.id() ^ u64::from(DIGEST_VERSION)
     }
 
+    /// [`Key::table_id`] as 16 lowercase hex digits: the one form of the key's id that
+    /// operators see everywhere (`key generate`, probe answers, controller start-up, trace
+    /// and query requests).
+    pub fn table_id_hex(&self) -> String {
+        format!("{:016x}", self.table_id())
+    }
+
     /// Digest of a parsed IP packet.
     #[inline]
     pub fn digest_ip(&self, ip: &Ip<'_>) -> Result<Digest, DigestError> {

@@ -216,6 +216,7 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
                 deadline_ms: None,
                 incident: Some(incident.clone()),
                 source: Some("lab".into()),
+                table_id: victim_ctl.table_id().to_string(),
             })
             .await
             .map_err(|e| LabError::Trace {
@@ -250,7 +251,7 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
     let mut times_ms = Vec::new();
     for k in 0..cfg.traces {
         let i = order[k % order.len()];
-        let start = single(&packets[i], cfg.mode);
+        let start = single(&packets[i], cfg.mode, victim_ctl.table_id());
         let t = Instant::now();
         let r: Result<TraceResult, _> = client.call("POST", "/v1/trace", Some(&start)).await;
         let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -269,7 +270,17 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
                 d.as_secs_f64(),
                 cfg.concurrency
             ));
-            Some(throughput(&client, &packets, cfg.mode, d, cfg.concurrency).await)
+            Some(
+                throughput(
+                    &client,
+                    &packets,
+                    cfg.mode,
+                    victim_ctl.table_id(),
+                    d,
+                    cfg.concurrency,
+                )
+                .await,
+            )
         }
         None => None,
     };
@@ -332,13 +343,14 @@ fn trace_packet(s: &Scenario, i: u32) -> TracePacket {
     }
 }
 
-fn single(p: &TracePacket, mode: TraceMode) -> TraceStart {
+fn single(p: &TracePacket, mode: TraceMode, table_id: &str) -> TraceStart {
     TraceStart {
         packets: vec![p.clone()],
         mode: Some(mode),
         deadline_ms: None,
         incident: None,
         source: Some("lab".into()),
+        table_id: table_id.to_string(),
     }
 }
 
@@ -363,6 +375,7 @@ async fn throughput(
     client: &ServiceClient,
     packets: &[TracePacket],
     mode: TraceMode,
+    table_id: &str,
     d: Duration,
     concurrency: usize,
 ) -> Throughput {
@@ -375,11 +388,12 @@ async fn throughput(
         let client = client.clone();
         let packets: Vec<TracePacket> = packets.to_vec();
         let (ok, failed) = (ok.clone(), failed.clone());
+        let table_id = table_id.to_string();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut k = w;
             while Instant::now() < end {
-                let start = single(&packets[k % packets.len()], mode);
+                let start = single(&packets[k % packets.len()], mode, &table_id);
                 k += concurrency;
                 let t = Instant::now();
                 let r: Result<TraceResult, _> =

@@ -13,7 +13,8 @@
 //! and the body is capped at [`MAX_BODY_BYTES`] before it is parsed.
 //!
 //! An answer means what it says: a digest is `not_seen` only if every part of the window was
-//! recorded and is still held; otherwise it is `unknown`, and the answer lists the
+//! recorded and is still held, and at least one epoch of it was searched; otherwise it is
+//! `unknown`, and the answer lists the
 //! [`GapAnswer`]s — the parts it cannot answer for, and why (see
 //! [`ashiato_tables::coverage`]).
 //!
@@ -177,8 +178,8 @@ pub fn answer(
 }
 
 /// [`answer`] at time `now_ns` (used only when nothing was recorded yet), with the fact that
-/// a finite input was read to its end (`input_done`: the time after its last packet is then
-/// covered — nothing more will arrive).
+/// a finite input was read to its end (`input_done`: the time after its last epoch is then
+/// `not_recorded` — the capture ended — rather than `not_yet_recorded`).
 ///
 /// An absent `from_ns` / `to_ns` means the oldest / newest epoch held, so a query without a
 /// window asks about everything held and meets no gap at its ends.
@@ -189,6 +190,18 @@ pub fn answer_at(
     now_ns: u64,
     input_done: bool,
 ) -> Result<QueryResponse, ApiError> {
+    let ours = format!("{:016x}", state.table_id);
+    if let Some(theirs) = &req.table_id
+        && !theirs.eq_ignore_ascii_case(&ours)
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "the digests were computed with the key of table id {}, but this probe's federation key has table id {ours}: digests of another key match nothing here",
+                theirs.chars().take(32).collect::<String>()
+            ),
+        ));
+    }
     let held = state.tables.epochs();
     let from = req
         .from_ns
@@ -218,7 +231,14 @@ pub fn answer_at(
     let mut coverage = state.tables.coverage(from, to);
     coverage.add_unreadable(search.unreadable.iter().copied());
     let all_gaps = gaps(&coverage, from, to, input_done, now_ns);
-    let unknown_reason = gap_reasons(&all_gaps);
+    // A window in which no epoch was searched is not held, whatever the coverage says (the
+    // time after a finished capture file, a probe that recorded nothing): never `not_seen`.
+    let unknown_reason = gap_reasons(&all_gaps).or_else(|| {
+        search
+            .searched
+            .is_empty()
+            .then(|| "no epoch of the window is held: the probe searched none".to_string())
+    });
     let limit = per_digest_limit(&search.matches);
     let mut truncated_any = false;
     let answers = req
@@ -263,7 +283,7 @@ pub fn answer_at(
     Ok(QueryResponse {
         probe: state.name.clone(),
         digest_version: ashiato_digest::DIGEST_VERSION,
-        table_id: format!("{:016x}", state.table_id),
+        table_id: ours,
         from_ns: held.0,
         to_ns: held.1,
         epochs_searched: searched.len(),

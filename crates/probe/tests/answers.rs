@@ -62,6 +62,7 @@ fn request(ds: &[u128], from_ns: Option<u64>, to_ns: Option<u64>) -> QueryReques
         digests: ds.iter().map(|d| format!("{d:032x}")).collect(),
         from_ns,
         to_ns,
+        table_id: None,
     }
 }
 
@@ -96,7 +97,7 @@ fn verdicts_follow_what_the_window_holds() {
     assert_eq!((r.gaps[0].from_ns, r.gaps[0].to_ns), (12 * E, 18 * E));
     assert_eq!(r.answers[0].verdict(), Verdict::Seen, "seen stays seen");
     // Before the first packet: not recorded. After the newest epoch: not yet recorded on a
-    // live input, covered once a finite input is fully read.
+    // live input, not recorded once a finite input is fully read.
     let r = ask(&st, &[absent], 5 * E, 9 * E, false);
     assert_eq!(r.gaps[0].reason, "not_recorded");
     let r = ask(&st, &[absent], 19 * E, 30 * E, false);
@@ -104,11 +105,22 @@ fn verdicts_follow_what_the_window_holds() {
     assert_eq!(r.answers[0].verdict(), Verdict::Unknown);
     // The window an answer speaks for loses the gaps at its ends, never the covered part.
     assert_eq!((r.from_ns, r.to_ns), (19 * E, 21 * E));
+    // A finished input (a capture file) ended: the time after its newest epoch was never
+    // recorded, so a digest absent there is `unknown`, never `not_seen`.
     let r = ask(&st, &[absent], 19 * E, 30 * E, true);
+    assert_eq!(r.gaps.len(), 1, "{:?}", r.gaps);
+    assert_eq!(r.gaps[0].reason, "not_recorded");
+    assert_eq!(r.gaps[0].from_ns, 21 * E);
+    assert_eq!(r.answers[0].verdict(), Verdict::Unknown);
+    assert_eq!((r.from_ns, r.to_ns), (19 * E, 21 * E));
+    // Wholly after it: nothing searched, unknown.
+    let r = ask(&st, &[absent], 25 * E, 30 * E, true);
+    assert_eq!(r.epochs_searched, 0);
+    assert_eq!(r.answers[0].verdict(), Verdict::Unknown);
+    // Inside what it recorded, a finished input answers `not_seen`.
+    let r = ask(&st, &[absent], 19 * E, 21 * E - 1, true);
     assert!(r.gaps.is_empty());
     assert_eq!(r.answers[0].verdict(), Verdict::NotSeen);
-    // A finished input covers the empty time after its last packet: all of it is answered.
-    assert_eq!((r.from_ns, r.to_ns), (19 * E, 30 * E));
     let r = ask(&st, &[absent], 12 * E, 21 * E - 1, false);
     assert_eq!((r.from_ns, r.to_ns), (18 * E, 21 * E - 1));
     // Without a window: everything held, no gap at the ends.

@@ -131,6 +131,7 @@ async fn a_query_answered_from_another_federations_tables_is_refused() {
         digests: vec!["00".repeat(16)],
         from_ns: None,
         to_ns: None,
+        table_id: None,
     };
     let ours = client
         .query_expecting(&req, DEMO_KEY.table_id())

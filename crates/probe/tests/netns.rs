@@ -178,6 +178,7 @@ fn live_probe_in_one_namespace_answers_for_packets_sent_from_another() {
                     digests: digests(&sent),
                     from_ns: None,
                     to_ns: None,
+                    table_id: None,
                 })
                 .await
                 .unwrap();
@@ -186,6 +187,7 @@ fn live_probe_in_one_namespace_answers_for_packets_sent_from_another() {
                     digests: digests(&unsent),
                     from_ns: None,
                     to_ns: None,
+                    table_id: None,
                 })
                 .await
                 .unwrap();

@@ -136,6 +136,7 @@ async fn every_recorded_packet_is_found_and_strangers_are_not() {
             digests: chunk.iter().map(|(_, d)| d.clone()).collect(),
             from_ns: Some(chunk[0].0 - 1_000_000_000),
             to_ns: Some(chunk.last().unwrap().0 + 1_000_000_000),
+            table_id: None,
         };
         let resp = client.query(&req).await.unwrap();
         assert_eq!(resp.answers.len(), chunk.len());
@@ -157,6 +158,7 @@ async fn every_recorded_packet_is_found_and_strangers_are_not() {
             .to_vec(),
         from_ns: None,
         to_ns: None,
+        table_id: None,
     };
     let resp = client.query(&req).await.unwrap();
     let false_hits = resp.answers.iter().filter(|a| a.seen).count();
@@ -177,6 +179,7 @@ async fn time_window_limits_the_search() {
         digests: vec![d],
         from_ns: Some(T0),
         to_ns: Some(T0 + 1_500_000_000),
+        table_id: None,
     };
     let resp = lab.client().query(&req).await.unwrap();
     assert!(
@@ -228,6 +231,7 @@ async fn hostile_queries_get_clear_errors_and_the_service_keeps_running() {
         digests: vec!["00".repeat(16); MAX_BATCH + 1],
         from_ns: None,
         to_ns: None,
+        table_id: None,
     };
     let (s, body) = status_of(c.call("POST", "/v1/query", Some(&big)).await);
     assert_eq!(s, 400);
@@ -237,6 +241,7 @@ async fn hostile_queries_get_clear_errors_and_the_service_keeps_running() {
         digests: vec!["zz".repeat(16)],
         from_ns: None,
         to_ns: None,
+        table_id: None,
     };
     let (s, body) = status_of(c.call("POST", "/v1/query", Some(&bad)).await);
     assert_eq!(s, 400);
@@ -246,6 +251,7 @@ async fn hostile_queries_get_clear_errors_and_the_service_keeps_running() {
         digests: vec![lab.packets[1].1.clone(), lab.packets[1].1.clone()],
         from_ns: None,
         to_ns: None,
+        table_id: None,
     };
     let (s, body) = status_of(c.call("POST", "/v1/query", Some(&dup)).await);
     assert_eq!(s, 400);
@@ -255,6 +261,7 @@ async fn hostile_queries_get_clear_errors_and_the_service_keeps_running() {
         digests: vec!["00".repeat(16)],
         from_ns: Some(10),
         to_ns: Some(5),
+        table_id: None,
     };
     assert_eq!(
         status_of(c.call("POST", "/v1/query", Some(&inv)).await).0,
@@ -283,6 +290,7 @@ async fn hostile_queries_get_clear_errors_and_the_service_keeps_running() {
         digests: vec![lab.packets[3].1.clone()],
         from_ns: None,
         to_ns: None,
+        table_id: None,
     };
     assert!(c.query(&ok).await.unwrap().answers[0].seen);
     let metrics = c.get_text("/metrics").await.unwrap();

@@ -214,7 +214,8 @@ impl Coverage {
 
 /// The parts of the window `from_ns..=to_ns` that `cov` cannot answer for, oldest first,
 /// adjacent parts with the same reason merged. `input_done`: a finite input was read to its
-/// end. `now_ns`: the time, used only when nothing was recorded yet.
+/// end (the time after its last epoch is then `not_recorded`, not `not_yet_recorded`).
+/// `now_ns`: the time, used only when nothing was recorded yet.
 pub fn gaps(cov: &Coverage, from_ns: u64, to_ns: u64, input_done: bool, now_ns: u64) -> Vec<Gap> {
     if from_ns > to_ns || cov.epoch_ns == 0 {
         return Vec::new();
@@ -252,8 +253,14 @@ pub fn gaps(cov: &Coverage, from_ns: u64, to_ns: u64, input_done: bool, now_ns: 
             let held_from = held_from.clamp(first, c + 1);
             push(first, held_from, Some(GapReason::Expired));
             push(held_from, c + 1, None);
-            let after = (!input_done).then_some(GapReason::NotYetRecorded);
-            push(c + 1, hi, after);
+            // After a finished input (a capture file) nothing was recorded: the capture
+            // ended, the link did not go quiet. Never answer `not_seen` for that time.
+            let after = if input_done {
+                GapReason::NotRecorded
+            } else {
+                GapReason::NotYetRecorded
+            };
+            push(c + 1, hi, Some(after));
         }
     }
     // Elementary intervals between every boundary.

@@ -14,12 +14,29 @@
 //! 1. The exit link (the one the packet should have left by) held the whole window and did
 //!    not see it: **not on path**. This prunes false branches: a downstream probe's false
 //!    positive sends the question here, and this domain's own tap of the same link refutes it.
+//!    At the victim (the exit is its own edge) every probe held the window and none saw it:
+//!    also **not on path** — the packet was not seen anywhere (a digest of another key, a
+//!    packet never sent), and the graph says `not_seen_anywhere`, never "origin".
 //! 2. Some other link saw it: **transit**, entered from those neighbours.
 //! 3. No other link saw it, and some could not say: **unknown**, listing those links. Never
 //!    "origin" and never "not on path": the packet may have come in where we cannot see.
-//! 4. Every other link answered `not_seen`, and the packet was confirmed here (the exit link
-//!    or the edge saw it, or the trace starts here): **origin**.
+//! 4. Every other link answered `not_seen`, and a probe of this domain *saw* it: **origin**.
+//!    The positive evidence is the customer edge's `seen`; a domain without an edge probe
+//!    may rest it on the exit link's `seen` instead. An edge probe that held the window and
+//!    did not see it refutes that (a false match on the exit link, or a source inside the
+//!    network's own infrastructure): **unknown**; so does one that could not say. The trace
+//!    starting here is never evidence by itself.
 //! 5. Otherwise (the exit link could not say, nothing else saw it): **unknown**.
+//!
+//! A `seen` counts here whatever its false-match probability, so the trace goes on and
+//! gathers the evidence of every packet; whether a hop's sightings are evidence is judged
+//! when the graph is assembled, over all the packets that crossed it
+//! ([`crate::graph::assemble`]).
+//!
+//! Evidence is summarised per watch point before it is decided on or sent ([`summarise`]):
+//! the decision depends only on each point's combined answer, so a domain with a thousand
+//! border probes sends one entry per link, and a mesh initiator decides exactly as the
+//! domain itself would.
 //!
 //! # Whom to ask next ([`next_asks`])
 //!
@@ -35,7 +52,7 @@
 use std::collections::BTreeMap;
 
 use ashiato_api::federation::{
-    DomainId, DomainView, HopReport, MAX_EVIDENCE, Outcome, ProbeEvidence, ProbeVerdict, Via, Watch,
+    DomainId, DomainView, HopReport, Outcome, ProbeEvidence, ProbeVerdict, Via, Watch,
 };
 
 /// What one domain concluded about one packet.
@@ -114,37 +131,32 @@ pub fn decide(view: &DomainView, via: &Via, evidence: &[ProbeEvidence]) -> Decis
         };
     };
     let is_neighbour = |d: DomainId| view.neighbours.iter().any(|n| n.domain == d);
+    let decision = |outcome, entered_from, unknown_links, reason: String| Decision {
+        outcome,
+        entered_from,
+        unknown_links,
+        reason: Some(reason),
+    };
     if let Watch::Link { neighbour } = exit
         && !is_neighbour(neighbour)
     {
-        return Decision {
-            outcome: Outcome::Unknown,
-            entered_from: Vec::new(),
-            unknown_links: Vec::new(),
-            reason: Some(format!(
+        return decision(
+            Outcome::Unknown,
+            Vec::new(),
+            Vec::new(),
+            format!(
                 "AS{neighbour} is not a neighbour of AS{} in its configuration",
                 view.domain
-            )),
-        };
+            ),
+        );
     }
-    // The trace starting here is itself the evidence that the packet was here.
-    let mut confirmed = matches!(via, Via::Edge);
-    match links.get(&exit) {
-        Some(Seen::Yes) => confirmed = true,
-        Some(Seen::No) if exit != Watch::Edge => {
-            let Watch::Link { neighbour } = exit else {
-                unreachable!("only link exits get here")
-            };
-            return Decision {
-                outcome: Outcome::NotOnPath,
-                entered_from: Vec::new(),
-                unknown_links: Vec::new(),
-                reason: Some(format!(
-                    "the link to AS{neighbour} holds the whole window and did not see it"
-                )),
-            };
-        }
-        _ => {}
+    if let (Some(Seen::No), Watch::Link { neighbour }) = (links.get(&exit), &exit) {
+        return decision(
+            Outcome::NotOnPath,
+            Vec::new(),
+            Vec::new(),
+            format!("the link to AS{neighbour} holds the whole window and did not see it"),
+        );
     }
     let mut entered_from = Vec::new();
     let mut unknown_links = Vec::new();
@@ -173,7 +185,6 @@ pub fn decide(view: &DomainView, via: &Via, evidence: &[ProbeEvidence]) -> Decis
     entered_from.dedup();
     unknown_links.sort_unstable();
     unknown_links.dedup();
-    let edge_seen = exit != Watch::Edge && links.get(&Watch::Edge) == Some(&Seen::Yes);
     if !entered_from.is_empty() {
         return Decision {
             outcome: Outcome::Transit,
@@ -183,50 +194,125 @@ pub fn decide(view: &DomainView, via: &Via, evidence: &[ProbeEvidence]) -> Decis
         };
     }
     if !unknown_links.is_empty() {
-        return Decision {
-            outcome: Outcome::Unknown,
+        return decision(
+            Outcome::Unknown,
             entered_from,
             unknown_links,
-            reason: Some(format!(
+            format!(
                 "not seen on any link that answered; could not say: {}",
                 why_unknown.join("; ")
-            )),
-        };
+            ),
+        );
     }
-    if confirmed || edge_seen {
-        let how = if edge_seen {
-            "seen at the customer edge".to_string()
-        } else {
-            match exit {
-                Watch::Edge => "detected here".to_string(),
-                Watch::Link { neighbour } => format!("left over the link to AS{neighbour}"),
-            }
-        };
-        return Decision {
-            outcome: Outcome::Origin,
+    // Every border link but the exit answered `not_seen`. What did the edge and the exit say?
+    let edge = links.get(&Watch::Edge);
+    let exit_said = links.get(&exit);
+    match (edge, &exit) {
+        (Some(Seen::Yes), _) => decision(
+            Outcome::Origin,
             entered_from,
             unknown_links,
-            reason: Some(format!(
-                "{how}; entered over no border link, and every border link answered"
-            )),
-        };
-    }
-    let exit_said = match links.get(&exit) {
-        Some(Seen::CannotSay(r)) => r.clone(),
-        _ => "not watched".to_string(),
-    };
-    Decision {
-        outcome: Outcome::Unknown,
-        entered_from,
-        unknown_links,
-        reason: Some(format!(
-            "not seen on any border link, and the link it should have left by could not say ({exit_said})"
-        )),
+            match exit {
+                Watch::Edge => "seen at the customer edge; entered over no border link, and every border link answered".to_string(),
+                Watch::Link { neighbour } => format!(
+                    "seen at the customer edge (leaving toward AS{neighbour}); entered over no border link, and every border link answered"
+                ),
+            },
+        ),
+        (Some(Seen::No), Watch::Edge) => decision(
+            Outcome::NotOnPath,
+            entered_from,
+            unknown_links,
+            "no probe of this domain saw it, and every one holds the whole window: not seen anywhere".to_string(),
+        ),
+        (None, Watch::Edge) => decision(
+            Outcome::NotOnPath,
+            entered_from,
+            unknown_links,
+            "no border probe saw it, every one holds the whole window, and the customer edge is not watched: not seen anywhere".to_string(),
+        ),
+        (Some(Seen::CannotSay(r)), _) => decision(
+            Outcome::Unknown,
+            entered_from,
+            unknown_links,
+            format!("entered over no border link, and the customer edge could not say ({r})"),
+        ),
+        (Some(Seen::No), Watch::Link { neighbour }) => decision(
+            Outcome::Unknown,
+            entered_from,
+            unknown_links,
+            if exit_said == Some(&Seen::Yes) {
+                format!(
+                    "seen leaving toward AS{neighbour}, but neither at the customer edge nor entering over any border link: a false match on that link, or a source inside the network"
+                )
+            } else {
+                format!(
+                    "seen neither at the customer edge nor on any border link, and the link to AS{neighbour} could not say"
+                )
+            },
+        ),
+        (None, Watch::Link { neighbour }) => match exit_said {
+            Some(Seen::Yes) => decision(
+                Outcome::Origin,
+                entered_from,
+                unknown_links,
+                format!(
+                    "seen leaving over the link to AS{neighbour} (the customer edge is not watched); entered over no border link, and every border link answered"
+                ),
+            ),
+            Some(Seen::CannotSay(r)) => decision(
+                Outcome::Unknown,
+                entered_from,
+                unknown_links,
+                format!(
+                    "not seen on any border link, and the link it should have left by could not say ({r})"
+                ),
+            ),
+            _ => decision(
+                Outcome::Unknown,
+                entered_from,
+                unknown_links,
+                "not seen on any border link, and the link it should have left by is not watched".to_string(),
+            ),
+        },
     }
 }
 
-/// [`decide`], packaged as the report a controller sends (evidence capped at
-/// [`MAX_EVIDENCE`]).
+/// One entry per watch point, deciding exactly as the whole list would: the `seen` with the
+/// smallest false-match probability if any probe saw it; else the first answer that could
+/// not say; else one `not_seen`. Ordered by watch point.
+pub fn summarise(evidence: &[ProbeEvidence]) -> Vec<ProbeEvidence> {
+    let mut best: BTreeMap<&Watch, &ProbeEvidence> = BTreeMap::new();
+    let rank = |e: &ProbeEvidence| match e.verdict {
+        ProbeVerdict::Seen => 0,
+        ProbeVerdict::Unknown | ProbeVerdict::Unreachable => 1,
+        ProbeVerdict::NotSeen => 2,
+    };
+    for e in evidence {
+        match best.get(&e.watches) {
+            None => {
+                best.insert(&e.watches, e);
+            }
+            Some(b) => {
+                let better = match rank(e).cmp(&rank(b)) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => {
+                        e.verdict == ProbeVerdict::Seen
+                            && e.seen_false_match() < b.seen_false_match()
+                    }
+                };
+                if better {
+                    best.insert(&e.watches, e);
+                }
+            }
+        }
+    }
+    best.into_values().cloned().collect()
+}
+
+/// [`decide`], packaged as the report a controller sends, with its evidence summarised per
+/// watch point ([`summarise`]).
 pub fn report(view: &DomainView, packet: u32, via: &Via, evidence: &[ProbeEvidence]) -> HopReport {
     let d = decide(view, via, evidence);
     HopReport {
@@ -236,7 +322,7 @@ pub fn report(view: &DomainView, packet: u32, via: &Via, evidence: &[ProbeEviden
         outcome: d.outcome,
         entered_from: d.entered_from,
         unknown_links: d.unknown_links,
-        evidence: evidence.iter().take(MAX_EVIDENCE).cloned().collect(),
+        evidence: summarise(evidence),
         reason: d.reason,
     }
 }

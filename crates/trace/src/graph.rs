@@ -3,27 +3,38 @@
 //! [`assemble`] follows each packet from the victim's report upstream: a transit domain's
 //! branches go to the neighbours it entered from, an unknown one's to the links that could not
 //! say; a `not_on_path` answer prunes its branch; a non-participant is crossed through the
-//! skip reports of the domains beyond it. Each packet ends:
+//! skip reports of the domains beyond it.
 //!
-//! - at an **origin** when exactly one branch survives and it ends at an `origin` report (or
-//!   every surviving branch ends at the same origin);
+//! Then the evidence is weighed. Each hop of a branch is evidence only if the chance that
+//! its sightings are all false matches is within the federation's bound (default 10⁻⁶): per
+//! packet the best sighting of the hop (probes of one link hold the same traffic, so their
+//! false matches are not independent), multiplied over the distinct packets of the trace
+//! that crossed it (distinct digests' false matches are). A single packet through probes
+//! sized at 10⁻³ is therefore honestly `unreliable`; fifty are not. Each packet ends:
+//!
+//! - at an **origin** when a reliable branch ends at an `origin` report; branches beside it
+//!   that end in gaps are listed as `open`. Reliable branches to several origins are the same
+//!   packet sent from several places when the trace holds at least that many copies of its
+//!   digest (each origin is given), and a contradiction otherwise;
 //! - in a **gap** otherwise, naming the last domain that saw it and what lies behind:
-//!   `not_participating`, `unreachable`, `unknown`, `stopped`, `ambiguous` (several branches
-//!   survive, e.g. a false positive nobody could refute), or `contradicted` (a probe saw it
-//!   enter from a neighbour whose own tap of that link holds the window and did not see it).
+//!   `not_seen_anywhere` (no probe of the victim's domain saw it), `unreliable`,
+//!   `not_participating`, `unreachable`, `unknown`, `stopped`, `contradicted` (a probe saw
+//!   it enter from a neighbour whose own tap of that link holds the window and did not see
+//!   it), `several_gaps`, or `ambiguous` (evidence for more origins than copies).
 //!
-//! A packet is never attributed to a domain that did not itself conclude `origin`: with
-//! partial deployment the honest answer is a gap, not a guess. The graph's nodes and edges are
-//! the union of every packet's surviving branches, with packet counts; the packets of one DDoS
-//! traced together form one attack tree with per-origin counts ([`merge`] joins the graphs of
-//! several traces of one incident).
+//! A packet is never attributed to a domain that did not itself conclude `origin` on positive
+//! evidence (`ashiato_trace::decide`): with partial deployment the honest answer is a gap,
+//! not a guess. Every origin carries the probability that it is false, over its whole chain.
+//! The graph's nodes and edges are the union of every packet's surviving branches (and the
+//! unreliable hops that cut them, marked), with packet counts; [`merge`] joins the graphs of
+//! several traces of one incident.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use ashiato_api::federation::{
     AttackGraph, DomainId, GapCount, GraphEdge, GraphNode, HopReport, MAX_EVIDENCE, NodeRole,
-    OriginCount, Outcome, PacketPath, PathEnd, ProbeEvidence, ProbeVerdict, Via, Watch,
+    OpenBranch, OriginCount, Outcome, PacketPath, PathEnd, ProbeEvidence, ProbeVerdict, Via, Watch,
 };
 
 /// One surviving branch of one packet's trace.
@@ -35,6 +46,11 @@ struct Branch {
     hops: Vec<Hop>,
     /// How it ends.
     end: PathEnd,
+    /// For an origin end: the chance its chain is false, each hop judged on the packets that
+    /// lead through it to this origin; 1 otherwise.
+    false_probability: f64,
+    /// The same on this packet's own sightings alone.
+    own_false_probability: f64,
 }
 
 type Key = (u32, DomainId, Via);
@@ -86,6 +102,8 @@ fn gap(
             behind,
             reason: reason.to_string(),
         },
+        false_probability: 1.0,
+        own_false_probability: 1.0,
     }
 }
 
@@ -116,6 +134,8 @@ impl Walker<'_, '_> {
                 path: path.clone(),
                 hops: hops.clone(),
                 end: PathEnd::Origin { domain: d },
+                false_probability: 1.0,
+                own_false_probability: 1.0,
             }],
             Outcome::NotOnPath => Vec::new(),
             Outcome::Transit | Outcome::Unknown => {
@@ -226,61 +246,154 @@ impl Walker<'_, '_> {
     }
 }
 
-/// The evidence that a packet crossed from `from` into `to`: `to`'s probes on the link to
-/// `from`, and `from`'s probes on the link to `to`, that saw it.
+/// The evidence that a packet crossed from `from` into `to` (through the non-participants
+/// `skipped`, nearest to `to` first): `to`'s probes on its link toward `from`'s side, and
+/// `from`'s probes on its link toward `to`'s side, that saw it. Returns (the sightings that
+/// are evidence of this hop, the rest): across a skip, `to`'s sighting shows only that the
+/// packet came from the skipped domain, not that it came from `from`.
 fn hop_evidence(
     ix: &Index<'_>,
     packet: u32,
-    from: DomainId,
-    to: DomainId,
-    to_via: Option<&Via>,
-    from_via: &Via,
-) -> Vec<ProbeEvidence> {
-    let mut out = Vec::new();
-    let mut take = |r: Option<&&HopReport>, neighbour: DomainId| {
-        if let Some(r) = r {
-            out.extend(
-                r.evidence
-                    .iter()
-                    .filter(|e| {
-                        e.verdict == ProbeVerdict::Seen && e.watches == Watch::Link { neighbour }
-                    })
-                    .cloned(),
-            );
-        }
+    (from, to, skipped): &Hop,
+    to_via: &Via,
+) -> (Vec<ProbeEvidence>, Vec<ProbeEvidence>) {
+    let seen = |r: Option<&&HopReport>, neighbour: DomainId| -> Vec<ProbeEvidence> {
+        r.map(|r| {
+            r.evidence
+                .iter()
+                .filter(|e| {
+                    e.verdict == ProbeVerdict::Seen && e.watches == Watch::Link { neighbour }
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
     };
-    if let Some(v) = to_via {
-        take(ix.by_key.get(&(packet, to, v.clone())), from);
+    let to_side = seen(
+        ix.by_key.get(&(packet, *to, to_via.clone())),
+        skipped.first().copied().unwrap_or(*from),
+    );
+    let mut from_side = seen(
+        ix.by_key.get(&(packet, *from, via_into(*to, skipped))),
+        skipped.last().copied().unwrap_or(*to),
+    );
+    if skipped.is_empty() {
+        from_side.extend(to_side);
+        (from_side, Vec::new())
+    } else {
+        (from_side, to_side)
     }
-    take(ix.by_key.get(&(packet, from, from_via.clone())), to);
-    out
 }
 
-/// Builds the attack graph of a trace of `packets` packets detected at `victim` from every
-/// hop report it produced (`truncated`: some reports were dropped on the way).
+/// The chance that a packet's sightings of one hop are all false matches: its best sighting
+/// (probes of one link hold the same traffic, so their false matches go together); 1 when
+/// there is none.
+fn sighting_false_match(ev: &[ProbeEvidence]) -> f64 {
+    ev.iter()
+        .map(ProbeEvidence::seen_false_match)
+        .fold(1.0, f64::min)
+}
+
+/// How the downstream domain of hop `k` of `hops` was asked.
+fn to_via_of(hops: &[Hop], k: usize) -> Via {
+    if k == 0 {
+        Via::Edge
+    } else {
+        let (_, next_to, next_skipped) = &hops[k - 1];
+        via_into(*next_to, next_skipped)
+    }
+}
+
+/// A hop as judged for the packets that lead through it to one end (an index of ends).
+type Judged = (usize, Hop);
+
+/// The false-match probability per judged hop, combined over distinct digests: a digest's
+/// best sighting, multiplied over the digests (their table entries are independent).
+#[derive(Default)]
+struct HopOdds {
+    /// judged hop → digest class → that class's best sighting.
+    by_class: BTreeMap<Judged, BTreeMap<usize, f64>>,
+}
+
+impl HopOdds {
+    fn add(&mut self, hop: &Judged, class: usize, p: f64) {
+        let e = self
+            .by_class
+            .entry(hop.clone())
+            .or_default()
+            .entry(class)
+            .or_insert(1.0);
+        *e = e.min(p);
+    }
+
+    fn combined(&self, hop: &Judged) -> f64 {
+        self.by_class
+            .get(hop)
+            .map_or(1.0, |m| m.values().product::<f64>())
+    }
+}
+
+/// 1 − Π(1 − pᵢ), accurate for tiny pᵢ: −expm1(Σ ln(1 − pᵢ)).
+fn union(ps: impl IntoIterator<Item = f64>) -> f64 {
+    let log_none: f64 = ps.into_iter().map(|p| (-p.clamp(0.0, 1.0)).ln_1p()).sum();
+    (-log_none.exp_m1()).clamp(0.0, 1.0)
+}
+
+/// Builds the attack graph of a trace from every hop report it produced.
+///
+/// `digests` holds each packet's digest, in packet order (its length is the number of
+/// packets): identical digests share their false matches, distinct ones do not. `truncated`
+/// says reports were dropped on the way; `fpr_bound` is the federation's per-hop bound.
+///
+/// 1. Each packet's branches are followed from the victim's report, as the module docs say.
+/// 2. Every hop of every branch gets its false-match probability: per packet its best
+///    sighting on the hop, multiplied over the distinct digests that crossed it. A hop above
+///    `fpr_bound` is `unreliable`: the branch ends there in a gap of that name.
+/// 3. A packet ends at an origin when a reliable branch ends there; branches that end in
+///    gaps beside it are listed as `open`. Reliable branches to several origins are the
+///    same packet sent from several places when the trace holds at least that many copies
+///    of the digest (all are given, in `also`), and `ambiguous` otherwise.
+/// 4. Each origin's false probability is its chain's, each hop combined over the packets
+///    that lead through it to that origin: the chance that this domain is no origin of the
+///    attack at all. Each packet's is its chain's on its own sightings alone: the chance
+///    that this packet did not come from there (a packet whose sighting of a hop was a false
+///    match can ride on the real attack's evidence of that hop; the graph's verdict on the
+///    hop does not make its own sighting true).
 pub fn assemble(
     victim: DomainId,
-    packets: u32,
+    digests: &[String],
     reports: Vec<HopReport>,
     truncated: bool,
+    fpr_bound: f64,
 ) -> AttackGraph {
+    let packets = u32::try_from(digests.len()).unwrap_or(u32::MAX);
     let ix = Index::new(&reports);
-    let mut paths = Vec::with_capacity(packets as usize);
-    let mut node_packets: BTreeMap<DomainId, (NodeRole, BTreeSet<u32>)> = BTreeMap::new();
-    let mut edges: BTreeMap<Hop, (BTreeSet<u32>, Vec<ProbeEvidence>)> = BTreeMap::new();
-    let mut origins: BTreeMap<DomainId, u32> = BTreeMap::new();
-    let mut gaps: BTreeMap<(DomainId, Vec<DomainId>, String), u32> = BTreeMap::new();
-    let bump = |m: &mut BTreeMap<DomainId, (NodeRole, BTreeSet<u32>)>,
-                d: DomainId,
-                role: NodeRole,
-                p: u32| {
-        let e = m.entry(d).or_insert((role, BTreeSet::new()));
-        e.0 = stronger(e.0, role);
-        e.1.insert(p);
-    };
-    for p in 0..packets {
-        let branches = match ix.by_key.get(&(p, victim, Via::Edge)).copied() {
+    // Digest classes: packets with one digest share one.
+    let mut class_of_digest: HashMap<&str, usize> = HashMap::new();
+    let classes: Vec<usize> = digests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if d.is_empty() {
+                usize::MAX - i
+            } else {
+                let n = class_of_digest.len();
+                *class_of_digest.entry(d.as_str()).or_insert(n)
+            }
+        })
+        .collect();
+    let mut copies: HashMap<usize, usize> = HashMap::new();
+    for &c in &classes {
+        *copies.entry(c).or_default() += 1;
+    }
+
+    // 1. Raw branches.
+    let raw: Vec<Vec<Branch>> = (0..packets)
+        .map(|p| match ix.by_key.get(&(p, victim, Via::Edge)).copied() {
             None => vec![gap(&[victim], &[], victim, Vec::new(), "unknown")],
+            Some(r) if r.outcome == Outcome::NotOnPath => {
+                vec![gap(&[victim], &[], victim, Vec::new(), "not_seen_anywhere")]
+            }
             Some(r) => {
                 let mut w = Walker {
                     ix: &ix,
@@ -295,9 +408,142 @@ pub fn assemble(
                 }
                 b
             }
-        };
+        })
+        .collect();
+
+    // 2. Every hop's odds, judged per end: the packets whose evidence leads through the hop
+    //    to the same end (an origin, or one gap) combine; a packet's best sighting of the hop
+    //    is its share.
+    let mut ends: Vec<PathEnd> = Vec::new();
+    let mut end_id = |e: &PathEnd| match ends.iter().position(|x| x == e) {
+        Some(i) => i,
+        None => {
+            ends.push(e.clone());
+            ends.len() - 1
+        }
+    };
+    let mut odds = HopOdds::default();
+    let mut sightings: HashMap<(u32, Hop), f64> = HashMap::new();
+    let mut samples: BTreeMap<Hop, Vec<ProbeEvidence>> = BTreeMap::new();
+    let mut raw_ends: Vec<Vec<usize>> = Vec::with_capacity(raw.len());
+    for (p, branches) in raw.iter().enumerate() {
+        let p = p as u32;
+        let mut ids = Vec::with_capacity(branches.len());
+        for b in branches {
+            let end = end_id(&b.end);
+            ids.push(end);
+            for (k, hop) in b.hops.iter().enumerate() {
+                let fm = match sightings.get(&(p, hop.clone())) {
+                    Some(&fm) => fm,
+                    None => {
+                        let (ev, beside) = hop_evidence(&ix, p, hop, &to_via_of(&b.hops, k));
+                        let fm = sighting_false_match(&ev);
+                        sightings.insert((p, hop.clone()), fm);
+                        let sample = samples.entry(hop.clone()).or_default();
+                        let room = MAX_EVIDENCE.saturating_sub(sample.len());
+                        sample.extend(ev.into_iter().chain(beside).take(room));
+                        fm
+                    }
+                };
+                odds.add(&(end, hop.clone()), classes[p as usize], fm);
+            }
+        }
+        raw_ends.push(ids);
+    }
+    // Per hop, the best of its groups: what the graph shows on the edge.
+    let mut edge_odds: BTreeMap<Hop, f64> = BTreeMap::new();
+    for (end, hop) in odds.by_class.keys() {
+        let c = odds.combined(&(*end, hop.clone()));
+        let e = edge_odds.entry(hop.clone()).or_insert(1.0);
+        *e = e.min(c);
+    }
+
+    // Branches cut at their first unreliable hop.
+    let mut cut_hops: BTreeMap<Hop, BTreeSet<u32>> = BTreeMap::new();
+    let cut: Vec<Vec<Branch>> = raw
+        .into_iter()
+        .zip(raw_ends)
+        .enumerate()
+        .map(|(p, (branches, ids))| {
+            let mut out: Vec<Branch> = Vec::new();
+            for (b, end) in branches.into_iter().zip(ids) {
+                let first_bad = b
+                    .hops
+                    .iter()
+                    .position(|h| odds.combined(&(end, h.clone())) > fpr_bound);
+                let nb = match first_bad {
+                    None => b,
+                    Some(k) => {
+                        let (from, to, skipped) = b.hops[k].clone();
+                        cut_hops
+                            .entry(b.hops[k].clone())
+                            .or_default()
+                            .insert(p as u32);
+                        let mut behind = skipped;
+                        behind.push(from);
+                        gap(&b.path[..=k], &b.hops[..k], to, behind, "unreliable")
+                    }
+                };
+                let (chain, own) = match &nb.end {
+                    PathEnd::Origin { .. } => (
+                        union(nb.hops.iter().map(|h| odds.combined(&(end, h.clone())))),
+                        union(nb.hops.iter().map(|h| {
+                            sightings
+                                .get(&(p as u32, h.clone()))
+                                .copied()
+                                .unwrap_or(1.0)
+                        })),
+                    ),
+                    PathEnd::Gap { .. } => (1.0, 1.0),
+                };
+                if !out
+                    .iter()
+                    .any(|o| o.path == nb.path && o.end == nb.end && o.hops == nb.hops)
+                {
+                    out.push(Branch {
+                        false_probability: chain,
+                        own_false_probability: own,
+                        ..nb
+                    });
+                }
+            }
+            out
+        })
+        .collect();
+
+    // 3. Settle each packet; each origin keeps its worst chain.
+    let settled: Vec<Settled> = cut
+        .into_iter()
+        .enumerate()
+        .map(|(p, branches)| settle(victim, branches, copies[&classes[p]]))
+        .collect();
+    let mut origin_false: BTreeMap<DomainId, f64> = BTreeMap::new();
+    let mut origins: BTreeMap<DomainId, u32> = BTreeMap::new();
+    for st in &settled {
+        for (o, pf, _) in &st.chains {
+            let e = origin_false.entry(*o).or_insert(0.0);
+            *e = e.max(*pf);
+            *origins.entry(*o).or_default() += 1;
+        }
+    }
+
+    // Nodes, edges and gaps from what survives.
+    let mut node_packets: BTreeMap<DomainId, (NodeRole, BTreeSet<u32>)> = BTreeMap::new();
+    let mut edge_packets: BTreeMap<Hop, BTreeSet<u32>> = BTreeMap::new();
+    let mut gaps: BTreeMap<(DomainId, Vec<DomainId>, String), u32> = BTreeMap::new();
+    let bump = |m: &mut BTreeMap<DomainId, (NodeRole, BTreeSet<u32>)>,
+                d: DomainId,
+                role: NodeRole,
+                p: u32| {
+        let e = m.entry(d).or_insert((role, BTreeSet::new()));
+        e.0 = stronger(e.0, role);
+        e.1.insert(p);
+    };
+    let mut paths = Vec::with_capacity(settled.len());
+    for (p, st) in settled.into_iter().enumerate() {
+        let p = p as u32;
         bump(&mut node_packets, victim, NodeRole::Victim, p);
-        for b in &branches {
+        for b in &st.branches {
             for (i, &d) in b.path.iter().enumerate().skip(1) {
                 let role = match &b.end {
                     PathEnd::Origin { domain } if *domain == d && i + 1 == b.path.len() => {
@@ -320,46 +566,35 @@ pub fn assemble(
                     }
                 }
             }
-            for (k, (from, to, skipped)) in b.hops.iter().enumerate() {
-                let e = edges
-                    .entry((*from, *to, skipped.clone()))
-                    .or_insert_with(|| (BTreeSet::new(), Vec::new()));
-                if e.0.insert(p) && e.1.len() < MAX_EVIDENCE {
-                    // The downstream domain was asked via the hop before this one.
-                    let to_via = if k == 0 {
-                        Some(Via::Edge)
-                    } else {
-                        let (_, next_to, next_skipped) = &b.hops[k - 1];
-                        Some(via_into(*next_to, next_skipped))
-                    };
-                    let from_via = via_into(*to, skipped);
-                    let ev = hop_evidence(&ix, p, *from, *to, to_via.as_ref(), &from_via);
-                    let room = MAX_EVIDENCE - e.1.len();
-                    e.1.extend(ev.into_iter().take(room));
+            for h in &b.hops {
+                edge_packets.entry(h.clone()).or_default().insert(p);
+                for s in &h.2 {
+                    bump(&mut node_packets, *s, NodeRole::NotParticipating, p);
                 }
             }
-            for s in b.hops.iter().flat_map(|h| h.2.iter()) {
-                bump(&mut node_packets, *s, NodeRole::NotParticipating, p);
-            }
         }
-        let (path, end) = settle(victim, branches);
-        match &end {
-            PathEnd::Origin { domain } => *origins.entry(*domain).or_default() += 1,
-            PathEnd::Gap {
-                last,
-                behind,
-                reason,
-            } => {
-                *gaps
-                    .entry((*last, behind.clone(), reason.clone()))
-                    .or_default() += 1
-            }
+        if let PathEnd::Gap {
+            last,
+            behind,
+            reason,
+        } = &st.end
+        {
+            *gaps
+                .entry((*last, behind.clone(), reason.clone()))
+                .or_default() += 1;
         }
         paths.push(PacketPath {
             packet: p,
-            path,
-            end,
+            path: st.path,
+            end: st.end,
+            digest: digests.get(p as usize).cloned().unwrap_or_default(),
+            also: st.also,
+            false_probability: st.chains.iter().map(|c| c.2).reduce(f64::max),
+            open: st.open,
         });
+    }
+    for (hop, ps) in cut_hops {
+        edge_packets.entry(hop).or_default().extend(ps);
     }
     let expected_false_nodes = reports
         .iter()
@@ -381,19 +616,30 @@ pub fn assemble(
             origin_packets: origins.get(&domain).copied().unwrap_or(0),
         })
         .collect();
-    let edges = edges
+    let edges = edge_packets
         .into_iter()
-        .map(|((from, to, skipped), (ps, evidence))| GraphEdge {
-            from,
-            to,
-            packets: ps.len() as u32,
-            skipped,
-            evidence,
+        .map(|(hop, ps)| {
+            let fm = edge_odds.get(&hop).copied().unwrap_or(1.0);
+            let evidence = samples.remove(&hop).unwrap_or_default();
+            let (from, to, skipped) = hop;
+            GraphEdge {
+                from,
+                to,
+                packets: ps.len() as u32,
+                skipped,
+                evidence,
+                false_match: fm,
+                reliable: fm <= fpr_bound,
+            }
         })
         .collect();
     let mut origins: Vec<OriginCount> = origins
         .into_iter()
-        .map(|(domain, packets)| OriginCount { domain, packets })
+        .map(|(domain, packets)| OriginCount {
+            domain,
+            packets,
+            false_probability: origin_false.get(&domain).copied().unwrap_or(1.0),
+        })
         .collect();
     origins.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.domain.cmp(&b.domain)));
     let mut gaps: Vec<GapCount> = gaps
@@ -417,6 +663,7 @@ pub fn assemble(
         expected_false_nodes,
         reports,
         truncated,
+        fpr_bound,
     }
 }
 
@@ -446,25 +693,99 @@ fn stronger(a: NodeRole, b: NodeRole) -> NodeRole {
     if rank(b) > rank(a) { b } else { a }
 }
 
-/// One packet's path and end from its surviving branches.
-fn settle(victim: DomainId, branches: Vec<Branch>) -> (Vec<DomainId>, PathEnd) {
+/// One packet, settled.
+struct Settled {
+    path: Vec<DomainId>,
+    end: PathEnd,
+    also: Vec<DomainId>,
+    open: Vec<OpenBranch>,
+    /// The branches drawn in the graph.
+    branches: Vec<Branch>,
+    /// Each attributed origin with the chance its chain is false, judged on its packets
+    /// and on this packet alone.
+    chains: Vec<(DomainId, f64, f64)>,
+}
+
+/// One packet's end from its branches (already cut at unreliable hops); `copies` is how
+/// many packets of the trace share its digest.
+fn settle(victim: DomainId, branches: Vec<Branch>, copies: usize) -> Settled {
+    // The shortest reliable chain to each origin.
+    let mut to_origin: BTreeMap<DomainId, &Branch> = BTreeMap::new();
+    for b in &branches {
+        if let PathEnd::Origin { domain } = b.end {
+            let e = to_origin.entry(domain).or_insert(b);
+            if b.path.len() < e.path.len() {
+                *e = b;
+            }
+        }
+    }
+    let open_of = |bs: &[Branch]| -> Vec<OpenBranch> {
+        bs.iter()
+            .filter(|b| matches!(b.end, PathEnd::Gap { .. }))
+            .map(|b| OpenBranch {
+                path: b.path.clone(),
+                end: b.end.clone(),
+            })
+            .collect()
+    };
+    if !to_origin.is_empty() && to_origin.len() <= copies.max(1) {
+        let chains: Vec<(DomainId, f64, f64)> = to_origin
+            .iter()
+            .map(|(o, b)| (*o, b.false_probability, b.own_false_probability))
+            .collect();
+        let first = *to_origin.values().next().expect("non-empty");
+        let (path, end) = (first.path.clone(), first.end.clone());
+        let also = to_origin.keys().skip(1).copied().collect();
+        let drawn: Vec<Branch> = branches
+            .iter()
+            .filter(|&b| {
+                matches!(b.end, PathEnd::Gap { .. })
+                    || to_origin.values().any(|&c| std::ptr::eq(c, b))
+            })
+            .cloned()
+            .collect();
+        let open = open_of(&branches);
+        return Settled {
+            path,
+            end,
+            also,
+            open,
+            branches: drawn,
+            chains,
+        };
+    }
     if branches.len() == 1 {
         let b = branches.into_iter().next().expect("one branch");
-        return (b.path, b.end);
+        return Settled {
+            path: b.path.clone(),
+            end: b.end.clone(),
+            also: Vec::new(),
+            open: Vec::new(),
+            branches: vec![b],
+            chains: Vec::new(),
+        };
     }
-    let first_origin = match branches.first().map(|b| &b.end) {
-        Some(PathEnd::Origin { domain }) => Some(*domain),
-        _ => None,
-    };
-    if let Some(o) = first_origin
-        && branches
+    // Several branches and no attribution: more origins than copies (a contradiction), or
+    // several open branches.
+    let reason = if !to_origin.is_empty() {
+        "ambiguous".to_string()
+    } else {
+        let mut reasons: Vec<&str> = branches
             .iter()
-            .all(|b| b.end == PathEnd::Origin { domain: o })
-    {
-        let b = branches.into_iter().next().expect("non-empty");
-        return (b.path, b.end);
-    }
-    // Longest common prefix of the surviving branches.
+            .filter_map(|b| match &b.end {
+                PathEnd::Gap { reason, .. } => Some(reason.as_str()),
+                PathEnd::Origin { .. } => None,
+            })
+            .collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        if reasons.len() == 1 {
+            reasons[0].to_string()
+        } else {
+            "several_gaps".to_string()
+        }
+    };
+    // Longest common prefix of the branches.
     let mut prefix: Vec<DomainId> = branches.first().map(|b| b.path.clone()).unwrap_or_default();
     for b in &branches[1..] {
         let n = prefix
@@ -480,25 +801,42 @@ fn settle(victim: DomainId, branches: Vec<Branch>) -> (Vec<DomainId>, PathEnd) {
     let last = *prefix.last().expect("non-empty");
     let mut behind: Vec<DomainId> = branches
         .iter()
-        .filter_map(|b| b.path.get(prefix.len()).copied())
+        .flat_map(|b| match b.path.get(prefix.len()) {
+            Some(&d) => vec![d],
+            None => match &b.end {
+                PathEnd::Gap { behind, .. } => behind.clone(),
+                PathEnd::Origin { .. } => Vec::new(),
+            },
+        })
         .collect();
     behind.sort_unstable();
     behind.dedup();
-    (
-        prefix,
-        PathEnd::Gap {
+    let open = if to_origin.is_empty() {
+        open_of(&branches)
+    } else {
+        Vec::new()
+    };
+    Settled {
+        path: prefix,
+        end: PathEnd::Gap {
             last,
             behind,
-            reason: "ambiguous".to_string(),
+            reason,
         },
-    )
+        also: Vec::new(),
+        open,
+        branches,
+        chains: Vec::new(),
+    }
 }
 
 /// Joins the graphs of several traces of one incident (same victim) into one attack tree:
 /// packet indices are renumbered in order, counts add up.
 pub fn merge(graphs: &[AttackGraph]) -> Option<AttackGraph> {
     let victim = graphs.first()?.victim;
+    let bound = graphs.first()?.fpr_bound;
     let mut reports = Vec::new();
+    let mut digests = Vec::new();
     let mut offset = 0u32;
     let mut truncated = false;
     for g in graphs.iter().filter(|g| g.victim == victim) {
@@ -507,10 +845,17 @@ pub fn merge(graphs: &[AttackGraph]) -> Option<AttackGraph> {
             r.packet = r.packet.saturating_add(offset);
             reports.push(r);
         }
+        let mut ds = vec![String::new(); g.packets as usize];
+        for p in &g.paths {
+            if let Some(d) = ds.get_mut(p.packet as usize) {
+                d.clone_from(&p.digest);
+            }
+        }
+        digests.extend(ds);
         offset = offset.saturating_add(g.packets);
         truncated |= g.truncated;
     }
-    Some(assemble(victim, offset, reports, truncated))
+    Some(assemble(victim, &digests, reports, truncated, bound))
 }
 
 /// The graph as Graphviz DOT: the victim double-circled, origins red boxes, gaps dashed grey,
@@ -549,10 +894,12 @@ pub fn to_dot(g: &AttackGraph) -> String {
             NodeRole::NotParticipating => "no ashiato",
             NodeRole::Stopped => "stopped",
         };
-        let extra = if n.origin_packets > 0 {
-            format!("\\n{} packets start here", n.origin_packets)
-        } else {
-            String::new()
+        let extra = match g.origins.iter().find(|o| o.domain == n.domain) {
+            Some(o) if n.origin_packets > 0 => format!(
+                "\\n{} packets start here\\nchance false {:.0e}",
+                n.origin_packets, o.false_probability
+            ),
+            _ => String::new(),
         };
         let _ = writeln!(
             s,
@@ -562,26 +909,30 @@ pub fn to_dot(g: &AttackGraph) -> String {
         );
     }
     for e in &g.edges {
-        if e.skipped.is_empty() {
-            let _ = writeln!(
-                s,
-                "  as{} -> as{} [label=\"{}\", penwidth={:.1}];",
-                e.from,
-                e.to,
-                e.packets,
-                1.0 + (e.packets as f64).log10().max(0.0)
-            );
+        let odds = if e.reliable {
+            format!("false match {:.0e}", e.false_match)
         } else {
-            let via: Vec<String> = e.skipped.iter().map(|x| format!("AS{x}")).collect();
-            let _ = writeln!(
-                s,
-                "  as{} -> as{} [label=\"{} (via {})\", style=dashed];",
-                e.from,
-                e.to,
-                e.packets,
-                via.join(", ")
-            );
-        }
+            format!("UNRELIABLE, false match {:.1e}", e.false_match)
+        };
+        let style = match (e.reliable, e.skipped.is_empty()) {
+            (false, _) => "dotted\", color=\"grey50",
+            (true, true) => "solid",
+            (true, false) => "dashed",
+        };
+        let via = if e.skipped.is_empty() {
+            String::new()
+        } else {
+            let v: Vec<String> = e.skipped.iter().map(|x| format!("AS{x}")).collect();
+            format!(" (via {})", v.join(", "))
+        };
+        let _ = writeln!(
+            s,
+            "  as{} -> as{} [label=\"{}{via}\\n{odds}\", style=\"{style}\", penwidth={:.1}];",
+            e.from,
+            e.to,
+            e.packets,
+            1.0 + (e.packets as f64).log10().max(0.0)
+        );
     }
     for gp in &g.gaps {
         for b in &gp.behind {

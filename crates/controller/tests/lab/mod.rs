@@ -69,18 +69,20 @@ pub fn start(ns: &[u32]) -> TraceStart {
         deadline_ms: None,
         incident: None,
         source: Some("lab".into()),
+        table_id: DEMO_KEY.table_id_hex(),
     }
 }
 
 /// Writes a capture holding the traced packets `ns` at [`T0`] and filler every 100 ms from
 /// T0 − 5 s to T0 + 5 s, so the probe holds the whole window around T0.
-fn capture(path: &Path, ns: &[u32]) {
+fn capture(path: &Path, ns: &[u32], filler: u32) {
     let f = std::fs::File::create(path).unwrap();
     let mut w = PcapWriter::new(f, LinkType::Ethernet, 65535).unwrap();
-    let mut frames: Vec<(u64, Vec<u8>)> = (0..100u32)
+    let step = 10_000_000_000 / u64::from(filler.max(1));
+    let mut frames: Vec<(u64, Vec<u8>)> = (0..filler)
         .map(|i| {
             (
-                T0 - 5_000_000_000 + u64::from(i) * 100_000_000,
+                T0 - 5_000_000_000 + u64::from(i) * step,
                 frame(1_000_000 + i),
             )
         })
@@ -94,11 +96,11 @@ fn capture(path: &Path, ns: &[u32]) {
     }
 }
 
-fn tables() -> TablesConfig {
+fn tables(per_epoch: u64, fpr: f64) -> TablesConfig {
     TablesConfig {
         epoch_ns: 1_000_000_000,
         retention_epochs: 60,
-        params: theory::plan(FilterKind::Blocked, 2_000, 1e-6),
+        params: theory::plan(FilterKind::Blocked, per_epoch, fpr),
         table_id: 0,
         spill: None,
         prefault: false,
@@ -127,6 +129,10 @@ pub struct ProbeSpec {
     pub name: &'static str,
     pub watches: String,
     pub saw: Vec<u32>,
+    /// Other packets it recorded over the 10 s around [`T0`].
+    pub filler: u32,
+    /// Packets per epoch and false-positive rate its tables are sized for.
+    pub sized: (u64, f64),
 }
 
 pub fn probe(name: &'static str, watches: &str, saw: &[u32]) -> ProbeSpec {
@@ -134,6 +140,18 @@ pub fn probe(name: &'static str, watches: &str, saw: &[u32]) -> ProbeSpec {
         name,
         watches: watches.to_string(),
         saw: saw.to_vec(),
+        filler: 100,
+        sized: (2_000, 1e-6),
+    }
+}
+
+/// A probe sized for 50 packets a second at 10⁻³ on a link that carries 2,000 a second: its
+/// tables are nearly full, and it "sees" almost anything.
+pub fn overloaded_probe(name: &'static str, watches: &str, saw: &[u32]) -> ProbeSpec {
+    ProbeSpec {
+        filler: 20_000,
+        sized: (50, 1e-3),
+        ..probe(name, watches, saw)
     }
 }
 
@@ -203,12 +221,12 @@ impl Lab {
     /// Starts a probe over a capture of what it saw; returns its address.
     pub async fn start_probe(&mut self, p: &ProbeSpec) -> String {
         let pcap = self.dir.path().join(format!("{}.pcap", p.name));
-        capture(&pcap, &p.saw);
+        capture(&pcap, &p.saw, p.filler);
         let probe = Probe::start(ProbeConfig {
             name: p.name.into(),
             input: Input::Files(vec![pcap]),
             key: DEMO_KEY,
-            tables: tables(),
+            tables: tables(p.sized.0, p.sized.1),
         })
         .unwrap();
         assert!(probe.wait_input_done(Duration::from_secs(30)));
