@@ -394,7 +394,10 @@ pub struct HopReport {
     /// ascending: the packet may have entered there.
     #[serde(default)]
     pub unknown_links: Vec<DomainId>,
-    /// What each probe said (at most [`MAX_EVIDENCE`]).
+    /// What its probes said, one entry per watch point that saw the packet or could not
+    /// say (`ashiato_trace::decide::summarise`); points that answered `not_seen` are left
+    /// out (see [`DomainView::watched`]), so a report grows with what was seen, not with the
+    /// domain's links.
     #[serde(default)]
     pub evidence: Vec<ProbeEvidence>,
     /// Why, in words, for `unknown`, `not_on_path`, `unreachable`, `stopped`.
@@ -410,6 +413,11 @@ pub struct DomainView {
     pub domain: DomainId,
     /// Its neighbouring domains, ascending.
     pub neighbours: Vec<NeighbourView>,
+    /// The watch points its probes cover, ascending. Reports leave out the points that
+    /// answered `not_seen`: a point listed here without an entry answered `not_seen`, one
+    /// absent from both is not watched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watched: Vec<Watch>,
 }
 
 /// One neighbour of a [`DomainView`].

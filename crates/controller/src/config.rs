@@ -713,9 +713,13 @@ impl DomainConfig {
             })
             .collect();
         neighbours.sort_by_key(|n| n.domain);
+        let mut watched: Vec<Watch> = self.probes.iter().map(|p| p.watches.clone()).collect();
+        watched.sort();
+        watched.dedup();
         DomainView {
             domain: self.domain.asn,
             neighbours,
+            watched,
         }
     }
 

@@ -311,8 +311,9 @@ pub fn summarise(evidence: &[ProbeEvidence]) -> Vec<ProbeEvidence> {
     best.into_values().cloned().collect()
 }
 
-/// [`decide`], packaged as the report a controller sends, with its evidence summarised per
-/// watch point ([`summarise`]).
+/// [`decide`], packaged as the report a controller sends: its evidence summarised per watch
+/// point ([`summarise`]), without the points that answered `not_seen` ([`expand`] puts them
+/// back from the domain's `watched` list).
 pub fn report(view: &DomainView, packet: u32, via: &Via, evidence: &[ProbeEvidence]) -> HopReport {
     let d = decide(view, via, evidence);
     HopReport {
@@ -322,9 +323,33 @@ pub fn report(view: &DomainView, packet: u32, via: &Via, evidence: &[ProbeEviden
         outcome: d.outcome,
         entered_from: d.entered_from,
         unknown_links: d.unknown_links,
-        evidence: summarise(evidence),
+        evidence: summarise(evidence)
+            .into_iter()
+            .filter(|e| e.verdict != ProbeVerdict::NotSeen)
+            .collect(),
         reason: d.reason,
     }
+}
+
+/// A report's evidence with a `not_seen` entry put back for every watch point of `view`
+/// that has none: what [`decide`] needs to decide as the domain itself did.
+pub fn expand(view: &DomainView, evidence: &[ProbeEvidence]) -> Vec<ProbeEvidence> {
+    let mut out = evidence.to_vec();
+    for w in &view.watched {
+        if !evidence.iter().any(|e| &e.watches == w) {
+            out.push(ProbeEvidence {
+                probe: String::new(),
+                watches: w.clone(),
+                verdict: ProbeVerdict::NotSeen,
+                epoch_start_ns: None,
+                epoch_end_ns: None,
+                fpr: None,
+                false_match: 0.0,
+                reason: None,
+            });
+        }
+    }
+    out
 }
 
 /// A report with no evidence, written on behalf of a domain that could not be asked or did

@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ashiato_api::federation::{DomainId, DomainView, HopReport, Outcome, ProbeEvidence, Via};
 
-use crate::decide::{bare_report, next_asks, report};
+use crate::decide::{bare_report, expand, next_asks, report};
 
 /// What the initiator got from one participant in mesh mode.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Observation {
-    /// Its neighbours and, per packet index, its probes' evidence.
+    /// Its neighbours and, per packet index, its probes' evidence as its report carried it
+    /// (watch points that answered `not_seen` left out: the view's `watched` lists them).
     Observed {
         /// The participant's view of itself.
         view: DomainView,
@@ -50,8 +51,8 @@ pub fn mesh_reports(
             }
             let r = match observations.get(&d) {
                 Some(Observation::Observed { view, evidence }) => {
-                    let ev = evidence.get(&p).map(Vec::as_slice).unwrap_or(&[]);
-                    let r = report(view, p, &via, ev);
+                    let ev = expand(view, evidence.get(&p).map(Vec::as_slice).unwrap_or(&[]));
+                    let r = report(view, p, &via, &ev);
                     visited.push(d);
                     let next = next_asks(view, &r, &visited, budget.saturating_sub(1));
                     out.extend(next.reports);

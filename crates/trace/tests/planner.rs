@@ -139,6 +139,16 @@ impl Model {
                     },
                 })
                 .collect(),
+            watched: std::iter::once(Watch::Edge)
+                .chain(
+                    self.adj[&d]
+                        .iter()
+                        .filter(|&&n| !self.unwatched.contains(&(d, n)))
+                        .map(|&n| Watch::Link { neighbour: n }),
+                )
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -339,6 +349,7 @@ proptest! {
         let view = DomainView {
             domain: 100,
             neighbours: neighbours.iter().map(|&d| NeighbourView { domain: d, participates: true, beyond: Vec::new() }).collect(),
+            watched: Vec::new(),
         };
         let evidence: Vec<ProbeEvidence> = verdicts.iter().enumerate().map(|(i, &(n, v))| ProbeEvidence {
             probe: format!("p{i}"),
@@ -493,6 +504,7 @@ proptest! {
                 participates: participates[d as usize],
                 beyond: vec![SkipTarget { domain: 200 + d, skipped: vec![d] }],
             }).collect(),
+            watched: Vec::new(),
         };
         let r = ashiato_api::federation::HopReport {
             domain: 100, packet: 0, via: Via::Edge, outcome: Outcome::Transit,
@@ -536,6 +548,7 @@ fn view(d: DomainId, ns: &[(DomainId, bool)]) -> DomainView {
                 beyond: Vec::new(),
             })
             .collect(),
+        watched: Vec::new(),
     }
 }
 
@@ -747,6 +760,7 @@ fn non_participant_gets_a_report_and_its_beyond_is_asked() {
                 skipped: vec![2],
             }],
         }],
+        watched: Vec::new(),
     };
     let r = report(&v, 0, &Via::Edge, &[ev(2, ProbeVerdict::Seen)]);
     assert_eq!(r.outcome, Outcome::Transit);
