@@ -560,7 +560,19 @@ pub struct GapCount {
     pub reason: String,
     /// Packets.
     pub packets: u32,
+    /// Where the packets can have come from, when the gap is behind a domain that runs no
+    /// controller and the controller knows the AS topology: that domain and every
+    /// non-participant behind it with a valley-free path through non-participants only,
+    /// ascending (at most [`MAX_CANDIDATES`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<DomainId>,
+    /// More candidates existed than are listed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub candidates_truncated: bool,
 }
+
+/// Most candidate origins listed behind one gap.
+pub const MAX_CANDIDATES: usize = 1024;
 
 /// Where one packet's trace ends.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -52,6 +52,9 @@ pub enum Command {
     /// The federation CA: init it, issue per-domain controller and operator certificates.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Federation planning: what each domain's file must say about the others.
+    #[command(subcommand)]
+    Federation(FederationCommand),
     /// Audit a host's captured history against victims' claims and the five bot features
     /// (exit 3 when a claim matched: this host took part in an attack).
     Hostcheck(HostcheckArgs),
@@ -1048,4 +1051,59 @@ pub struct LabArgs {
     /// does): to measure what the handshakes cost.
     #[arg(long)]
     pub handshake_per_request: bool,
+    /// Size every probe's tables for this false-positive rate at its busiest epoch (as
+    /// `probe run --fpr` does for its --rate); the lab's default is 1e-6.
+    #[arg(long, default_value_t = 1e-6)]
+    pub probe_fpr: f64,
+    /// Benign packets per link per second (default: a few per domain in all).
+    #[arg(long, value_name = "PPS")]
+    pub background: Option<f64>,
+    /// Share of attack packets also sent, identically, by a second origin (0 to 1 or a %).
+    #[arg(long, default_value = "0")]
+    pub duplicates: String,
+    /// Share of domains that split their traffic over two upstreams.
+    #[arg(long, default_value = "0")]
+    pub multipath: String,
+    /// Share of probes that are down.
+    #[arg(long, default_value = "0")]
+    pub probe_failures: String,
+    /// One-way delay between domains' controllers, ms (a delay line on every hop request
+    /// and answer).
+    #[arg(long, default_value_t = 0.0)]
+    pub link_delay_ms: f64,
+    /// Who participates: a seeded `random` set, or the `core` (the domains with the most
+    /// customers first).
+    #[arg(long, default_value = "random", value_parser = ["random", "core"])]
+    pub participants: String,
+}
+
+/// `ashiato federation ...`
+#[derive(Subcommand, Debug)]
+pub enum FederationCommand {
+    /// Every participant's `beyond` lists (peering skip) from an AS topology: for each of its
+    /// neighbours that runs no controller, the participating domains a packet could have
+    /// come from through non-participants only, valley-free. Prints domain-file
+    /// `[[neighbour]]` sections (or JSON lines); a list cut at its cap is reported.
+    Beyond(BeyondArgs),
+}
+
+/// `ashiato federation beyond`
+#[derive(Args, Debug)]
+pub struct BeyondArgs {
+    /// AS relationships: CAIDA serial-1 (`AS1|AS2|-1`) or SNAP (`AS1 AS2 rel`).
+    #[arg(long)]
+    pub topology: PathBuf,
+    /// The participating domains, one a line: `ASN` or `ASN HOST:PORT` (its controller);
+    /// `#` starts a comment.
+    #[arg(long)]
+    pub participants: PathBuf,
+    /// Only this domain's sections.
+    #[arg(long)]
+    pub domain: Option<u32>,
+    /// Longest run of non-participants to skip (1 to 16).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub depth: u8,
+    /// One JSON object a line (domain, neighbour, beyond, capped) instead of TOML.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -94,6 +94,20 @@ pub fn run(a: ControllerArgs) -> Result<()> {
         eprintln!("[store] url = \"none\": traces are kept in memory only");
         None
     };
+    // The AS topology behind `[trace] topology`: a file that does not parse stops the start.
+    let topology = match &cfg.trace.topology {
+        Some(p) => {
+            let t = ashiato_lab::topo::load(p)
+                .with_context(|| format!("{}: [trace] topology", a.config.display()))?;
+            eprintln!(
+                "AS topology {}: {} ASes (candidate origins behind gaps)",
+                p.display(),
+                t.len()
+            );
+            Some(Arc::new(t))
+        }
+        None => None,
+    };
     let ctl = Controller::new(
         cfg,
         Deps {
@@ -101,6 +115,7 @@ pub fn run(a: ControllerArgs) -> Result<()> {
             probe_tls: client_tls.clone(),
             peer_tls: client_tls,
             sink,
+            topology,
         },
     )?;
     rt.block_on(async move {

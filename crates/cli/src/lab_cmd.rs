@@ -5,31 +5,70 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ashiato_api::federation::TraceMode;
+use ashiato_lab::run::Conditions;
 use ashiato_lab::topo::TopologySpec;
 use ashiato_lab::{LabConfig, LabError, MAX_DOMAINS};
 
 use crate::UsageError;
 use crate::args::LabArgs;
 
-/// `0.5`, `50%` or `50` (above 1: a percent) → a share in 0..=1.
-fn share(s: &str) -> Result<f64, UsageError> {
+/// `0.5`, `50%` or `50` (above 1: a percent) → a share in 0..=1, for the flag `flag`.
+fn share_of(flag: &str, s: &str) -> Result<f64, UsageError> {
     let t = s.trim();
     let (num, percent) = match t.strip_suffix('%') {
         Some(n) => (n.trim(), true),
         None => (t, false),
     };
-    let v: f64 = num.parse().map_err(|_| {
-        UsageError(format!(
-            "--participation {s:?}: a share 0 to 1, or a percent like 50%"
-        ))
-    })?;
+    let v: f64 = num
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{flag} {s:?}: a share 0 to 1, or a percent like 50%"
+            ))
+        })?;
     let v = if percent || v > 1.0 { v / 100.0 } else { v };
     if !(0.0..=1.0).contains(&v) {
-        return Err(UsageError(format!(
-            "--participation {s:?}: between 0 and 100 %"
-        )));
+        return Err(UsageError(format!("{flag} {s:?}: between 0 and 100 %")));
     }
     Ok(v)
+}
+
+fn share(s: &str) -> Result<f64, UsageError> {
+    share_of("--participation", s)
+}
+
+/// The conditions flags → [`Conditions`].
+fn conditions(a: &LabArgs) -> Result<Conditions, UsageError> {
+    if !(a.probe_fpr > 0.0 && a.probe_fpr < 1.0) {
+        return Err(UsageError(format!(
+            "--probe-fpr {}: between 0 and 1, e.g. 1e-3",
+            a.probe_fpr
+        )));
+    }
+    if let Some(b) = a.background
+        && !(b.is_finite() && b >= 0.0)
+    {
+        return Err(UsageError(format!(
+            "--background {b}: packets per link per second, 0 or more"
+        )));
+    }
+    if !(a.link_delay_ms.is_finite() && (0.0..=10_000.0).contains(&a.link_delay_ms)) {
+        return Err(UsageError(format!(
+            "--link-delay-ms {}: 0 to 10000",
+            a.link_delay_ms
+        )));
+    }
+    Ok(Conditions {
+        probe_fpr: a.probe_fpr,
+        background_pps: a.background,
+        duplicates: share_of("--duplicates", &a.duplicates)?,
+        multipath: share_of("--multipath", &a.multipath)?,
+        probe_failures: share_of("--probe-failures", &a.probe_failures)?,
+        link_delay: Duration::from_secs_f64(a.link_delay_ms / 1e3),
+        core: a.participants == "core",
+    })
 }
 
 fn config(a: &LabArgs) -> Result<LabConfig> {
@@ -74,6 +113,7 @@ fn config(a: &LabArgs) -> Result<LabConfig> {
         throughput: a.throughput.map(Duration::from_secs_f64),
         concurrency: a.concurrency.max(1),
         reuse_connections: !a.handshake_per_request,
+        conditions: conditions(a)?,
     })
 }
 

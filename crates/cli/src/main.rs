@@ -16,6 +16,7 @@ mod controller_cmd;
 mod darkflow_cmd;
 mod demo;
 mod digest_cmd;
+mod federation_cmd;
 mod fingerprint_cmd;
 mod fingerprint_out;
 mod fpr;
@@ -43,7 +44,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, KeyCommand, PkiCommand, ProbeCommand};
+use crate::args::{Cli, Command, FederationCommand, KeyCommand, PkiCommand, ProbeCommand};
 use crate::controller_cmd::Gaps;
 
 /// A failed check (exit code 3) as opposed to an error (exit code 1).
@@ -181,6 +182,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Controller(a) => controller_cmd::run(a),
         Command::Trace(a) => controller_cmd::trace(*a),
         Command::Ca(c) => controller_cmd::ca(c),
+        Command::Federation(FederationCommand::Beyond(a)) => federation_cmd::beyond(&a),
         Command::Hostcheck(a) => hostcheck_cmd::run(&a),
         Command::Hostsynth(a) => hostsynth_cmd::run(&a),
         Command::Center(a) => center_cmd::run(*a),

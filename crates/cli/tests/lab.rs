@@ -88,6 +88,131 @@ fn half_participation_never_blames_the_wrong_domain() {
     assert_eq!(num(&v, "participants"), 60.0);
 }
 
+/// The conditions of a real federation together: probes sized at 10⁻³ for their load,
+/// background, duplicated packets, multipath, dead probes, half participation, delay
+/// between domains. Gaps may grow; a wrong origin never appears, and no more packets are
+/// attributed than the federation could find.
+#[test]
+fn hard_conditions_never_blame_the_wrong_domain() {
+    let file = repo("crates/trace/tests/data/snap-excerpt-as2500.txt");
+    for mode in ["recursive", "mesh"] {
+        let v = lab_json(&[
+            "--topology",
+            file.to_str().unwrap(),
+            "--domains",
+            "60",
+            "--participation",
+            "0.6",
+            "--mode",
+            mode,
+            "--probe-fpr",
+            "1e-3",
+            "--background",
+            "50",
+            "--duplicates",
+            "0.2",
+            "--multipath",
+            "0.3",
+            "--probe-failures",
+            "0.05",
+            "--link-delay-ms",
+            "2",
+            "--seed",
+            "3",
+        ]);
+        assert_eq!(num(&v, "wrong"), 0.0, "{mode}: {v}");
+        assert!(
+            num(&v, "accuracy") <= num(&v, "accuracy_bound") + 1e-9,
+            "{mode}: {v}"
+        );
+        let c = &v["conditions"];
+        assert!(num(c, "duplicated_packets") > 0.0, "{c}");
+        assert!(num(c, "probes_down") > 0.0, "{c}");
+        assert_eq!(num(c, "probe_fpr"), 1e-3);
+        assert_eq!(num(c, "link_delay_ms"), 2.0);
+        assert!(v["truncated"].is_boolean() && v["capped"].is_number());
+        assert!(num(&v, "localized") >= num(&v, "accuracy"));
+    }
+}
+
+/// A core-only federation (the 8 % with the most customers) localizes packets it cannot
+/// attribute to small candidate sets behind its gaps.
+#[test]
+fn a_core_federation_reports_candidates_behind_its_gaps() {
+    let file = repo("crates/trace/tests/data/snap-excerpt-as2500.txt");
+    let v = lab_json(&[
+        "--topology",
+        file.to_str().unwrap(),
+        "--domains",
+        "100",
+        "--participation",
+        "0.08",
+        "--participants",
+        "core",
+    ]);
+    assert_eq!(num(&v, "wrong"), 0.0, "{v}");
+    assert_eq!(v["conditions"]["participants"], "core");
+    assert!(num(&v, "mean_candidates") >= 1.0, "{v}");
+    assert!(num(&v, "localized") >= num(&v, "accuracy"), "{v}");
+}
+
+#[test]
+fn federation_beyond_lists_the_skip_targets_from_a_topology() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 provider of 2 provider of 3; 4 another provider of 2; 1 and 3 and 4 participate.
+    let topo = dir.path().join("t.txt");
+    std::fs::write(&topo, "1|2|-1\n2|3|-1\n4|2|-1\n").unwrap();
+    let parts = dir.path().join("p.txt");
+    std::fs::write(&parts, "1 10.0.0.1:7443\n3\n4 10.0.0.4:7443\n").unwrap();
+    let o = run(&[
+        "federation",
+        "beyond",
+        "--topology",
+        topo.to_str().unwrap(),
+        "--participants",
+        parts.to_str().unwrap(),
+        "--domain",
+        "3",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("[[neighbour]]\nasn = 2\n"), "{out}");
+    assert!(
+        out.contains("{ asn = 1, via = [2], controller = \"10.0.0.1:7443\" }"),
+        "{out}"
+    );
+    assert!(
+        out.contains("{ asn = 4, via = [2], controller = \"10.0.0.4:7443\" }"),
+        "{out}"
+    );
+    let o = run(&[
+        "federation",
+        "beyond",
+        "--topology",
+        topo.to_str().unwrap(),
+        "--participants",
+        parts.to_str().unwrap(),
+        "--json",
+    ]);
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines.iter().all(|l| l["capped"] == false));
+    // A participant the topology does not know is bad usage.
+    std::fs::write(&parts, "99\n").unwrap();
+    let o = run(&[
+        "federation",
+        "beyond",
+        "--topology",
+        topo.to_str().unwrap(),
+        "--participants",
+        parts.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
 #[test]
 fn a_bad_topology_file_is_bad_usage_with_its_line() {
     let dir = tempfile::tempdir().unwrap();

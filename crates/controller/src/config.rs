@@ -130,6 +130,10 @@ pub struct TraceSection {
     /// (docs/operations.md, "Sizing probes"). Every domain of a federation should use the
     /// same value; it is applied by the domain that starts a trace.
     pub fpr_bound: f64,
+    /// An AS relationships file (CAIDA serial-1 or SNAP), optional: with it, a trace that
+    /// ends behind a domain running no controller lists the ASes the packets can have come
+    /// from.
+    pub topology: Option<PathBuf>,
 }
 
 impl Default for TraceSection {
@@ -142,6 +146,7 @@ impl Default for TraceSection {
             uncertainty_ms: 1000,
             clock_skew_ms: 100,
             fpr_bound: ashiato_api::federation::DEFAULT_FPR_BOUND,
+            topology: None,
         }
     }
 }
@@ -510,6 +515,9 @@ impl DomainConfig {
             fix(p);
         }
         if let Some(p) = &mut self.triggers.darkflow_events {
+            fix(p);
+        }
+        if let Some(p) = &mut self.trace.topology {
             fix(p);
         }
         let url = &mut self.store.url;

@@ -109,6 +109,9 @@ pub struct Deps {
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
     /// Where finished traces go (a store).
     pub sink: Option<Arc<dyn TraceSink>>,
+    /// The AS topology (`[trace] topology`, loaded by the caller): candidate origins behind
+    /// the gaps of a trace.
+    pub topology: Option<Arc<ashiato_trace::topology::Topology>>,
 }
 
 /// A boxed future, as [`TraceSink`]'s methods return.
@@ -275,6 +278,17 @@ impl Controller {
             truncated,
             self.cfg.trace.fpr_bound,
         );
+        let mut graph = graph;
+        if let Some(t) = &self.deps.topology {
+            let known: std::collections::BTreeSet<u32> = self
+                .cfg
+                .participants()
+                .into_iter()
+                .map(|(d, _)| d)
+                .chain([self.cfg.domain.asn])
+                .collect();
+            ashiato_trace::graph::add_candidates(&mut graph, t, &|d| known.contains(&d));
+        }
         let mut result = TraceResult {
             trace_id,
             incident: start.incident.clone().unwrap_or_else(new_id),

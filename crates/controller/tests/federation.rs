@@ -567,6 +567,7 @@ fn dev_controller(
             probe_tls: None,
             peer_tls: None,
             sink,
+            topology: None,
         },
     )
     .unwrap()

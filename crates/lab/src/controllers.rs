@@ -64,6 +64,9 @@ pub enum ControllerStartError {
 pub struct Controllers {
     /// By domain: where it listens and the controller itself.
     pub by_domain: BTreeMap<Asn, (SocketAddr, Arc<Controller>)>,
+    /// Non-participating neighbours whose list of domains beyond was cut at
+    /// `ashiato_trace::topology::BEYOND_CAP` (a trace may miss a domain past them).
+    pub capped: usize,
 }
 
 /// Builds the configuration of `domain`'s controller.
@@ -80,6 +83,7 @@ fn domain_config(
     tls_dir: &Path,
     key_file: &Path,
     mode: TraceMode,
+    capped: &mut usize,
 ) -> DomainConfig {
     let participates = |a: Asn| s.participants.contains(&a);
     let neighbours = s
@@ -90,9 +94,11 @@ fn domain_config(
             let beyond = if controller.is_some() {
                 Vec::new()
             } else {
-                s.topology
-                    .beyond(n, domain, &participates, BEYOND_DEPTH)
-                    .skips
+                let b = s.topology.beyond(n, domain, &participates, BEYOND_DEPTH);
+                if b.capped {
+                    *capped += 1;
+                }
+                b.skips
                     .into_iter()
                     .filter_map(|k| {
                         let addr = addrs.get(&k.domain)?;
@@ -180,6 +186,9 @@ pub struct Shared<'a> {
     pub mode: TraceMode,
     /// Where the victim's controller stores its traces.
     pub victim_sink: Option<Arc<dyn TraceSink>>,
+    /// One-way delay between domains: every hop request waits this long on its way in and
+    /// its answer on its way out (a delay line in the lab; this kernel has no netem).
+    pub link_delay: std::time::Duration,
 }
 
 impl Controllers {
@@ -196,7 +205,9 @@ impl Controllers {
             key_file,
             mode,
             victim_sink,
+            link_delay,
         } = shared;
+        let mut capped = 0;
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
         for &d in &s.participants {
@@ -217,7 +228,17 @@ impl Controllers {
         let mut by_domain = BTreeMap::new();
         for (d, listener) in listeners {
             let probes = services.probes.get(&d).map(Vec::as_slice).unwrap_or(&[]);
-            let cfg = domain_config(s, d, addrs[&d], &addrs, probes, tls_dir, key_file, mode);
+            let cfg = domain_config(
+                s,
+                d,
+                addrs[&d],
+                &addrs,
+                probes,
+                tls_dir,
+                key_file,
+                mode,
+                &mut capped,
+            );
             let Some(dtls) = tls.get(&d) else { continue };
             let deps = Deps {
                 key,
@@ -228,14 +249,31 @@ impl Controllers {
                 } else {
                     None
                 },
+                topology: None,
             };
             let c = Controller::new(cfg, deps).map_err(|e| ControllerStartError::Refused {
                 domain: d,
                 msg: e.to_string(),
             })?;
-            services.spawn(listener, c.router(), dtls.server.clone(), lab_limits(1024));
+            let mut router = c.router();
+            if !link_delay.is_zero() {
+                router = router.layer(axum::middleware::from_fn(
+                    move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                        let between_domains = req.uri().path() == "/v1/hop";
+                        if between_domains {
+                            tokio::time::sleep(link_delay).await;
+                        }
+                        let resp = next.run(req).await;
+                        if between_domains {
+                            tokio::time::sleep(link_delay).await;
+                        }
+                        resp
+                    },
+                ));
+            }
+            services.spawn(listener, router, dtls.server.clone(), lab_limits(1024));
             by_domain.insert(d, (addrs[&d], c));
         }
-        Ok(Controllers { by_domain })
+        Ok(Controllers { by_domain, capped })
     }
 }

@@ -3,11 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use ashiato_api::federation::{AttackGraph, PathEnd};
+use ashiato_api::federation::{AttackGraph, PathEnd, Watch};
 use ashiato_trace::topology::Asn;
 use serde::Serialize;
 
+use crate::controllers::BEYOND_DEPTH;
 use crate::run::{GraphFiles, ReportInputs, Throughput};
+use crate::scenario::{Scenario, Tap};
 
 /// One `seen` answer on the sample packet's path.
 #[derive(Clone, Debug, Serialize)]
@@ -141,6 +143,54 @@ pub struct Report {
     pub stored_traces: usize,
     /// Where everything went.
     pub out_dir: String,
+    /// The conditions the run was held under.
+    pub conditions: ConditionsReport,
+    /// The share of detected packets whose origin the federation could find at all: the
+    /// origin participates, every participant on the packet's path has all its probes up,
+    /// and every run of non-participants on it is within the peering skip's reach (the
+    /// participant past it is in the beyond list of the one before it).
+    pub accuracy_bound: f64,
+    /// An upper bound on the packets expected to be attributed wrongly, from the stated
+    /// probabilities: the sum, over attributed packets, of the chance that the packet's own
+    /// sightings of its chain were false matches.
+    pub false_attribution_bound: f64,
+    /// The sum of the named origins' false probabilities: the expected number of domains
+    /// named an origin of the attack that are none.
+    pub false_origin_bound: f64,
+    /// The share of detected packets attributed to a true origin, or ending in a gap whose
+    /// candidate origins (valley-free, participants excluded) are at most 2 and hold the
+    /// true origin.
+    pub localized: f64,
+    /// The mean number of candidate origins per detected packet whose trace ends at an
+    /// origin (1) or in a gap with candidates (their number).
+    pub mean_candidates: f64,
+    /// Reports were dropped on the way (an answer over its size limit).
+    pub truncated: bool,
+    /// Non-participating neighbours whose beyond list was cut at its cap.
+    pub capped: usize,
+}
+
+/// The conditions of the run, as asked.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConditionsReport {
+    /// Tables sized for this false-positive rate at each probe's busiest epoch.
+    pub probe_fpr: f64,
+    /// Background packets in the scenario.
+    pub background_packets: usize,
+    /// Background packets per link per second, measured over the scenario.
+    pub background_pps_per_link: f64,
+    /// Share of attack packets sent identically by two origins, asked.
+    pub duplicates: f64,
+    /// Attack packets that have an identical twin from another origin.
+    pub duplicated_packets: usize,
+    /// Share of domains splitting traffic over two upstreams, asked.
+    pub multipath: f64,
+    /// Probes down, of all.
+    pub probes_down: usize,
+    /// One-way delay between domains, ms.
+    pub link_delay_ms: f64,
+    /// `core` or `random`.
+    pub participants: String,
 }
 
 /// The `q` quantile (nearest rank) of `v` (sorted in place); 0 when empty.
@@ -199,26 +249,108 @@ fn uses_skip(g: &AttackGraph, path: &[Asn]) -> bool {
     })
 }
 
+/// Whether the federation could find the origin of a packet that took `path` (origin
+/// first): see [`Report::accuracy_bound`]. The origin participates with every probe up (its
+/// decision needs its edge's `seen` and every border link's `not_seen`); every link crossed
+/// between two participants has a probe up at one end at least (a hop needs a sighting);
+/// every run of non-participants is within the peering skip's reach of the participant
+/// below it, and the participant past it has its probe toward the run up.
+fn findable(s: &Scenario, down: &BTreeSet<Tap>, path: &[Asn]) -> bool {
+    let participates = |a: Asn| s.participants.contains(&a);
+    let up = |domain: Asn, watch: Watch| !down.contains(&Tap { domain, watch });
+    let link = |neighbour: Asn| Watch::Link { neighbour };
+    let Some(&origin) = path.first() else {
+        return false;
+    };
+    if !participates(origin) || down.iter().any(|t| t.domain == origin) {
+        return false;
+    }
+    let mut k = path.len() - 1;
+    while k > 0 {
+        let (d, u) = (path[k], path[k - 1]);
+        if participates(u) {
+            if !up(d, link(u)) && !up(u, link(d)) {
+                return false;
+            }
+            k -= 1;
+            continue;
+        }
+        let Some(j) = path[..k].iter().rposition(|&x| participates(x)) else {
+            return false;
+        };
+        let reach = s.topology.beyond(u, d, &participates, BEYOND_DEPTH);
+        if k - 1 - j > BEYOND_DEPTH
+            || !reach.skips.iter().any(|x| x.domain == path[j])
+            || !up(path[j], link(path[j + 1]))
+        {
+            return false;
+        }
+        k = j;
+    }
+    true
+}
+
+/// Candidate origins behind a gap that ends past a non-participant: `None` for other gaps.
+fn candidates(s: &Scenario, end: &PathEnd) -> Option<Vec<Asn>> {
+    let PathEnd::Gap {
+        last,
+        behind,
+        reason,
+    } = end
+    else {
+        return None;
+    };
+    if reason != "not_participating" {
+        return None;
+    }
+    let n = *behind.first()?;
+    let participates = |a: Asn| s.participants.contains(&a);
+    Some(s.topology.gap_candidates(n, *last, &participates, 16))
+}
+
 impl Report {
     pub(crate) fn build(i: ReportInputs<'_>) -> Report {
         let (s, g) = (i.s, i.graph);
         let (mut attributed, mut correct, mut wrong, mut gap_packets, mut via_skip) =
             (0, 0, 0, 0, 0);
+        let (mut findable_n, mut localized, mut cand_n, mut cand_sum) = (0, 0, 0, 0usize);
+        let mut false_attribution_bound = 0.0;
         let mut fraction = 0.0;
+        let mut by_digest: std::collections::HashMap<u128, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (k, x) in s.sent.iter().enumerate() {
+            by_digest.entry(x.digest).or_default().push(k);
+        }
+        let copies = |d: u128| by_digest.get(&d).map(Vec::as_slice).unwrap_or(&[]);
         let mut found = BTreeSet::new();
         for p in &g.paths {
             let Some(&si) = i.detected.get(p.packet as usize) else {
                 continue;
             };
             let truth = &s.sent[si as usize];
+            let senders: BTreeSet<Asn> = copies(truth.digest)
+                .iter()
+                .map(|&k| s.sent[k].origin())
+                .collect();
+            if copies(truth.digest)
+                .iter()
+                .any(|&k| findable(s, i.down, &s.sent[k].path))
+            {
+                findable_n += 1;
+            }
             let true_hops = truth.path.len().saturating_sub(1).max(1);
             fraction += (p.path.len().saturating_sub(1) as f64 / true_hops as f64).min(1.0);
             match &p.end {
                 PathEnd::Origin { domain } => {
                     attributed += 1;
-                    if *domain == truth.origin() {
+                    false_attribution_bound += p.false_probability.unwrap_or(1.0);
+                    cand_n += 1;
+                    cand_sum += 1;
+                    if senders.contains(domain) && p.also.iter().all(|a| senders.contains(a)) {
                         correct += 1;
+                        localized += 1;
                         found.insert(*domain);
+                        found.extend(p.also.iter().copied());
                     } else {
                         wrong += 1;
                     }
@@ -226,9 +358,48 @@ impl Report {
                         via_skip += 1;
                     }
                 }
-                PathEnd::Gap { .. } => gap_packets += 1,
+                PathEnd::Gap { .. } => {
+                    gap_packets += 1;
+                    if let Some(c) = candidates(s, &p.end) {
+                        cand_n += 1;
+                        cand_sum += c.len();
+                        if c.len() <= 2 && senders.iter().any(|o| c.contains(o)) {
+                            localized += 1;
+                        }
+                    }
+                }
             }
         }
+        let share = |n: usize| {
+            if i.detected.is_empty() {
+                0.0
+            } else {
+                n as f64 / i.detected.len() as f64
+            }
+        };
+        let cond = &i.cfg.conditions;
+        let background: Vec<&crate::scenario::Sent> = s.sent.iter().filter(|x| !x.attack).collect();
+        let crossings: usize = background
+            .iter()
+            .map(|x| x.path.len().saturating_sub(1))
+            .sum();
+        let seconds = (s.end_ns - s.start_ns) as f64 / 1e9;
+        let conditions = ConditionsReport {
+            probe_fpr: cond.probe_fpr,
+            background_packets: background.len(),
+            background_pps_per_link: crossings as f64
+                / (s.topology.link_count().max(1) as f64 * seconds.max(1e-9)),
+            duplicates: cond.duplicates,
+            duplicated_packets: s
+                .sent
+                .iter()
+                .filter(|x| x.attack && copies(x.digest).len() > 1)
+                .count(),
+            multipath: cond.multipath,
+            probes_down: i.down.len(),
+            link_delay_ms: cond.link_delay.as_secs_f64() * 1e3,
+            participants: if cond.core { "core" } else { "random" }.into(),
+        };
         let detected = i.detected.len();
         let mut tree = Vec::new();
         let mut shown: BTreeMap<Asn, ()> = BTreeMap::new();
@@ -317,6 +488,18 @@ impl Report {
             store: i.store,
             stored_traces: i.stored_traces,
             out_dir: i.cfg.out_dir.display().to_string(),
+            conditions,
+            accuracy_bound: share(findable_n),
+            false_attribution_bound,
+            false_origin_bound: g.origins.iter().map(|o| o.false_probability).sum(),
+            localized: share(localized),
+            mean_candidates: if cand_n == 0 {
+                0.0
+            } else {
+                cand_sum as f64 / cand_n as f64
+            },
+            truncated: g.truncated,
+            capped: i.capped,
         }
     }
 
@@ -430,6 +613,40 @@ impl Report {
             self.origins_total,
             self.packets_via_skip,
             self.mean_path_fraction
+        );
+        let _ = writeln!(
+            o,
+            "bound       {:.3} of the detected packets could be traced at all (origin participates, probes up, gaps within the skip's reach); false-attribution bound {:.2e} packets, false-origin bound {:.2e}",
+            self.accuracy_bound, self.false_attribution_bound, self.false_origin_bound
+        );
+        let _ = writeln!(
+            o,
+            "localized   {:.3} (attributed, or in a gap of at most 2 candidate ASes holding the origin); {:.2} candidates on average{}{}",
+            self.localized,
+            self.mean_candidates,
+            if self.truncated {
+                "; REPORTS TRUNCATED"
+            } else {
+                ""
+            },
+            if self.capped > 0 {
+                format!("; {} beyond lists capped", self.capped)
+            } else {
+                String::new()
+            }
+        );
+        let c = &self.conditions;
+        let _ = writeln!(
+            o,
+            "conditions  probes sized for {:.0e}; {} background packets ({:.1}/link/s); {} duplicated attack packets; multipath {:.0} %; {} probes down; {:.1} ms between domains; {} participants",
+            c.probe_fpr,
+            c.background_packets,
+            c.background_pps_per_link,
+            c.duplicated_packets,
+            c.multipath * 100.0,
+            c.probes_down,
+            c.link_delay_ms,
+            c.participants
         );
         if let Some(t) = &self.throughput {
             let _ = writeln!(

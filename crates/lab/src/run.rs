@@ -1,6 +1,6 @@
 //! One lab run: scenario → probes → controllers → traces → accuracy and latency.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use ashiato_trace::topology::Asn;
 use crate::controllers::{ControllerStartError, Controllers, Shared, UNCERTAINTY_NS};
 use crate::detect::{DetectorConfig, detect};
 use crate::report::{Evidence, Report, percentile};
-use crate::scenario::{Scenario, ScenarioConfig, ScenarioError};
+use crate::scenario::{Scenario, ScenarioConfig, ScenarioError, Tap};
 use crate::services::{DomainTls, ServiceError, Services, identity, lab_key, make_pki, write_key};
 use crate::topo::{TopologyError, TopologySpec, choose};
 
@@ -49,7 +49,47 @@ pub struct LabConfig {
     /// Reuse connections between services (HTTP/1.1 keep-alive, process-wide:
     /// `ashiato_net::client::reuse_connections`) instead of a new TLS handshake per request.
     pub reuse_connections: bool,
+    /// The conditions of a real federation the run is held under.
+    pub conditions: Conditions,
 }
+
+/// The conditions of a real federation (docs/lab.md, "Hard cases"): probes sized for their
+/// load at a realistic rate, background traffic, repeated packets, multipath, dead probes,
+/// delay between domains, a core-only deployment.
+#[derive(Clone, Debug)]
+pub struct Conditions {
+    /// The false-positive rate each probe's tables are sized for at its busiest epoch.
+    pub probe_fpr: f64,
+    /// Benign packets per link per second (`None`: a few per domain, the old default).
+    pub background_pps: Option<f64>,
+    /// Share of attack packets also sent identically by a second origin.
+    pub duplicates: f64,
+    /// Share of domains splitting their traffic over two upstreams.
+    pub multipath: f64,
+    /// Share of probes that are down.
+    pub probe_failures: f64,
+    /// One-way delay between domains' controllers.
+    pub link_delay: Duration,
+    /// Participants are the core (most customers first) instead of a random set.
+    pub core: bool,
+}
+
+impl Default for Conditions {
+    fn default() -> Self {
+        Conditions {
+            probe_fpr: crate::services::TARGET_FPR,
+            background_pps: None,
+            duplicates: 0.0,
+            multipath: 0.0,
+            probe_failures: 0.0,
+            link_delay: Duration::ZERO,
+            core: false,
+        }
+    }
+}
+
+/// Most background packets a run generates, whatever `--background` asks (memory).
+pub const MAX_BACKGROUND: usize = 2_000_000;
 
 /// Why a lab run failed.
 #[non_exhaustive]
@@ -124,13 +164,24 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
     let key = lab_key(cfg.seed);
     let domains = chosen.topology.len();
     let origins = cfg.origins.unwrap_or(if domains < 20 { 4 } else { 5 });
+    let cond = &cfg.conditions;
+    // A background packet crosses about three links in the scenario's three seconds, so
+    // PPS × links packets put about PPS on each link each second.
+    let background = match cond.background_pps {
+        Some(pps) => ((pps.max(0.0) * chosen.topology.link_count() as f64) as usize)
+            .clamp(400, MAX_BACKGROUND),
+        None => (domains * 4).max(400),
+    };
     let sc = ScenarioConfig {
         seed: cfg.seed,
         participation: cfg.participation,
         origins,
         packets: cfg.packets,
-        background: (domains * 4).max(400),
+        background,
         must_attack: chosen.must_attack.clone(),
+        core: cond.core,
+        duplicates: cond.duplicates,
+        multipath: cond.multipath,
     };
     // The scenario happened in the last few seconds, whole epochs, so every probe holds it.
     let start_ns = (now_ns() / 1_000_000_000).saturating_sub(5) * 1_000_000_000;
@@ -138,17 +189,9 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
 
     // Detection at the victim's edge: only what it flags is traced.
     let edge = s.victim_edge();
-    let flagged = detect(&edge, DetectorConfig::default());
-    let by_digest = s.by_digest();
-    let detected: Vec<u32> = flagged
-        .iter()
-        .filter_map(|&i| {
-            let d = ashiato_wire::packet::parse(ashiato_wire::LinkType::Ethernet, edge[i].1)
-                .ok()
-                .and_then(|p| key.digest_ip(&p.ip).ok())?;
-            by_digest.get(&d.as_u128()).copied()
-        })
-        .collect();
+    let frames: Vec<(u64, &[u8])> = edge.iter().map(|e| (e.0, e.1)).collect();
+    let flagged = detect(&frames, DetectorConfig::default());
+    let detected: Vec<u32> = flagged.iter().map(|&i| edge[i].2).collect();
     if detected.is_empty() {
         return Err(LabError::NothingDetected);
     }
@@ -177,13 +220,17 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
     let store_desc = store.describe();
     let sink: Arc<dyn TraceSink> = Arc::new(StoreSink::new(store, s.victim, "lab"));
     let mut services = Services::new();
-    services.start_probes(&s, &key, &tls).await?;
+    let down = down_probes(&s, cond.probe_failures, cfg.seed);
+    services
+        .start_probes(&s, &key, &tls, cond.probe_fpr, &down)
+        .await?;
     let shared = Shared {
         key,
         tls_dir: &tls_dir,
         key_file: &key_file,
         mode: cfg.mode,
         victim_sink: Some(sink),
+        link_delay: cond.link_delay,
     };
     let ctl = Controllers::start(&s, &mut services, &tls, shared).await?;
     let setup = began.elapsed();
@@ -302,6 +349,8 @@ pub async fn run(cfg: &LabConfig, progress: &dyn Fn(&str)) -> Result<(Report, Ru
         throughput,
         sample: sample_evidence(&graph),
         sample_packet: packets.first().map(|p| (p.digest.clone(), p.time_ns)),
+        down: &down,
+        capped: ctl.capped,
     });
     Ok((
         report,
@@ -331,6 +380,21 @@ pub(crate) struct ReportInputs<'a> {
     pub throughput: Option<Throughput>,
     pub sample: Vec<Evidence>,
     pub sample_packet: Option<(String, u64)>,
+    pub down: &'a BTreeSet<Tap>,
+    pub capped: usize,
+}
+
+/// The probes that are down: a seeded `share` of every probe of every participant.
+fn down_probes(s: &Scenario, share: f64, seed: u64) -> BTreeSet<Tap> {
+    if share <= 0.0 {
+        return BTreeSet::new();
+    }
+    let mut rng = ashiato_rng::Xoshiro256pp::new(ashiato_rng::mix64(seed ^ 0x646f_776e));
+    s.taps
+        .keys()
+        .filter(|_| ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < share)
+        .cloned()
+        .collect()
 }
 
 /// The packet as the victim's detector hands it to its controller.

@@ -51,6 +51,14 @@ pub struct ScenarioConfig {
     pub background: usize,
     /// Domains that must be origins (the far end of a chain), if they can be.
     pub must_attack: Vec<Asn>,
+    /// Participants are the core (the domains with the most customers), not a random set.
+    pub core: bool,
+    /// Share of attack packets also sent, identically, by a second origin (real floods
+    /// repeat packets, and two bots may send the same one).
+    pub duplicates: f64,
+    /// Share of domains that split their traffic over two upstreams: half of the packets
+    /// that reach such a domain leave it by another neighbour with a valley-free route.
+    pub multipath: f64,
 }
 
 /// A probe position: a domain's customer edge or its end of one link.
@@ -115,6 +123,8 @@ pub struct Scenario {
     pub end_ns: u64,
     /// Every packet sent, attack and background.
     pub sent: Vec<Sent>,
+    /// Domains that split their traffic over two upstreams.
+    pub multipath: BTreeSet<Asn>,
     /// Per probe of a participating domain: (time, index into `sent`), in time order. Every
     /// probe of every participant is listed, idle ones with no packet.
     pub taps: BTreeMap<Tap, Vec<(u64, u32)>>,
@@ -162,7 +172,19 @@ impl Scenario {
             return Err(ScenarioError::NoVictim(victim));
         }
         let mut rng = Xoshiro256pp::new(ashiato_rng::mix64(cfg.seed ^ 0x6c61_625f_7363_656e));
-        let participants = topology.participants(cfg.participation, cfg.seed, &[victim]);
+        let participants = if cfg.core {
+            topology.core_participants(cfg.participation, &[victim])
+        } else {
+            topology.participants(cfg.participation, cfg.seed, &[victim])
+        };
+        let multipath: BTreeSet<Asn> = topology
+            .participants(
+                cfg.multipath,
+                ashiato_rng::mix64(cfg.seed ^ 0x6d75_6c74),
+                &[],
+            )
+            .into_iter()
+            .collect();
         let index_of = |a: Asn| topology.asns().binary_search(&a).unwrap_or(0);
         let victim_addr = domain_addr(index_of(victim), 10);
 
@@ -192,8 +214,9 @@ impl Scenario {
 
         let mut sent = Vec::new();
         for &o in &origins {
-            let path = to_victim.path(o).unwrap_or_default();
             for _ in 0..cfg.packets {
+                let path =
+                    route(&topology, &to_victim, o, &multipath, &mut rng).unwrap_or_default();
                 let t = start_ns + ATTACK_OFFSET_NS + rng.next_u64() % ATTACK_SPAN_NS;
                 let r = rng.next_u64();
                 let spoofed = Ipv4Addr::from(r as u32);
@@ -208,7 +231,21 @@ impl Scenario {
                     (r >> 48) as u16,
                     &[],
                 );
-                sent.push(packet(frame, path.clone(), t, true, key));
+                let copy = (origins.len() > 1 && unit(&mut rng) < cfg.duplicates).then(|| {
+                    // The same packet from another origin, within the same few milliseconds.
+                    let mut o2 = origins[below(&mut rng, origins.len() - 1)];
+                    if o2 == o {
+                        o2 = origins[origins.len() - 1];
+                    }
+                    let t2 = t + rng.next_u64() % 5_000_000;
+                    (o2, t2)
+                });
+                if let Some((o2, t2)) = copy {
+                    let p2 =
+                        route(&topology, &to_victim, o2, &multipath, &mut rng).unwrap_or_default();
+                    sent.push(packet(frame.clone(), p2, t2, true, key));
+                }
+                sent.push(packet(frame, path, t, true, key));
             }
         }
 
@@ -229,7 +266,9 @@ impl Scenario {
                 continue;
             }
             let tree = trees.entry(dst).or_insert_with(|| topology.routes_to(dst));
-            let Some(path) = tree.path(src) else { continue };
+            let Some(path) = route(&topology, tree, src, &multipath, &mut rng) else {
+                continue;
+            };
             let t = start_ns + 200_000_000 + rng.next_u64() % (SCENARIO_NS - 1_200_000_000);
             let r = rng.next_u64();
             let (s_addr, d_addr) = (
@@ -324,31 +363,84 @@ impl Scenario {
             start_ns,
             end_ns,
             sent,
+            multipath,
             taps,
         })
     }
 
-    /// What the victim's edge probe saw arrive for the victim: (time, frame) of every packet
-    /// whose destination is the victim, in time order — the detector's input.
-    pub fn victim_edge(&self) -> Vec<(u64, &[u8])> {
-        let mut v: Vec<(u64, &[u8])> = self
+    /// What the victim's edge probe saw arrive for the victim: (time, frame, index into
+    /// `sent`) of every packet whose destination is the victim, in time order — the
+    /// detector's input (the index is the lab's, never shown to the detector).
+    pub fn victim_edge(&self) -> Vec<(u64, &[u8], u32)> {
+        let mut v: Vec<(u64, &[u8], u32)> = self
             .sent
             .iter()
-            .filter(|s| s.path.last() == Some(&self.victim))
-            .map(|s| (s.arrived_ns, s.frame.as_slice()))
+            .enumerate()
+            .filter(|(_, s)| s.path.last() == Some(&self.victim))
+            .map(|(i, s)| (s.arrived_ns, s.frame.as_slice(), i as u32))
             .collect();
-        v.sort_by_key(|e| e.0);
+        v.sort_by_key(|e| (e.0, e.2));
         v
     }
 
-    /// The packet with this digest, if the scenario sent it.
-    pub fn by_digest(&self) -> HashMap<u128, u32> {
+    /// Every origin that sent a packet with this digest (two for a duplicated packet).
+    pub fn senders_of(&self, digest: u128) -> BTreeSet<Asn> {
         self.sent
             .iter()
-            .enumerate()
-            .map(|(i, s)| (s.digest, i as u32))
+            .filter(|s| s.digest == digest)
+            .map(Sent::origin)
             .collect()
     }
+}
+
+/// Uniform in [0, 1).
+fn unit(rng: &mut Xoshiro256pp) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The route of one packet from `src`: the route tree's, except that the first domain on it
+/// that splits its traffic sends half of its packets to another neighbour (the nearest to
+/// the destination, ties by ASN) whose own route keeps the whole path valley-free and
+/// loop-free.
+fn route(
+    topology: &Topology,
+    tree: &ashiato_trace::topology::RouteTree<'_>,
+    src: Asn,
+    multipath: &BTreeSet<Asn>,
+    rng: &mut Xoshiro256pp,
+) -> Option<Vec<Asn>> {
+    let path = tree.path(src)?;
+    if multipath.is_empty() {
+        return Some(path);
+    }
+    let Some(i) = path[..path.len().saturating_sub(1)]
+        .iter()
+        .position(|x| multipath.contains(x))
+    else {
+        return Some(path);
+    };
+    if rng.next_u64() & 1 == 0 {
+        return Some(path);
+    }
+    let x = path[i];
+    let usual = path[i + 1];
+    let mut best: Option<Vec<Asn>> = None;
+    for (y, _) in topology.neighbours(x) {
+        if y == usual || path[..=i].contains(&y) {
+            continue;
+        }
+        let Some(rest) = tree.path(y) else { continue };
+        let mut p = path[..=i].to_vec();
+        p.extend(rest);
+        let unique: BTreeSet<Asn> = p.iter().copied().collect();
+        if unique.len() != p.len() || !topology.is_valley_free(&p) {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| p.len() < b.len()) {
+            best = Some(p);
+        }
+    }
+    Some(best.unwrap_or(path))
 }
 
 /// A packet with its digest and arrival time (1–3 ms per hop, the same delays the taps use).
@@ -384,6 +476,9 @@ mod tests {
             packets: 10,
             background: 100,
             must_attack: Vec::new(),
+            core: false,
+            duplicates: 0.0,
+            multipath: 0.0,
         }
     }
 

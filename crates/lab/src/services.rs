@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 
 use crate::scenario::{Scenario, Tap};
 
-/// Target false-positive rate of every probe's epoch filter (the trial's probes ran at a few
-/// 10⁻⁶, BRIEF §1).
+/// Default false-positive rate of every probe's epoch filter at its busiest epoch (the
+/// trial's probes ran at a few 10⁻⁶, BRIEF §1); `ashiato lab --probe-fpr` sets another.
 pub const TARGET_FPR: f64 = 1e-6;
 /// Epoch length of the lab's probes.
 pub const EPOCH_NS: u64 = 1_000_000_000;
@@ -217,11 +217,17 @@ impl Services {
     /// Builds and serves every probe of the scenario: tables sized for the busiest epoch of
     /// each probe at [`TARGET_FPR`], filled in time order, touched over the whole scenario so
     /// quiet links answer `not_seen`, then marked finished.
+    ///
+    /// `fpr` is the rate each table is sized for at its busiest epoch (as `probe run --fpr`
+    /// sizes for `--rate`); the taps in `down` get an address where nothing listens (a probe
+    /// that is down: its controller's query fails, and its links cannot say).
     pub async fn start_probes(
         &mut self,
         s: &Scenario,
         key: &Key,
         tls: &BTreeMap<Asn, DomainTls>,
+        fpr: f64,
+        down: &std::collections::BTreeSet<Tap>,
     ) -> Result<(), ServiceError> {
         let first = s.start_ns / EPOCH_NS;
         let last = s.end_ns / EPOCH_NS;
@@ -236,7 +242,7 @@ impl Services {
             let cfg = TablesConfig {
                 epoch_ns: EPOCH_NS,
                 retention_epochs: retention,
-                params: theory::plan(FilterKind::Blocked, busiest, TARGET_FPR),
+                params: theory::plan(FilterKind::Blocked, busiest, fpr),
                 table_id: key.table_id(),
                 spill: None,
                 prefault: false,
@@ -279,12 +285,16 @@ impl Services {
             let Some(dtls) = tls.get(&tap.domain) else {
                 continue;
             };
-            self.spawn(
-                listener,
-                router(state.clone()),
-                dtls.server.clone(),
-                lab_limits(64),
-            );
+            if down.contains(tap) {
+                drop(listener);
+            } else {
+                self.spawn(
+                    listener,
+                    router(state.clone()),
+                    dtls.server.clone(),
+                    lab_limits(64),
+                );
+            }
             self.probes
                 .entry(tap.domain)
                 .or_default()

@@ -33,9 +33,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use ashiato_api::federation::{
-    AttackGraph, DomainId, GapCount, GraphEdge, GraphNode, HopReport, MAX_EVIDENCE, NodeRole,
-    OpenBranch, OriginCount, Outcome, PacketPath, PathEnd, ProbeEvidence, ProbeVerdict, Via, Watch,
+    AttackGraph, DomainId, GapCount, GraphEdge, GraphNode, HopReport, MAX_CANDIDATES, MAX_EVIDENCE,
+    NodeRole, OpenBranch, OriginCount, Outcome, PacketPath, PathEnd, ProbeEvidence, ProbeVerdict,
+    Via, Watch,
 };
+
+use crate::topology::Topology;
 
 /// One surviving branch of one packet's trace.
 #[derive(Clone, Debug)]
@@ -649,6 +652,8 @@ pub fn assemble(
             behind,
             reason,
             packets,
+            candidates: Vec::new(),
+            candidates_truncated: false,
         })
         .collect();
     gaps.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.last.cmp(&b.last)));
@@ -664,6 +669,29 @@ pub fn assemble(
         reports,
         truncated,
         fpr_bound,
+    }
+}
+
+/// Lists, for every gap behind a domain that runs no controller, the ASes its packets can
+/// have come from ([`Topology::gap_candidates`]: that domain and the non-participants behind
+/// it, valley-free, at most 16 deep), so that a trace that must stop still says where the
+/// origin can be. `participates` says who runs ashiato (they were asked, or can be).
+pub fn add_candidates(
+    g: &mut AttackGraph,
+    topology: &Topology,
+    participates: &dyn Fn(DomainId) -> bool,
+) {
+    for gap in &mut g.gaps {
+        if gap.reason != "not_participating" {
+            continue;
+        }
+        let Some(&n) = gap.behind.first() else {
+            continue;
+        };
+        let mut c = topology.gap_candidates(n, gap.last, participates, 16);
+        gap.candidates_truncated = c.len() > MAX_CANDIDATES;
+        c.truncate(MAX_CANDIDATES);
+        gap.candidates = c;
     }
 }
 

@@ -283,6 +283,7 @@ impl Lab {
                 probe_tls: Some(tls.clone()),
                 peer_tls: Some(tls),
                 sink: None,
+                topology: None,
             },
         )
         .unwrap();

@@ -93,6 +93,48 @@ impl Topology {
         set
     }
 
+    /// The core: round(`share` × ASes) domains with the most customers (then the most
+    /// neighbours, then the lowest ASN), plus the ASes of `always`. A federation deployed
+    /// at the core only, as in the single-packet checkpoint studies (Moreira et al.: about
+    /// 8 % of ASes).
+    pub fn core_participants(&self, share: f64, always: &[Asn]) -> BTreeSet<Asn> {
+        let n = self.len();
+        let share = if share.is_nan() {
+            0.0
+        } else {
+            share.clamp(0.0, 1.0)
+        };
+        let want = ((share * n as f64).round() as usize).min(n);
+        let mut ranked: Vec<(usize, usize, Asn)> = self
+            .asns
+            .iter()
+            .map(|&a| {
+                let mut customers = 0;
+                let mut degree = 0;
+                for (_, role) in self.neighbours(a) {
+                    degree += 1;
+                    if role == super::Role::Customer {
+                        customers += 1;
+                    }
+                }
+                (customers, degree, a)
+            })
+            .collect();
+        ranked.sort_by(|x, y| y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2)));
+        let mut set: BTreeSet<Asn> = always
+            .iter()
+            .copied()
+            .filter(|&a| self.contains(a))
+            .collect();
+        for &(_, _, a) in &ranked {
+            if set.len() >= want {
+                break;
+            }
+            set.insert(a);
+        }
+        set
+    }
+
     /// Every AS reachable from `root`, in breadth-first order, neighbours ascending.
     fn bfs_order(&self, root: u32) -> Vec<u32> {
         let mut seen = vec![false; self.len()];

@@ -125,6 +125,69 @@ impl Topology {
         out
     }
 
+    /// The ASes a packet that reached `toward` from its non-participating neighbour
+    /// `skipped` could have come from: `skipped` and every non-participant from which a
+    /// valley-free path runs to `skipped` and on to `toward` through non-participants only,
+    /// at most `max_depth` ASes long (at most 16), ascending. Participants are left out (the
+    /// trace asked them: they either refuted the packet or would have been followed).
+    /// Empty if the two are not linked.
+    pub fn gap_candidates(
+        &self,
+        skipped: Asn,
+        toward: Asn,
+        participates: &dyn Fn(Asn) -> bool,
+        max_depth: usize,
+    ) -> Vec<Asn> {
+        let max_depth = max_depth.min(MAX_GAP);
+        let (Some(s), Some(t)) = (self.index(skipped), self.index(toward)) else {
+            return Vec::new();
+        };
+        let Some(role_t) = self.role_idx(s, t) else {
+            return Vec::new();
+        };
+        let Some(descending) = prepend(role_t, true) else {
+            return Vec::new();
+        };
+        let mut out = vec![skipped];
+        if max_depth == 0 {
+            return out;
+        }
+        // Breadth first over (AS, descending): a state once reached needs no second visit,
+        // since what may be put in front of it depends on nothing else.
+        let mut seen = vec![0u8; self.len()];
+        seen[s as usize] |= state_bit(descending);
+        seen[t as usize] = 3;
+        let mut listed = vec![false; self.len()];
+        listed[s as usize] = true;
+        let mut level = vec![(s, descending)];
+        for _ in 1..max_depth {
+            let mut next = Vec::new();
+            for &(c, descending) in &level {
+                for &(x, role_x) in self.row(c) {
+                    let Some(desc_x) = prepend(invert(role_x), descending) else {
+                        continue;
+                    };
+                    let asn_x = self.asn(x);
+                    if participates(asn_x) || seen[x as usize] & state_bit(desc_x) != 0 {
+                        continue;
+                    }
+                    seen[x as usize] |= state_bit(desc_x);
+                    if !listed[x as usize] {
+                        listed[x as usize] = true;
+                        out.push(asn_x);
+                    }
+                    next.push((x, desc_x));
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// The gap ending at arena entry `e`: from its AS back to `skipped`.
     fn gap(&self, arena: &[Entry], mut e: usize) -> Vec<Asn> {
         let mut gap = Vec::new();
@@ -245,6 +308,36 @@ mod tests {
                 domain: 4,
                 gap: vec![2]
             }]
+        );
+    }
+
+    #[test]
+    fn gap_candidates_are_the_non_participants_behind_valley_free() {
+        // 1 provider of 2 provider of 3 provider of 4; 5 peer of 1; 6 provider of 1;
+        // 7 another customer of 3. 4 (participating) got a packet from 3 (not).
+        let (t, _) = Topology::from_links([
+            Link::provider_customer(1, 2),
+            Link::provider_customer(2, 3),
+            Link::provider_customer(3, 4),
+            Link::peer(5, 1),
+            Link::provider_customer(6, 1),
+            Link::provider_customer(3, 7),
+        ]);
+        let participates = |a| a == 4 || a == 5;
+        // 7 → 3 → 4 is a valley (customer up to provider, down to another customer):
+        // allowed, it descends after going up; 5 participates and is left out.
+        assert_eq!(t.gap_candidates(3, 4, &participates, 16), [1, 2, 3, 6, 7]);
+        assert_eq!(t.gap_candidates(3, 4, &participates, 1), [3]);
+        // Behind a customer, only what descends further can have sent it.
+        let (t, _) = Topology::from_links([
+            Link::provider_customer(1, 2),
+            Link::provider_customer(3, 2),
+            Link::provider_customer(2, 4),
+        ]);
+        assert_eq!(t.gap_candidates(2, 1, &|a| a == 1, 8), [2, 4]);
+        assert!(
+            t.gap_candidates(4, 1, &|_| false, 8).is_empty(),
+            "not linked"
         );
     }
 }
