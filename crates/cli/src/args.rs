@@ -823,8 +823,10 @@ pub struct TableArgs {
     /// Mean packet size in bytes, to turn a bit rate into packets/s.
     #[arg(long, value_parser = crate::units::parse_packet_size)]
     pub mean_packet_size: Option<f64>,
-    /// False-positive rate each table keeps at the sized rate (between 0 and 1).
-    #[arg(long, default_value = "1e-3", value_parser = crate::units::parse_fpr)]
+    /// False-positive rate each table keeps at the sized rate (between 0 and 1). The default,
+    /// 1e-7, keeps a single packet's ±1.1 s window under the federation's 1e-6 hop bound
+    /// (docs/operations.md, "Sizing for single-packet traces"); floods trace at 1e-3 too.
+    #[arg(long, default_value = "1e-7", value_parser = crate::units::parse_fpr)]
     pub fpr: f64,
     /// Write expired epochs to this directory (read back with positioned reads for queries).
     #[arg(long)]
@@ -939,8 +941,8 @@ pub struct PlanArgs {
     // Parsed into ns.
     #[arg(long, value_parser = crate::units::parse_positive_duration_ns)]
     pub retention: u64,
-    /// False-positive rate per table (between 0 and 1).
-    #[arg(long, default_value = "1e-3", value_parser = crate::units::parse_fpr)]
+    /// False-positive rate per table (between 0 and 1); the default is `probe run`'s.
+    #[arg(long, default_value = "1e-7", value_parser = crate::units::parse_fpr)]
     pub fpr: f64,
     /// Epoch length, e.g. 1s (at least 1ms).
     // Parsed into ns.
