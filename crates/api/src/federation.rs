@@ -575,7 +575,7 @@ pub struct GapCount {
 pub const MAX_CANDIDATES: usize = 1024;
 
 /// Where one packet's trace ends.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PathEnd {
     /// At its origin domain.

@@ -154,7 +154,7 @@ fn two_domains_trace_a_packet_to_its_origin_and_a_dead_one_is_a_gap() {
     let out = stdout(&o);
     assert!(out.contains("origin AS64502: 2 packets"), "{out}");
     assert!(
-        out.contains("packet 0: AS64501 → AS64502  [origin AS64502]"),
+        out.contains("packet 0: AS64501 → AS64502  [origin AS64502, chance false "),
         "{out}"
     );
     assert!(out.contains("AS64502 → AS64501: 2 packets"), "{out}");

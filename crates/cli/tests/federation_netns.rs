@@ -291,7 +291,7 @@ fn a_spoofed_packet_is_traced_across_three_live_domains() {
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(out.contains("origin AS64503: 1 packet"), "{out}");
     assert!(
-        out.contains("packet 0: AS64501 → AS64502 → AS64503  [origin AS64503]"),
+        out.contains("packet 0: AS64501 → AS64502 → AS64503  [origin AS64503, chance false "),
         "{out}"
     );
     assert!(out.contains("probe b-c seen"), "{out}");

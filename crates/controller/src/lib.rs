@@ -149,7 +149,7 @@ pub enum TraceError {
     Busy(usize),
     /// The digests were computed with another federation key than this controller's.
     #[error(
-        "the digests were computed with the key of table id {theirs}, but this controller's federation key has table id {ours}: pass the federation's key (--key-file or ASHIATO_KEY_FILE)"
+        "the digests were computed with another federation key (table id {theirs}) than this controller's (table id {ours}): pass the federation's key (--key-file or ASHIATO_KEY_FILE)"
     )]
     Key {
         /// This controller's table id.

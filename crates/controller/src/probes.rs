@@ -86,6 +86,12 @@ fn judge(
             Some("epochs list truncated".into()),
         ),
         _ => match gap_here {
+            // The probe listed only its first gaps: this window may be in one it left out.
+            None if resp.gaps_truncated => (
+                ProbeVerdict::Unknown,
+                None,
+                Some("the probe's list of gaps was truncated".into()),
+            ),
             Some(r) => (
                 ProbeVerdict::Unknown,
                 None,
@@ -150,8 +156,10 @@ impl Controller {
             }
         }
         let mut out: BTreeMap<u32, Vec<ProbeEvidence>> = BTreeMap::new();
+        let mut answered: BTreeSet<(usize, usize)> = BTreeSet::new();
         while let Some(j) = tasks.join_next().await {
             let Ok((pi, gi, r)) = j else { continue };
+            answered.insert((pi, gi));
             let probe = &self.cfg.probes[pi];
             let r = r.map_err(|e| error_chain(&e));
             if let Err(e) = &r {
@@ -187,6 +195,27 @@ impl Controller {
                 };
                 self.metrics.probe_verdict(ev.verdict);
                 out.entry(*idx).or_default().push(ev);
+            }
+        }
+        // A query task that died (it cannot: but never let a probe vanish from the evidence,
+        // where a mesh initiator would read its absence as `not_seen`).
+        for (pi, probe) in self.cfg.probes.iter().enumerate() {
+            for (gi, g) in groups.iter().enumerate() {
+                if answered.contains(&(pi, gi)) {
+                    continue;
+                }
+                for &m in &g.members {
+                    out.entry(uniq[m].0).or_default().push(ProbeEvidence {
+                        probe: probe.name.clone(),
+                        watches: probe.watches.clone(),
+                        verdict: ProbeVerdict::Unreachable,
+                        epoch_start_ns: None,
+                        epoch_end_ns: None,
+                        fpr: None,
+                        false_match: 0.0,
+                        reason: Some("the query task ended without an answer".into()),
+                    });
+                }
             }
         }
         // Deterministic order: by probe name.

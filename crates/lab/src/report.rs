@@ -250,8 +250,9 @@ fn uses_skip(g: &AttackGraph, path: &[Asn]) -> bool {
 }
 
 /// Whether the federation could find the origin of a packet that took `path` (origin
-/// first): see [`Report::accuracy_bound`]. The origin participates with every probe up (its
-/// decision needs its edge's `seen` and every border link's `not_seen`); every link crossed
+/// first): see [`Report::accuracy_bound`]. The origin participates with every probe up but
+/// the exit link's (its decision needs its edge's `seen` and every other border link's
+/// `not_seen`); every link crossed
 /// between two participants has a probe up at one end at least (a hop needs a sighting);
 /// every run of non-participants is within the peering skip's reach of the participant
 /// below it, and the participant past it has its probe toward the run up.
@@ -262,7 +263,14 @@ fn findable(s: &Scenario, down: &BTreeSet<Tap>, path: &[Asn]) -> bool {
     let Some(&origin) = path.first() else {
         return false;
     };
-    if !participates(origin) || down.iter().any(|t| t.domain == origin) {
+    // The origin's decision needs its edge's `seen` and every other border link's
+    // `not_seen`; its exit link is judged as a crossing below.
+    let exit = path.get(1).copied();
+    if !participates(origin)
+        || down
+            .iter()
+            .any(|t| t.domain == origin && Some(&t.watch) != exit.map(link).as_ref())
+    {
         return false;
     }
     let mut k = path.len() - 1;
@@ -278,9 +286,15 @@ fn findable(s: &Scenario, down: &BTreeSet<Tap>, path: &[Asn]) -> bool {
         let Some(j) = path[..k].iter().rposition(|&x| participates(x)) else {
             return false;
         };
+        // The domain past the run is asked about its link toward the gap the skip list
+        // found for it (its shortest): the packet must have taken that very run.
         let reach = s.topology.beyond(u, d, &participates, BEYOND_DEPTH);
+        let run: Vec<Asn> = path[j + 1..k].to_vec();
         if k - 1 - j > BEYOND_DEPTH
-            || !reach.skips.iter().any(|x| x.domain == path[j])
+            || !reach
+                .skips
+                .iter()
+                .any(|x| x.domain == path[j] && x.gap == run)
             || !up(path[j], link(path[j + 1]))
         {
             return false;

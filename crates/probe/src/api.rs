@@ -197,7 +197,7 @@ pub fn answer_at(
         return Err(ApiError(
             StatusCode::CONFLICT,
             format!(
-                "the digests were computed with the key of table id {}, but this probe's federation key has table id {ours}: digests of another key match nothing here",
+                "the digests were computed with another federation key (table id {}) than this probe's (table id {ours}): digests of another key match nothing here",
                 theirs.chars().take(32).collect::<String>()
             ),
         ));

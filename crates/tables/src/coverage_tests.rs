@@ -44,11 +44,15 @@ fn live_memory_only_probe() {
 }
 
 #[test]
-fn finished_input_covers_the_time_after_its_last_packet() {
+fn a_finished_input_did_not_record_the_time_after_its_last_packet() {
     let c = cov(10, 20, 100, false);
+    // A capture file ended: the link did not go quiet, nothing was recorded after it.
     assert_eq!(
         window(&c, 8, 40, true),
-        vec![(8, 9, GapReason::NotRecorded)]
+        vec![
+            (8, 9, GapReason::NotRecorded),
+            (21, 40, GapReason::NotRecorded)
+        ]
     );
     assert_eq!(
         window(&c, 8, 40, false),

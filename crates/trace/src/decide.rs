@@ -335,8 +335,11 @@ pub fn report(view: &DomainView, packet: u32, via: &Via, evidence: &[ProbeEviden
 /// that has none: what [`decide`] needs to decide as the domain itself did.
 pub fn expand(view: &DomainView, evidence: &[ProbeEvidence]) -> Vec<ProbeEvidence> {
     let mut out = evidence.to_vec();
-    for w in &view.watched {
-        if !evidence.iter().any(|e| &e.watches == w) {
+    let present: std::collections::BTreeSet<&Watch> = evidence.iter().map(|e| &e.watches).collect();
+    // A view lists at most its links and its edge; a longer list is not a domain's.
+    let most = view.neighbours.len() + 1;
+    for w in view.watched.iter().take(most) {
+        if !present.contains(w) {
             out.push(ProbeEvidence {
                 probe: String::new(),
                 watches: w.clone(),

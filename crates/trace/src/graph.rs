@@ -29,13 +29,13 @@
 //! unreliable hops that cut them, marked), with packet counts; [`merge`] joins the graphs of
 //! several traces of one incident.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use ashiato_api::federation::{
     AttackGraph, DomainId, GapCount, GraphEdge, GraphNode, HopReport, MAX_CANDIDATES, MAX_EVIDENCE,
-    NodeRole, OpenBranch, OriginCount, Outcome, PacketPath, PathEnd, ProbeEvidence, ProbeVerdict,
-    Via, Watch,
+    MAX_VISITED, NodeRole, OpenBranch, OriginCount, Outcome, PacketPath, PathEnd, ProbeEvidence,
+    ProbeVerdict, Via, Watch,
 };
 
 use crate::topology::Topology;
@@ -119,6 +119,10 @@ struct Walker<'a, 'b> {
 /// Bound on the work spent per packet (reports visited), against hostile report sets.
 const MAX_STEPS_PER_PACKET: usize = 4096;
 
+/// Bound on the branches kept per packet: a hostile report listing millions of neighbours
+/// must not turn into millions of branches to weigh.
+const MAX_BRANCHES_PER_PACKET: usize = 256;
+
 impl Walker<'_, '_> {
     /// Branches from `r`, the report of the last domain of `path`.
     fn follow(
@@ -150,6 +154,13 @@ impl Walker<'_, '_> {
                 };
                 let mut ends = Vec::new();
                 for &n in targets {
+                    if ends.len() >= MAX_BRANCHES_PER_PACKET
+                        || self.steps > MAX_STEPS_PER_PACKET
+                        || path.len() > MAX_VISITED
+                    {
+                        ends.push(gap(path, hops, d, vec![n], "stopped"));
+                        break;
+                    }
                     ends.extend(self.child(d, n, path, hops));
                 }
                 if ends.is_empty() {
@@ -184,6 +195,7 @@ impl Walker<'_, '_> {
         path: &mut Vec<DomainId>,
         hops: &mut Vec<Hop>,
     ) -> Vec<Branch> {
+        self.steps += 1;
         let key = (self.packet, n, Via::Link { neighbour: d });
         let Some(r) = self.ix.by_key.get(&key).copied() else {
             return vec![gap(path, hops, d, vec![n], "unreachable")];
@@ -370,6 +382,13 @@ pub fn assemble(
     fpr_bound: f64,
 ) -> AttackGraph {
     let packets = u32::try_from(digests.len()).unwrap_or(u32::MAX);
+    // A bound that is no probability (NaN from a stored graph, 0, above 1) would mark every
+    // hop reliable or none: use the federation's default instead.
+    let fpr_bound = if fpr_bound > 0.0 && fpr_bound <= 1.0 {
+        fpr_bound
+    } else {
+        ashiato_api::federation::DEFAULT_FPR_BOUND
+    };
     let ix = Index::new(&reports);
     // Digest classes: packets with one digest share one.
     let mut class_of_digest: HashMap<&str, usize> = HashMap::new();
@@ -417,13 +436,10 @@ pub fn assemble(
     // 2. Every hop's odds, judged per end: the packets whose evidence leads through the hop
     //    to the same end (an origin, or one gap) combine; a packet's best sighting of the hop
     //    is its share.
-    let mut ends: Vec<PathEnd> = Vec::new();
-    let mut end_id = |e: &PathEnd| match ends.iter().position(|x| x == e) {
-        Some(i) => i,
-        None => {
-            ends.push(e.clone());
-            ends.len() - 1
-        }
+    let mut ends: HashMap<PathEnd, usize> = HashMap::new();
+    let mut end_id = |e: &PathEnd| {
+        let n = ends.len();
+        *ends.entry(e.clone()).or_insert(n)
     };
     let mut odds = HopOdds::default();
     let mut sightings: HashMap<(u32, Hop), f64> = HashMap::new();
@@ -469,6 +485,7 @@ pub fn assemble(
         .enumerate()
         .map(|(p, (branches, ids))| {
             let mut out: Vec<Branch> = Vec::new();
+            let mut kept: HashSet<(Vec<DomainId>, PathEnd, Vec<Hop>)> = HashSet::new();
             for (b, end) in branches.into_iter().zip(ids) {
                 let first_bad = b
                     .hops
@@ -499,10 +516,7 @@ pub fn assemble(
                     ),
                     PathEnd::Gap { .. } => (1.0, 1.0),
                 };
-                if !out
-                    .iter()
-                    .any(|o| o.path == nb.path && o.end == nb.end && o.hops == nb.hops)
-                {
+                if kept.insert((nb.path.clone(), nb.end.clone(), nb.hops.clone())) {
                     out.push(Branch {
                         false_probability: chain,
                         own_false_probability: own,
@@ -514,7 +528,8 @@ pub fn assemble(
         })
         .collect();
 
-    // 3. Settle each packet; each origin keeps its worst chain.
+    // 3. Settle each packet (each origin on its shortest reliable chain); an origin's chance
+    //    of being false is the worst over its packets.
     let settled: Vec<Settled> = cut
         .into_iter()
         .enumerate()

@@ -51,7 +51,12 @@ pub fn mesh_reports(
             }
             let r = match observations.get(&d) {
                 Some(Observation::Observed { view, evidence }) => {
-                    let ev = expand(view, evidence.get(&p).map(Vec::as_slice).unwrap_or(&[]));
+                    // A packet the participant's answer left out has no evidence at all:
+                    // every link could not say. Only a report it sent is expanded.
+                    let ev = match evidence.get(&p) {
+                        Some(ev) => expand(view, ev),
+                        None => Vec::new(),
+                    };
                     let r = report(view, p, &via, &ev);
                     visited.push(d);
                     let next = next_asks(view, &r, &visited, budget.saturating_sub(1));

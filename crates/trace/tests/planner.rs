@@ -775,3 +775,72 @@ fn non_participant_gets_a_report_and_its_beyond_is_asked() {
         }
     );
 }
+
+/// A hostile report listing 200,000 neighbours it "could not say" about, each with a child
+/// that could not say either: the graph stays bounded (branches and steps per packet) and
+/// quick, and the packet ends in a gap.
+#[test]
+fn a_report_with_a_huge_fan_out_stays_bounded() {
+    let many: Vec<DomainId> = (1..=200_000).collect();
+    let mut reports = vec![ashiato_api::federation::HopReport {
+        domain: 0,
+        packet: 0,
+        via: Via::Edge,
+        outcome: Outcome::Unknown,
+        entered_from: Vec::new(),
+        unknown_links: many.clone(),
+        evidence: Vec::new(),
+        reason: None,
+    }];
+    for &n in &many[..50_000] {
+        reports.push(ashiato_api::federation::HopReport {
+            domain: n,
+            packet: 0,
+            via: Via::Link { neighbour: 0 },
+            outcome: Outcome::Unknown,
+            entered_from: Vec::new(),
+            unknown_links: vec![n + 1],
+            evidence: Vec::new(),
+            reason: None,
+        });
+    }
+    let t = std::time::Instant::now();
+    let g = assemble(0, &digests(1), reports, false, BOUND);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(g.origins.is_empty());
+    assert!(matches!(g.paths[0].end, PathEnd::Gap { .. }));
+    assert!(g.paths[0].open.len() <= 300, "{}", g.paths[0].open.len());
+}
+
+/// In mesh mode a packet that a participant's answer leaves out has no evidence: its links
+/// could not say. It is never read as `not_seen` on every watched link (which would make
+/// that participant refute the branch, or an origin).
+#[test]
+fn a_packet_left_out_of_an_observation_is_unknown_not_absent() {
+    let mut m = Model::build(3, &[], &[0, 1]);
+    m.participates = [id(0), id(1), id(2)].into();
+    let path = vec![id(2), id(1), id(0)];
+    let mut obs = m.observations(std::slice::from_ref(&path));
+    // AS64502 (the origin) answers without packet 0.
+    if let Some(Observation::Observed { evidence, .. }) = obs.get_mut(&id(2)) {
+        evidence.clear();
+    }
+    let g = assemble(
+        id(0),
+        &digests(1),
+        mesh_reports(id(0), &[0], &obs, 8),
+        false,
+        BOUND,
+    );
+    assert!(g.origins.is_empty(), "{:?}", g.paths);
+    let r = g
+        .reports
+        .iter()
+        .find(|r| r.domain == id(2))
+        .expect("a report for AS64502");
+    assert_eq!(r.outcome, Outcome::Unknown, "{r:?}");
+}
