@@ -342,7 +342,8 @@ pub enum Outcome {
     /// while every border link answered.
     Origin,
     /// It did not pass here: the link it should have left by holds the whole window and did
-    /// not see it.
+    /// not see it, or every way in (the customer edge and every other border link) holds the
+    /// window and none saw it. At the victim: no probe saw it (`not_seen_anywhere`).
     NotOnPath,
     /// Nothing seen, but parts of the domain could not answer (`unknown_links`, `reason`):
     /// neither "origin" nor "not on path" can be said.
@@ -556,7 +557,8 @@ pub struct GapCount {
     /// Why the trace ends there: `not_seen_anywhere` (no probe of the victim's domain saw
     /// it, though all held the window), `unreliable` (the only sighting of the next hop is
     /// above the false-match bound), `not_participating`, `unreachable`, `unknown`,
-    /// `stopped`, `contradicted` or `ambiguous` (evidence for more origins than packets).
+    /// `stopped`, `contradicted`, `several_gaps` or `ambiguous` (evidence for more origins
+    /// than copies, or an origin the packet's own sightings do not carry beside a gap).
     pub reason: String,
     /// Packets.
     pub packets: u32,
@@ -594,12 +596,13 @@ pub enum PathEnd {
     },
 }
 
-/// A branch of a packet's trace that ends in a gap beside an attributed origin.
+/// A branch of a packet's trace beside its end: a gap beside an attributed origin, or, for
+/// an `ambiguous` end, each branch that could not be told apart (origins included).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OpenBranch {
     /// Domains from the victim upstream to the last that saw it.
     pub path: Vec<DomainId>,
-    /// Where it ends (always a gap).
+    /// Where it ends.
     pub end: PathEnd,
 }
 

@@ -311,8 +311,16 @@ impl Controller {
                     hop_budget: req.hop_budget,
                     deadline,
                 };
-                let (r, t) = self.recursive_hop(&branch, &packets).await;
-                (r, t, None)
+                let (mut r, t) = self.recursive_hop(&branch, &packets).await;
+                let cut = crate::run::cap(&mut r);
+                if cut {
+                    tracing::warn!(
+                        from = req.from,
+                        trace = %req.trace_id,
+                        "the answer holds more than the protocol's report limit; the rest is dropped and the answer marked truncated"
+                    );
+                }
+                (r, t || cut, None)
             }
         };
         self.metrics.hop_in("answered");

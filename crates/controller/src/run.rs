@@ -44,8 +44,16 @@ fn stopped_report(domain: DomainId, packet: u32, via: Via, reason: &str) -> HopR
     bare_report(domain, packet, via, Outcome::Stopped, reason)
 }
 
-/// Keeps at most [`MAX_REPORTS`]; says whether any were dropped.
-fn cap(reports: &mut Vec<HopReport>) -> bool {
+/// Whether a report adds anything to an attack graph: a domain asked across a peering skip
+/// that the packet did not leave toward the gap (`not_on_path`) adds nothing — the graph
+/// only follows skip reports that saw it — and a big attack produces thousands of them.
+fn adds_to_the_graph(r: &HopReport) -> bool {
+    !(r.outcome == Outcome::NotOnPath && matches!(r.via, Via::Skip { .. }))
+}
+
+/// Keeps at most [`MAX_REPORTS`] (what an answer may carry over the wire); says whether any
+/// were dropped.
+pub(crate) fn cap(reports: &mut Vec<HopReport>) -> bool {
     if reports.len() > MAX_REPORTS {
         reports.truncate(MAX_REPORTS);
         true
@@ -138,7 +146,7 @@ impl Controller {
             match answer {
                 Ok(resp) => {
                     truncated |= resp.truncated;
-                    reports.extend(resp.reports);
+                    reports.extend(resp.reports.into_iter().filter(adds_to_the_graph));
                 }
                 Err(Failure::Stopped(why)) => {
                     for p in &req.packets {
@@ -152,7 +160,7 @@ impl Controller {
                 }
             }
         }
-        truncated |= cap(&mut reports);
+        reports.retain(adds_to_the_graph);
         (reports, truncated)
     }
 
@@ -230,8 +238,9 @@ impl Controller {
         }
         let idx: Vec<u32> = (0..packets.len() as u32).collect();
         let mut reports = mesh_reports(me, &idx, &obs, self.cfg.trace.hop_budget);
-        let truncated = cap(&mut reports);
-        (reports, truncated)
+        // Decided here from the observations: nothing crosses the wire, nothing is cut.
+        reports.retain(adds_to_the_graph);
+        (reports, false)
     }
 
     /// Observe mode (a mesh initiator asks): our probes' evidence per packet, no decision.

@@ -23,9 +23,10 @@
 //! 4. Every other link answered `not_seen`, and a probe of this domain *saw* it: **origin**.
 //!    The positive evidence is the customer edge's `seen`; a domain without an edge probe
 //!    may rest it on the exit link's `seen` instead. An edge probe that held the window and
-//!    did not see it refutes that (a false match on the exit link, or a source inside the
-//!    network's own infrastructure): **unknown**; so does one that could not say. The trace
-//!    starting here is never evidence by itself.
+//!    did not see it says the packet never entered: **not on path** (the exit link's `seen`
+//!    was a false match, which the neighbour's tap of the same link repeats); an edge that
+//!    could not say leaves it **unknown**. The trace starting here is never evidence by
+//!    itself.
 //! 5. Otherwise (the exit link could not say, nothing else saw it): **unknown**.
 //!
 //! A `seen` counts here whatever its false-match probability, so the trace goes on and
@@ -237,17 +238,22 @@ pub fn decide(view: &DomainView, via: &Via, evidence: &[ProbeEvidence]) -> Decis
             unknown_links,
             format!("entered over no border link, and the customer edge could not say ({r})"),
         ),
+        // The edge and every other border link held the window and did not see it: it never
+        // entered this domain, whatever the exit link says (a false match there, which the
+        // neighbour's tap of the same link repeats: both hold the same traffic). Only a
+        // source inside the network's own infrastructure is lost this way — to a gap, never
+        // to a wrong origin.
         (Some(Seen::No), Watch::Link { neighbour }) => decision(
-            Outcome::Unknown,
+            Outcome::NotOnPath,
             entered_from,
             unknown_links,
             if exit_said == Some(&Seen::Yes) {
                 format!(
-                    "seen leaving toward AS{neighbour}, but neither at the customer edge nor entering over any border link: a false match on that link, or a source inside the network"
+                    "seen leaving toward AS{neighbour} but neither at the customer edge nor entering over any border link, all of which hold the window: a false match on that link"
                 )
             } else {
                 format!(
-                    "seen neither at the customer edge nor on any border link, and the link to AS{neighbour} could not say"
+                    "seen neither at the customer edge nor on any border link, all of which hold the window (the link to AS{neighbour} could not say)"
                 )
             },
         ),

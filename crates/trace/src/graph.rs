@@ -13,14 +13,18 @@
 //! sized at 10⁻³ is therefore honestly `unreliable`; fifty are not. Each packet ends:
 //!
 //! - at an **origin** when a reliable branch ends at an `origin` report; branches beside it
-//!   that end in gaps are listed as `open`. Reliable branches to several origins are the same
-//!   packet sent from several places when the trace holds at least that many copies of its
-//!   digest (each origin is given), and a contradiction otherwise;
+//!   that end in gaps are listed as `open`, but only a chain the packet's own sightings
+//!   carry (within the bound) outranks them: a packet that rides on the combined evidence
+//!   of its origin's other packets while it was also seen elsewhere is `ambiguous`.
+//!   Reliable branches to several origins are the same packet sent from several places when
+//!   the trace holds at least that many copies of its digest (each origin is given), and a
+//!   contradiction otherwise;
 //! - in a **gap** otherwise, naming the last domain that saw it and what lies behind:
 //!   `not_seen_anywhere` (no probe of the victim's domain saw it), `unreliable`,
 //!   `not_participating`, `unreachable`, `unknown`, `stopped`, `contradicted` (a probe saw
 //!   it enter from a neighbour whose own tap of that link holds the window and did not see
-//!   it), `several_gaps`, or `ambiguous` (evidence for more origins than copies).
+//!   it), `several_gaps`, or `ambiguous` (evidence for more origins than copies, or an
+//!   origin the packet's own sightings do not carry beside a branch that ends in a gap).
 //!
 //! A packet is never attributed to a domain that did not itself conclude `origin` on positive
 //! evidence (`ashiato_trace::decide`): with partial deployment the honest answer is a gap,
@@ -169,6 +173,19 @@ impl Walker<'_, '_> {
                     } else {
                         ends.push(gap(path, hops, d, r.unknown_links.clone(), "unknown"));
                     }
+                } else if transit && !r.unknown_links.is_empty() {
+                    // Seen entering from some neighbours while others could not say: if those
+                    // sightings were false matches, it came in where nobody could see.
+                    ends.push(gap(path, hops, d, r.unknown_links.clone(), "unknown"));
+                } else if transit
+                    && r.via != Via::Edge
+                    && r.evidence
+                        .iter()
+                        .any(|e| e.watches == Watch::Edge && e.verdict == ProbeVerdict::Seen)
+                {
+                    // Seen at its own customer edge too: if the sightings of its entry were
+                    // false matches, it started here.
+                    ends.push(gap(path, hops, d, Vec::new(), "unknown"));
                 }
                 ends
             }
@@ -364,10 +381,13 @@ fn union(ps: impl IntoIterator<Item = f64>) -> f64 {
 /// 2. Every hop of every branch gets its false-match probability: per packet its best
 ///    sighting on the hop, multiplied over the distinct digests that crossed it. A hop above
 ///    `fpr_bound` is `unreliable`: the branch ends there in a gap of that name.
-/// 3. A packet ends at an origin when a reliable branch ends there; branches that end in
-///    gaps beside it are listed as `open`. Reliable branches to several origins are the
-///    same packet sent from several places when the trace holds at least that many copies
-///    of the digest (all are given, in `also`), and `ambiguous` otherwise.
+/// 3. A packet ends at an origin when a reliable branch ends there and either no other
+///    branch exists or the packet's own sightings of that chain are within the bound;
+///    branches that end in gaps beside it are listed as `open`. A packet that rides on its
+///    origin's combined evidence while it was also seen elsewhere ends `ambiguous` (its own
+///    sighting may be the false one). Reliable branches to several origins are the same
+///    packet sent from several places when the trace holds at least that many copies of the
+///    digest (all are given, in `also`), and `ambiguous` otherwise.
 /// 4. Each origin's false probability is its chain's, each hop combined over the packets
 ///    that lead through it to that origin: the chance that this domain is no origin of the
 ///    attack at all. Each packet's is its chain's on its own sightings alone: the chance
@@ -533,7 +553,7 @@ pub fn assemble(
     let settled: Vec<Settled> = cut
         .into_iter()
         .enumerate()
-        .map(|(p, branches)| settle(victim, branches, copies[&classes[p]]))
+        .map(|(p, branches)| settle(victim, branches, copies[&classes[p]], fpr_bound))
         .collect();
     let mut origin_false: BTreeMap<DomainId, f64> = BTreeMap::new();
     let mut origins: BTreeMap<DomainId, u32> = BTreeMap::new();
@@ -751,7 +771,7 @@ struct Settled {
 
 /// One packet's end from its branches (already cut at unreliable hops); `copies` is how
 /// many packets of the trace share its digest.
-fn settle(victim: DomainId, branches: Vec<Branch>, copies: usize) -> Settled {
+fn settle(victim: DomainId, branches: Vec<Branch>, copies: usize, fpr_bound: f64) -> Settled {
     // The shortest reliable chain to each origin.
     let mut to_origin: BTreeMap<DomainId, &Branch> = BTreeMap::new();
     for b in &branches {
@@ -771,7 +791,22 @@ fn settle(victim: DomainId, branches: Vec<Branch>, copies: usize) -> Settled {
             })
             .collect()
     };
-    if !to_origin.is_empty() && to_origin.len() <= copies.max(1) {
+    // A chain is this packet's own only if its own sightings are within the bound on every
+    // hop: otherwise it rides on its origin's combined evidence, and a packet that was also
+    // seen elsewhere (a branch ending in a gap) may have come that way instead — a probe
+    // that holds the same traffic as the link, the origin's edge or the victim's tap of the
+    // same link, repeats the false match. Seen nowhere else, it can only have come this way.
+    let own = |b: &Branch| b.own_false_probability <= fpr_bound * b.hops.len().max(1) as f64;
+    // Branches beyond what the copies of the digest explain: one of them is a false match.
+    let gaps = branches
+        .iter()
+        .filter(|b| matches!(b.end, PathEnd::Gap { .. }))
+        .count();
+    let elsewhere = gaps > 0 && to_origin.len() + gaps > copies.max(1);
+    if !to_origin.is_empty()
+        && to_origin.len() <= copies.max(1)
+        && (!elsewhere || to_origin.values().all(|b| own(b)))
+    {
         let chains: Vec<(DomainId, f64, f64)> = to_origin
             .iter()
             .map(|(o, b)| (*o, b.false_probability, b.own_false_probability))
@@ -854,11 +889,14 @@ fn settle(victim: DomainId, branches: Vec<Branch>, copies: usize) -> Settled {
         .collect();
     behind.sort_unstable();
     behind.dedup();
-    let open = if to_origin.is_empty() {
-        open_of(&branches)
-    } else {
-        Vec::new()
-    };
+    // Every branch that could not be told apart, origins included.
+    let open = branches
+        .iter()
+        .map(|b| OpenBranch {
+            path: b.path.clone(),
+            end: b.end.clone(),
+        })
+        .collect();
     Settled {
         path: prefix,
         end: PathEnd::Gap {

@@ -470,8 +470,8 @@ proptest! {
             if let PathEnd::Origin { domain } = pp.end {
                 let own = pp.false_probability.expect("an attribution says how sure it is");
                 if own > BOUND * pp.path.len() as f64 {
-                    // Not stated with confidence: this packet's own sightings could be false
-                    // (it may ride on its origin's real evidence).
+                    // Not stated with confidence: the packet's own sightings may be false
+                    // matches (it rides on its origin's combined evidence), and it says so.
                     continue;
                 }
                 // The digest's true origins: every packet that shares it.
@@ -665,7 +665,8 @@ fn an_edge_that_did_not_see_it_refutes_the_origin() {
             edge,
         ],
     );
-    assert_eq!(d.outcome, Outcome::Unknown);
+    // Every way in held the window and did not see it: it was not there.
+    assert_eq!(d.outcome, Outcome::NotOnPath);
     assert!(d.reason.unwrap().contains("false match"));
 }
 
