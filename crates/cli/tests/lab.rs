@@ -123,7 +123,10 @@ fn hard_conditions_never_blame_the_wrong_domain() {
         // A packet seen through probes sized at 10⁻³ may ride on its origin's evidence and
         // say so (its own chance of being false, about 10⁻³); none is wrong with confidence.
         assert_eq!(num(&v, "wrong_confident"), 0.0, "{mode}: {v}");
-        assert!(num(&v, "wrong") <= 0.01 * num(&v, "detected"), "{mode}: {v}");
+        assert!(
+            num(&v, "wrong") <= 0.01 * num(&v, "detected"),
+            "{mode}: {v}"
+        );
         assert!(
             num(&v, "accuracy") <= num(&v, "accuracy_bound") + 1e-9,
             "{mode}: {v}"
