@@ -113,6 +113,20 @@ fn judge(
     }
 }
 
+/// A probe's evidence when it gave no usable answer, with the reason.
+fn unreachable(probe: &crate::config::ProbeEntry, reason: String) -> ProbeEvidence {
+    ProbeEvidence {
+        probe: probe.name.clone(),
+        watches: probe.watches.clone(),
+        verdict: ProbeVerdict::Unreachable,
+        epoch_start_ns: None,
+        epoch_end_ns: None,
+        fpr: None,
+        false_match: 0.0,
+        reason: Some(reason),
+    }
+}
+
 impl Controller {
     /// Every probe's evidence for every packet (`(index, packet)`; an index listed twice is
     /// asked once), within `probe_timeout_ms` and before `deadline`.
@@ -182,16 +196,7 @@ impl Controller {
                             reason,
                         }
                     }
-                    Err(e) => ProbeEvidence {
-                        probe: probe.name.clone(),
-                        watches: probe.watches.clone(),
-                        verdict: ProbeVerdict::Unreachable,
-                        epoch_start_ns: None,
-                        epoch_end_ns: None,
-                        fpr: None,
-                        false_match: 0.0,
-                        reason: Some(e.clone()),
-                    },
+                    Err(e) => unreachable(probe, e.clone()),
                 };
                 self.metrics.probe_verdict(ev.verdict);
                 out.entry(*idx).or_default().push(ev);
@@ -205,16 +210,10 @@ impl Controller {
                     continue;
                 }
                 for &m in &g.members {
-                    out.entry(uniq[m].0).or_default().push(ProbeEvidence {
-                        probe: probe.name.clone(),
-                        watches: probe.watches.clone(),
-                        verdict: ProbeVerdict::Unreachable,
-                        epoch_start_ns: None,
-                        epoch_end_ns: None,
-                        fpr: None,
-                        false_match: 0.0,
-                        reason: Some("the query task ended without an answer".into()),
-                    });
+                    out.entry(uniq[m].0).or_default().push(unreachable(
+                        probe,
+                        "the query task ended without an answer".into(),
+                    ));
                 }
             }
         }

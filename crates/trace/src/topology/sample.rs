@@ -64,13 +64,7 @@ impl Topology {
     /// [0, 1]; NaN counts as 0) that always holds the ASes of `always` that are in the
     /// topology; if those are more than the share, the set is just them.
     pub fn participants(&self, share: f64, seed: u64, always: &[Asn]) -> BTreeSet<Asn> {
-        let n = self.len();
-        let share = if share.is_nan() {
-            0.0
-        } else {
-            share.clamp(0.0, 1.0)
-        };
-        let want = ((share * n as f64).round() as usize).min(n);
+        let want = self.share_of_ases(share);
         let mut set: BTreeSet<Asn> = always
             .iter()
             .copied()
@@ -98,13 +92,7 @@ impl Topology {
     /// at the core only, as in the single-packet checkpoint studies (Moreira et al.: about
     /// 8 % of ASes).
     pub fn core_participants(&self, share: f64, always: &[Asn]) -> BTreeSet<Asn> {
-        let n = self.len();
-        let share = if share.is_nan() {
-            0.0
-        } else {
-            share.clamp(0.0, 1.0)
-        };
-        let want = ((share * n as f64).round() as usize).min(n);
+        let want = self.share_of_ases(share);
         let mut ranked: Vec<(usize, usize, Asn)> = self
             .asns
             .iter()
@@ -133,6 +121,17 @@ impl Topology {
             set.insert(a);
         }
         set
+    }
+
+    /// round(`share` × ASes), `share` clamped to [0, 1] (NaN counts as 0).
+    fn share_of_ases(&self, share: f64) -> usize {
+        let n = self.len();
+        let share = if share.is_nan() {
+            0.0
+        } else {
+            share.clamp(0.0, 1.0)
+        };
+        ((share * n as f64).round() as usize).min(n)
     }
 
     /// Every AS reachable from `root`, in breadth-first order, neighbours ascending.

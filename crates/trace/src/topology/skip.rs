@@ -50,20 +50,12 @@ impl Topology {
     ) -> Beyond {
         let mut out = Beyond::default();
         let max_depth = max_depth.min(MAX_GAP);
-        let (Some(s), Some(t)) = (self.index(skipped), self.index(toward)) else {
-            return out;
-        };
-        let Some(role_t) = self.role_idx(s, t) else {
+        let Some((s, t, descending)) = self.gap_start(skipped, toward) else {
             return out;
         };
         if max_depth == 0 {
             return out;
         }
-        // `descending`: the path from the entry's AS to `toward` uses only provider→customer
-        // and sibling hops, so any hop may still be put in front of it.
-        let Some(descending) = prepend(role_t, true) else {
-            return out;
-        };
         let mut arena = vec![Entry {
             node: s,
             descending,
@@ -139,13 +131,7 @@ impl Topology {
         max_depth: usize,
     ) -> Vec<Asn> {
         let max_depth = max_depth.min(MAX_GAP);
-        let (Some(s), Some(t)) = (self.index(skipped), self.index(toward)) else {
-            return Vec::new();
-        };
-        let Some(role_t) = self.role_idx(s, t) else {
-            return Vec::new();
-        };
-        let Some(descending) = prepend(role_t, true) else {
+        let Some((s, t, descending)) = self.gap_start(skipped, toward) else {
             return Vec::new();
         };
         let mut out = vec![skipped];
@@ -186,6 +172,16 @@ impl Topology {
         }
         out.sort_unstable();
         out
+    }
+
+    /// Where a walk away from `toward` through its neighbour `skipped` starts: their indices,
+    /// and whether the path from `skipped` to `toward` only descends (provider→customer and
+    /// sibling hops: any hop may still be put in front of it). `None` if either is unknown,
+    /// they are not linked, or the hop cannot end a valley-free path.
+    fn gap_start(&self, skipped: Asn, toward: Asn) -> Option<(u32, u32, bool)> {
+        let (s, t) = (self.index(skipped)?, self.index(toward)?);
+        let descending = prepend(self.role_idx(s, t)?, true)?;
+        Some((s, t, descending))
     }
 
     /// The gap ending at arena entry `e`: from its AS back to `skipped`.
