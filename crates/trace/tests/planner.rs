@@ -748,7 +748,7 @@ fn an_unreachable_domain_is_a_gap() {
     assert_eq!(both.gaps[0].packets, 2);
 }
 
-/// `report` caps evidence and `next_asks` turns a non-participant into a report plus skips.
+/// `next_asks` turns a non-participant into a report plus skips.
 #[test]
 fn non_participant_gets_a_report_and_its_beyond_is_asked() {
     let v = DomainView {
