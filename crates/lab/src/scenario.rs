@@ -382,15 +382,6 @@ impl Scenario {
         v.sort_by_key(|e| (e.0, e.2));
         v
     }
-
-    /// Every origin that sent a packet with this digest (two for a duplicated packet).
-    pub fn senders_of(&self, digest: u128) -> BTreeSet<Asn> {
-        self.sent
-            .iter()
-            .filter(|s| s.digest == digest)
-            .map(Sent::origin)
-            .collect()
-    }
 }
 
 /// Uniform in [0, 1).

@@ -42,6 +42,8 @@ use ashiato_api::federation::{
     ProbeVerdict, Via, Watch,
 };
 
+use ashiato_tables::theory::union_fpr;
+
 use crate::topology::Topology;
 
 /// One surviving branch of one packet's trace.
@@ -365,12 +367,6 @@ impl HopOdds {
     }
 }
 
-/// 1 − Π(1 − pᵢ), accurate for tiny pᵢ: −expm1(Σ ln(1 − pᵢ)).
-fn union(ps: impl IntoIterator<Item = f64>) -> f64 {
-    let log_none: f64 = ps.into_iter().map(|p| (-p.clamp(0.0, 1.0)).ln_1p()).sum();
-    (-log_none.exp_m1()).clamp(0.0, 1.0)
-}
-
 /// Builds the attack graph of a trace from every hop report it produced.
 ///
 /// `digests` holds each packet's digest, in packet order (its length is the number of
@@ -526,8 +522,8 @@ pub fn assemble(
                 };
                 let (chain, own) = match &nb.end {
                     PathEnd::Origin { .. } => (
-                        union(nb.hops.iter().map(|h| odds.combined(&(end, h.clone())))),
-                        union(nb.hops.iter().map(|h| {
+                        union_fpr(nb.hops.iter().map(|h| odds.combined(&(end, h.clone())))),
+                        union_fpr(nb.hops.iter().map(|h| {
                             sightings
                                 .get(&(p as u32, h.clone()))
                                 .copied()
@@ -782,14 +778,9 @@ fn settle(victim: DomainId, branches: Vec<Branch>, copies: usize, fpr_bound: f64
             }
         }
     }
-    let open_of = |bs: &[Branch]| -> Vec<OpenBranch> {
-        bs.iter()
-            .filter(|b| matches!(b.end, PathEnd::Gap { .. }))
-            .map(|b| OpenBranch {
-                path: b.path.clone(),
-                end: b.end.clone(),
-            })
-            .collect()
+    let open = |b: &Branch| OpenBranch {
+        path: b.path.clone(),
+        end: b.end.clone(),
     };
     // A chain is this packet's own only if its own sightings are within the bound on every
     // hop: otherwise it rides on its origin's combined evidence, and a packet that was also
@@ -822,7 +813,11 @@ fn settle(victim: DomainId, branches: Vec<Branch>, copies: usize, fpr_bound: f64
             })
             .cloned()
             .collect();
-        let open = open_of(&branches);
+        let open = branches
+            .iter()
+            .filter(|b| matches!(b.end, PathEnd::Gap { .. }))
+            .map(open)
+            .collect();
         return Settled {
             path,
             end,
@@ -890,13 +885,7 @@ fn settle(victim: DomainId, branches: Vec<Branch>, copies: usize, fpr_bound: f64
     behind.sort_unstable();
     behind.dedup();
     // Every branch that could not be told apart, origins included.
-    let open = branches
-        .iter()
-        .map(|b| OpenBranch {
-            path: b.path.clone(),
-            end: b.end.clone(),
-        })
-        .collect();
+    let open = branches.iter().map(open).collect();
     Settled {
         path: prefix,
         end: PathEnd::Gap {
