@@ -58,6 +58,13 @@ pub fn beyond(a: &BeyondArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.participants)
         .with_context(|| format!("{}: cannot read", a.participants.display()))?;
     let parts = participants(&a.participants, &text)?;
+    if parts.is_empty() {
+        return Err(UsageError(format!(
+            "{}: no participating domain listed (one `ASN [HOST:PORT]` a line)",
+            a.participants.display()
+        ))
+        .into());
+    }
     if let Some(missing) = parts.keys().find(|&&d| !topology.contains(d)) {
         return Err(UsageError(format!(
             "{}: AS{missing} is not in the topology {}",

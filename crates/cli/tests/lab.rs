@@ -206,6 +206,22 @@ fn federation_beyond_lists_the_skip_targets_from_a_topology() {
         .collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines.iter().all(|l| l["capped"] == false));
+    // An empty participants file says so instead of printing nothing.
+    std::fs::write(&parts, "# nobody yet\n").unwrap();
+    let o = run(&[
+        "federation",
+        "beyond",
+        "--topology",
+        topo.to_str().unwrap(),
+        "--participants",
+        parts.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no participating domain"),
+        "{}",
+        stderr(&o)
+    );
     // A participant the topology does not know is bad usage.
     std::fs::write(&parts, "99\n").unwrap();
     let o = run(&[
